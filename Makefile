@@ -1,0 +1,36 @@
+# Set-up and everyday commands. Every target creates the virtual environment first if needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED_DATA ?= ../shared/data
+RECORDING ?= $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/quantumflow: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "QuantumFlow needs Python 3.11 or 3.12 (Bytewax has no wheels for newer ones); set PYTHON=python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# Torch's CPU build first, so that nothing later pulls the CUDA wheels
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/quantumflow  ## replay a recording through the books and write the result to data/
+	@test -f "$(RECORDING)" || { echo "no recording at $(RECORDING): run 'make demo RECORDING=path/to/recording'"; exit 2; }
+	$(BIN)/quantumflow replay "$(RECORDING)" --out data/replay-summary.json
+
+test: $(BIN)/quantumflow  ## lint, then the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+lint: $(BIN)/quantumflow
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(BIN)/quantumflow  ## throughput figures on the real recordings
+	$(BIN)/quantumflow bench $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

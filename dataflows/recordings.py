@@ -1,0 +1,188 @@
+"""Recordings: files of raw exchange messages, read back as the log of record.
+
+Three formats, told apart by their content (or names, for LOBSTER):
+
+* **native** (what ``../shared/data/binance/*.gz`` is, and what QuantumFlow writes): gzip or
+  plain text, one message a line, ``<local receive time, ns since epoch> <raw message>``. The
+  feed is recognised from the messages (Binance spot / USD-M / COIN-M, Coinbase Advanced Trade).
+* **cryptofeed captures**: ``<epoch seconds>: <raw message>`` lines; lines starting with
+  ``wss://`` record what the client sent (``<-``) or a connect (``<->``) and are skipped. The
+  feed is recognised from the websocket address.
+* **LOBSTER** ``TICKER_DATE_START_END_message_N.csv`` with its ``..._orderbook_N.csv``: times
+  are seconds after midnight in New York on DATE.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from operators.feeds import get_feed
+from operators.feeds.common import decimal_seconds_to_ns
+from quantumflow.events import RawMessage
+
+SNIFF_LINES = 2_000
+_WEBSOCKET_FEEDS = {
+    "ws-feed.pro.coinbase.com": "coinbase",
+    "ws-feed.exchange.coinbase.com": "coinbase",
+    "advanced-trade-ws.coinbase.com": "coinbase_advanced",
+    "ws.kraken.com": "kraken",
+}
+_LOBSTER_NAME = re.compile(
+    r"^(?P<ticker>[A-Za-z.]+)_(?P<day>\d{4}-\d{2}-\d{2})_\d+_\d+_(message|orderbook)_(?P<levels>\d+)\.csv$"
+)
+_NEW_YORK = ZoneInfo("America/New_York")
+
+
+class RecordingError(ValueError):
+    """A recording that cannot be read: missing, or in no format QuantumFlow knows."""
+
+
+class Recording:
+    """The raw messages of one recorded file, with how far reading has got (for progress)."""
+
+    def __init__(self, path: Path, feed: str, symbol: str | None, kind: str) -> None:
+        self.path = path
+        self.feed = feed
+        self.symbol = symbol
+        self.kind = kind
+        self.size = path.stat().st_size
+        self.skipped_lines = 0  # client-sent and connect lines of cryptofeed captures
+        self._file: io.BufferedReader | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return self._file.tell() if self._file is not None and not self._file.closed else self.size
+
+    def __iter__(self) -> Iterator[RawMessage]:
+        if self.kind == "lobster":
+            yield from self._lobster()
+            return
+        with open(self.path, "rb") as self._file:
+            lines = gzip.GzipFile(fileobj=self._file) if _is_gzip(self.path) else self._file
+            parse_line = _native_line if self.kind == "native" else _cryptofeed_line
+            feed, key = self.feed, self.symbol
+            for number, line in enumerate(lines, 1):
+                if line.startswith(b"wss://") or not line.strip():
+                    self.skipped_lines += 1
+                    continue
+                try:
+                    receive_ts, payload = parse_line(line)
+                except ValueError as error:
+                    raise RecordingError(f"{self.path}:{number}: not a {self.kind} recording line: {error}") from error
+                yield RawMessage(feed, receive_ts, payload, key)
+
+    def _lobster(self) -> Iterator[RawMessage]:
+        messages, books = _lobster_pair(self.path)
+        midnight = _midnight_ns(self.path)
+        with open(messages, "rb") as self._file, open(books, "rb") as book_file:
+            before = b""
+            for row, (message, after) in enumerate(zip(self._file, book_file, strict=False), 1):
+                message, after = message.strip(), after.strip()
+                seconds = message.partition(b",")[0].decode()
+                receive_ts = midnight + decimal_seconds_to_ns(seconds)
+                payload = b"%d,%s\n%s\n%s" % (row, message, before, after)
+                yield RawMessage("lobster", receive_ts, payload, self.symbol)
+                before = after
+
+
+def open_recording(path: str | Path, feed: str | None = None) -> Recording:
+    """Open a recording, recognising its format and feed (``feed`` overrides the guess)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"no such recording file: {path}")
+    if feed is not None:
+        get_feed(feed)  # a clear error for an unknown name
+    lobster = _LOBSTER_NAME.match(path.name)
+    if lobster:
+        return Recording(path, "lobster", lobster["ticker"], "lobster")
+    head = _head_lines(path)
+    first = next((line for line in head if line.strip()), b"")
+    if first.startswith(b"wss://") or re.match(rb"^\d+(\.\d+)?: ", first):
+        return Recording(path, feed or _cryptofeed_feed(path, head), None, "cryptofeed")
+    if re.match(rb"^\d+ ", first):
+        sniffed_feed, symbol = _sniff_native(head)
+        if feed is None and sniffed_feed is None:
+            raise RecordingError(f"{path}: cannot tell which feed this recording holds; pass --feed")
+        return Recording(path, feed or sniffed_feed, symbol, "native")
+    raise RecordingError(
+        f"{path}: not a recording QuantumFlow knows "
+        "(native '<ns> <message>' lines, a cryptofeed capture, or a LOBSTER pair)"
+    )
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(2) == b"\x1f\x8b"
+
+
+def _head_lines(path: Path) -> list[bytes]:
+    try:
+        with open(path, "rb") as raw:
+            lines = gzip.GzipFile(fileobj=raw) if _is_gzip(path) else raw
+            return [line for _, line in zip(range(SNIFF_LINES), lines, strict=False)]
+    except (OSError, EOFError) as error:
+        raise RecordingError(f"{path}: unreadable: {error}") from error
+
+
+def _native_line(line: bytes) -> tuple[int, bytes]:
+    receive_ts, payload = line.rstrip(b"\r\n").split(b" ", 1)
+    return int(receive_ts), payload
+
+
+def _cryptofeed_line(line: bytes) -> tuple[int, bytes]:
+    seconds, payload = line.rstrip(b"\r\n").split(b": ", 1)
+    return decimal_seconds_to_ns(seconds.decode()), payload
+
+
+def _cryptofeed_feed(path: Path, head: list[bytes]) -> str:
+    for line in head:
+        if line.startswith(b"wss://"):
+            host = line.split(b"/")[2].split(b" ")[0].decode()
+            if host in _WEBSOCKET_FEEDS:
+                return _WEBSOCKET_FEEDS[host]
+    raise RecordingError(f"{path}: cannot tell the feed of this cryptofeed capture; pass --feed")
+
+
+def _sniff_native(head: list[bytes]) -> tuple[str | None, str | None]:
+    """The feed and symbol of a native recording, from its first messages."""
+    feed = symbol = None
+    for line in head:
+        try:
+            message = orjson.loads(line.split(b" ", 1)[1])
+        except (IndexError, orjson.JSONDecodeError):
+            continue
+        if type(message) is not dict:
+            continue
+        if message.get("channel") == "l2_data":
+            events = message.get("events") or [{}]
+            return "coinbase_advanced", events[0].get("product_id")
+        data = message.get("data")
+        if type(data) is dict and "s" in data:
+            symbol = symbol or data["s"]
+            if data.get("e") == "depthUpdate":
+                futures = "pu" in data
+                feed = ("binance_coinm" if "_" in data["s"] else "binance_usdm") if futures else "binance"
+                return feed, symbol
+    return feed, symbol
+
+
+def _lobster_pair(path: Path) -> tuple[Path, Path]:
+    messages = path.with_name(path.name.replace("_orderbook_", "_message_"))
+    books = path.with_name(path.name.replace("_message_", "_orderbook_"))
+    for part in (messages, books):
+        if not part.is_file():
+            raise RecordingError(f"{path}: the LOBSTER pair needs {part.name} beside it")
+    return messages, books
+
+
+def _midnight_ns(path: Path) -> int:
+    day = date.fromisoformat(_LOBSTER_NAME.match(path.name)["day"])
+    return int(datetime.combine(day, time(), _NEW_YORK).timestamp()) * 1_000_000_000

@@ -1,0 +1,164 @@
+"""The L2 order book of one instrument.
+
+Levels live in two ``SortedDict``s (price -> absolute quantity), so a change is O(log n) and
+the best price is an O(log n) index into the sorted keys. The book only ever holds what the
+venue told it: a snapshot resets it, a delta sets absolute quantities (0 removes a level), and
+when it can no longer be trusted (gap, bad checksum, crossed) it is emptied and marked stale
+until the next snapshot, because a wrong book is worse than none.
+
+Venues with a finer best-bid/offer stream than their depth stream (Binance ``bookTicker``)
+share one update-id space between the two; the book's top then comes from whichever of the
+two is newer by update id (``top_of_book``), while ``depth_top`` is the depth stream's alone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sortedcontainers import SortedDict
+
+from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, Level
+
+WAITING = "waiting for snapshot"
+LIVE = "live"
+STALE = "stale"
+
+
+class TopOfBook(NamedTuple):
+    bid_price: float
+    bid_size: float
+    ask_price: float
+    ask_size: float
+
+
+class TopLevels(NamedTuple):
+    """The best ``n`` levels per side, best first; missing levels have price NaN, size 0."""
+
+    bid_prices: np.ndarray
+    bid_sizes: np.ndarray
+    ask_prices: np.ndarray
+    ask_sizes: np.ndarray
+
+
+class OrderBook:
+    __slots__ = ("asks", "bbo", "bids", "max_depth", "precision", "sequence", "stale_reason", "status")
+
+    def __init__(self) -> None:
+        self.bids: SortedDict = SortedDict()
+        self.asks: SortedDict = SortedDict()
+        self.sequence: int | None = None
+        self.status = WAITING
+        self.stale_reason: str | None = None
+        self.max_depth: int | None = None
+        self.precision: tuple[int, int] | None = None
+        self.bbo: BestBidOffer | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True when the book mirrors the venue's: synced and not stale."""
+        return self.status == LIVE
+
+    def describe(self) -> str:
+        return f"{self.status}: {self.stale_reason}" if self.status == STALE else self.status
+
+    # -- changes -------------------------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: BookSnapshot) -> None:
+        self.bids = SortedDict((p, q) for p, q in snapshot.bids if q)
+        self.asks = SortedDict((p, q) for p, q in snapshot.asks if q)
+        self.sequence = snapshot.sequence
+        self.max_depth = snapshot.max_depth
+        if snapshot.precision is not None:
+            self.precision = snapshot.precision
+        self.status = LIVE
+        self.stale_reason = None
+        self._truncate()
+
+    def apply_delta(self, delta: BookDelta) -> None:
+        _set_levels(self.bids, delta.bids)
+        _set_levels(self.asks, delta.asks)
+        if delta.sequence is not None:
+            self.sequence = delta.sequence
+        self._truncate()
+
+    def apply_bbo(self, bbo: BestBidOffer) -> None:
+        if self.bbo is None or _newer(bbo.sequence, self.bbo.sequence):
+            self.bbo = bbo
+
+    def invalidate(self, reason: str) -> None:
+        """Forget every level: the book is stale until the next snapshot."""
+        self.bids = SortedDict()
+        self.asks = SortedDict()
+        self.status = STALE
+        self.stale_reason = reason
+
+    def _truncate(self) -> None:
+        depth = self.max_depth
+        if depth is None:
+            return
+        while len(self.bids) > depth:
+            self.bids.popitem(0)
+        while len(self.asks) > depth:
+            self.asks.popitem(-1)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def crossed(self) -> bool:
+        """True when the depth book's best bid is at or above its best ask."""
+        return bool(self.bids) and bool(self.asks) and self.bids.peekitem(-1)[0] >= self.asks.peekitem(0)[0]
+
+    def depth_top(self) -> TopOfBook | None:
+        """Best bid and ask of the depth stream alone, or None while a side is empty."""
+        if not self.bids or not self.asks:
+            return None
+        bid_price, bid_size = self.bids.peekitem(-1)
+        ask_price, ask_size = self.asks.peekitem(0)
+        return TopOfBook(bid_price, bid_size, ask_price, ask_size)
+
+    def top_of_book(self) -> TopOfBook | None:
+        """The freshest best bid and ask the venue has given: the best-bid/offer stream's when it
+        is newer by update id than the last depth update applied, else the depth book's."""
+        bbo = self._fresher_bbo()
+        if bbo is not None:
+            return TopOfBook(bbo.bid_price, bbo.bid_size, bbo.ask_price, bbo.ask_size)
+        return self.depth_top()
+
+    def top_levels(self, n: int = 10) -> TopLevels:
+        bids = self.bids.items()[-n:][::-1]
+        asks = self.asks.items()[:n]
+        bbo = self._fresher_bbo()
+        if bbo is not None:
+            bids = [(bbo.bid_price, bbo.bid_size), *[lv for lv in bids if lv[0] < bbo.bid_price][: n - 1]]
+            asks = [(bbo.ask_price, bbo.ask_size), *[lv for lv in asks if lv[0] > bbo.ask_price][: n - 1]]
+        bid_prices, bid_sizes = _side_arrays(bids, n)
+        ask_prices, ask_sizes = _side_arrays(asks, n)
+        return TopLevels(bid_prices, bid_sizes, ask_prices, ask_sizes)
+
+    def _fresher_bbo(self) -> BestBidOffer | None:
+        bbo = self.bbo
+        if bbo is not None and self.status == LIVE and _newer(bbo.sequence, self.sequence):
+            return bbo
+        return None
+
+
+def _set_levels(side: SortedDict, levels: list[Level]) -> None:
+    for price, quantity in levels:
+        if quantity:
+            side[price] = quantity
+        else:
+            side.pop(price, None)
+
+
+def _newer(sequence: int | None, than: int | None) -> bool:
+    return sequence is not None and (than is None or sequence > than)
+
+
+def _side_arrays(levels: list[Level], n: int) -> tuple[np.ndarray, np.ndarray]:
+    prices = np.full(n, np.nan)
+    sizes = np.zeros(n)
+    if levels:
+        filled = np.asarray(levels, dtype=float)
+        prices[: len(levels)] = filled[:, 0]
+        sizes[: len(levels)] = filled[:, 1]
+    return prices, sizes

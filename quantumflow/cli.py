@@ -1,0 +1,121 @@
+"""The ``quantumflow`` command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from dataflows.recordings import RecordingError, open_recording
+from dataflows.replay import ReplaySummary, replay
+from operators.feeds import FEEDS
+
+app = typer.Typer(
+    help="QuantumFlow: exact limit order books from exchange streams, microstructure features and predictions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(width=shutil.get_terminal_size((140, 24)).columns)
+
+# ../shared/data beside the project root, where this workplace keeps the real recordings
+DEFAULT_BENCH_RECORDING = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
+)
+
+FeedOption = Annotated[
+    str | None,
+    typer.Option("--feed", help=f"Wire protocol of the recording, if it cannot be recognised: {', '.join(FEEDS)}."),
+]
+
+
+@app.command("replay")
+def replay_command(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Recording files (native .gz, cryptofeed capture, or LOBSTER csv).")
+    ],
+    feed: FeedOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the summary, with each final top-10 book, as JSON here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
+) -> None:
+    """Rebuild every book in the recordings and summarise: events by type, resyncs, dead letters, final tops."""
+    try:
+        recordings = [open_recording(path, feed) for path in paths]
+    except (RecordingError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    total = sum(r.size for r in recordings)
+    with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
+        summary = replay(recordings, on_progress=bar.update)
+    document = summary.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=2))
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        _print_summary(summary)
+        if out is not None:
+            console.print(f"summary written to {out}")
+
+
+@app.command("bench")
+def bench_command(
+    path: Annotated[Path, typer.Argument(help="Recording to replay.")] = DEFAULT_BENCH_RECORDING,
+    feed: FeedOption = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each pass; the median is reported.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Measure parse + sync + book throughput on a recording beside its decode-only rate."""
+    from dataflows.bench import bench_books
+
+    try:
+        result = bench_books(path, feed, repeats)
+    except (RecordingError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(f"recording: {result.recording} ({result.messages:,} messages, {result.events:,} events out)")
+    console.print(f"decode only (read + JSON parse): {result.decode_only_msgs_per_s:,.0f} messages/s")
+    console.print(
+        f"parse + sync + book:             {result.book_msgs_per_s:,.0f} messages/s "
+        f"({result.book_events_per_s:,.0f} events/s), {result.ratio:.2f} x decode-only, median of {result.repeats}"
+    )
+
+
+@app.command("feeds")
+def feeds_command() -> None:
+    """List the wire protocols QuantumFlow reads."""
+    for feed in FEEDS.values():
+        console.print(f"{feed.name:18} exchange {feed.exchange:14} {feed.description}")
+
+
+def _print_summary(summary: ReplaySummary) -> None:
+    console.print(
+        f"{summary.messages:,} messages ({summary.quiet_messages:,} with no market data, "
+        f"{summary.skipped_lines:,} client lines skipped)"
+    )
+    console.print("events: " + ", ".join(f"{name} {count:,}" for name, count in sorted(summary.events.items())))
+    for title, counts in (("resyncs", summary.resyncs), ("dead letters", summary.dead_letters)):
+        detail = ", ".join(f"{reason} {count:,}" for reason, count in counts.items())
+        console.print(f"{title}: {sum(counts.values()):,}" + (f" ({detail})" if detail else ""))
+    table = Table(title="final books")
+    for column in ("instrument", "state", "sequence", "bid size", "bid", "ask", "ask size"):
+        table.add_column(column, justify="left" if column in ("instrument", "state") else "right")
+    for item in summary.instruments:
+        state = item.state + (f", {item.buffered:,} updates buffered" if item.buffered else "")
+        top = item.top_of_book
+        cells = [f"{top[k]:g}" for k in ("bid_size", "bid_price", "ask_price", "ask_size")] if top else ["-"] * 4
+        table.add_row(item.instrument, state, str(item.sequence if item.sequence is not None else "-"), *cells)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()
