@@ -1,0 +1,1 @@
+"""The FastAPI query and prediction service (coming with the API issue)."""

@@ -1,0 +1,58 @@
+"""The command line, run as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "quantumflow"
+
+
+def run(*args, cwd=None):
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.mark.parametrize("command", [[], ["replay"], ["bench"], ["feeds"]])
+def test_every_command_has_help(command):
+    result = run(*command, "--help")
+    assert result.returncode == 0 and "Usage: quantumflow" in result.stdout
+
+
+def test_replay_prints_a_summary_and_writes_json(shared_data, tmp_path):
+    out = tmp_path / "summary.json"
+    result = run("replay", str(shared_data / "binance" / "spot_btcusdt_20240808.gz"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "BookDelta 3,449" in result.stdout and "dead letters: 0" in result.stdout
+    summary = json.loads(out.read_text())
+    (instrument,) = summary["instruments"]
+    assert instrument["instrument"] == "binance:BTCUSDT" and instrument["state"] == "live"
+    assert instrument["top_of_book"]["bid_price"] < instrument["top_of_book"]["ask_price"]
+    assert len(instrument["levels"]["bid_prices"]) == 10
+
+
+def test_replay_of_a_missing_file_is_a_clear_error(tmp_path):
+    result = run("replay", str(tmp_path / "nope.gz"))
+    assert result.returncode == 2 and "no such recording file" in result.stderr
+
+
+def test_replay_of_a_file_in_no_known_format_is_a_clear_error(tmp_path):
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\n")
+    result = run("replay", str(junk))
+    assert result.returncode == 2 and "not a recording QuantumFlow knows" in result.stderr
+
+
+def test_unknown_feed_is_a_clear_error(shared_data):
+    result = run("replay", str(shared_data / "binance" / "spot_btcusdt_20240808.gz"), "--feed", "nyse")
+    assert result.returncode == 2 and "unknown feed 'nyse'" in result.stderr
+
+
+def test_bench_json_reports_both_rates(shared_data):
+    result = run("bench", str(shared_data / "coinbase" / "COINBASE.ws.28.0"), "--repeats", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["messages"] > 9000 and figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
+    assert figures["ratio"] == pytest.approx(figures["book_msgs_per_s"] / figures["decode_only_msgs_per_s"])
