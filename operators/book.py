@@ -145,9 +145,12 @@ class OrderBook:
 def _set_levels(side: SortedDict, levels: list[Level]) -> None:
     for price, quantity in levels:
         if quantity:
-            side[price] = quantity
-        else:
-            side.pop(price, None)
+            if price in side:  # a known price keeps its place: skip SortedDict's index update
+                dict.__setitem__(side, price, quantity)
+            else:
+                side[price] = quantity
+        elif price in side:
+            del side[price]
 
 
 def _newer(sequence: int | None, than: int | None) -> bool:

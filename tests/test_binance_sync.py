@@ -61,7 +61,11 @@ def test_no_resync_and_no_dead_letter_on_clean_recordings(shared_data, name):
 
 def test_without_snapshot_there_is_no_book_only_a_waiting_state(shared_data):
     builder = BookBuilder()
-    outputs = [out for raw in open_recording(shared_data / "binance" / "spot_btcusdt_20240809.gz") for out in builder.process(raw)]
+    outputs = [
+        out
+        for raw in open_recording(shared_data / "binance" / "spot_btcusdt_20240809.gz")
+        for out in builder.process(raw)
+    ]
     sync = builder.syncs["binance:BTCUSDT"]
     assert not sync.book.ready
     assert sync.book.describe() == "waiting for snapshot"
@@ -94,16 +98,18 @@ def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_
     for raw in _raws(lines[: resume_at + 1]):
         full.process(raw)
     book = full.syncs["binance:BTCUSDT"].book
-    snapshot = (
-        b'{"lastUpdateId":%d,"bids":[%s],"asks":[%s]}'
-        % (
-            book.sequence,
-            b",".join(b'["%r","%r"]' % level for level in reversed(book.bids.items())),
-            b",".join(b'["%r","%r"]' % level for level in book.asks.items()),
-        )
+    snapshot = b'{"lastUpdateId":%d,"bids":[%s],"asks":[%s]}' % (
+        book.sequence,
+        b",".join(b'["%r","%r"]' % level for level in reversed(book.bids.items())),
+        b",".join(b'["%r","%r"]' % level for level in book.asks.items()),
     )
     receive_ts = int(lines[resume_at].split(b" ", 1)[0]) + 1
-    gapped = lines[:deleted] + lines[deleted + 1 : resume_at + 1] + [b"%d %s" % (receive_ts, snapshot)] + lines[resume_at + 1 :]
+    gapped = (
+        lines[:deleted]
+        + lines[deleted + 1 : resume_at + 1]
+        + [b"%d %s" % (receive_ts, snapshot)]
+        + lines[resume_at + 1 :]
+    )
 
     builder = BookBuilder()
     sync = None

@@ -12,7 +12,9 @@ BIN = Path(sys.executable).parent / "quantumflow"
 
 
 def run(*args, cwd=None):
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "200"}
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["replay"], ["bench"], ["feeds"]])

@@ -67,8 +67,9 @@ def test_coinbase_crossing_update_is_a_dead_letter(shared_data):
         builder.process(raw)
     book = builder.syncs["coinbase:SKL-USD"].book
     ask = book.depth_top().ask_price
-    crossing = b'{"type":"l2update","product_id":"SKL-USD","changes":[["buy","%r","5"]],"time":"2021-04-17T16:43:40.1Z"}' % (
-        ask * 1.01
+    crossing = (
+        b'{"type":"l2update","product_id":"SKL-USD","changes":[["buy","%r","5"]],"time":"2021-04-17T16:43:40.1Z"}'
+        % (ask * 1.01)
     )
     outputs = builder.process(RawMessage("coinbase", recording[200].receive_ts, crossing))
     assert [type(o) for o in outputs] == [DeadLetter, Resync]
@@ -122,7 +123,11 @@ def test_lobster_times_are_new_york_session_times_in_utc_ns(shared_data):
 
 @pytest.mark.parametrize(
     ("path", "feed"),
-    [("coinbase/COINBASE.ws.28.0", "coinbase"), ("kraken/KRAKEN.ws.50.0", "kraken"), (f"lobster/{LOBSTER_MESSAGES}", "lobster")],
+    [
+        ("coinbase/COINBASE.ws.28.0", "coinbase"),
+        ("kraken/KRAKEN.ws.50.0", "kraken"),
+        (f"lobster/{LOBSTER_MESSAGES}", "lobster"),
+    ],
 )
 def test_recording_feeds_are_recognised(shared_data, path, feed):
     assert open_recording(shared_data / path).feed == feed

@@ -32,7 +32,12 @@ def size(text: object) -> float:
 
 def levels(rows: Iterable[Sequence[object]]) -> list[Level]:
     """``[[price, size, ...], ...]`` as sent -> checked ``(price, size)`` floats."""
-    return [(price(row[0]), size(row[1])) for row in rows]
+    parsed = [(float(row[0]), float(row[1])) for row in rows]  # type: ignore[arg-type]
+    for level in parsed:  # the hot path: checks inline rather than a call per number
+        if not (0.0 < level[0] < _INF and 0.0 <= level[1] < _INF):
+            price(level[0])
+            size(level[1])
+    return parsed
 
 
 def integer(message: dict, field: str) -> int:
