@@ -149,3 +149,14 @@ def test_corrupted_line_becomes_a_dead_letter_and_the_rest_replays(shared_data):
     assert dead[0].raw == payload[: len(payload) // 2] and dead[0].reason.startswith("malformed JSON")
     assert builder.syncs["binance:BTCUSDT"].book.ready
     assert sum(type(o) is BestBidOffer for o in outputs) == len(tickers) - 1
+
+
+def test_futures_gap_is_detected_by_previous_update_id(shared_data):
+    lines = _lines(shared_data / "binance" / "usdm_btcusdt_20240808.gz")
+    diffs = [i for i, line in enumerate(lines) if b"@depth" in line]
+    del lines[diffs[1000]]
+    builder = BookBuilder()
+    raws = [raw._replace(feed="binance_usdm") for raw in _raws(lines)]
+    resyncs = [out for raw in raws for out in builder.process(raw) if type(out) is Resync]
+    assert len(resyncs) == 1 and resyncs[0].reason.startswith("sequence gap")
+    assert builder.syncs["binance_usdm:BTCUSDT"].book.describe().startswith("stale: sequence gap")

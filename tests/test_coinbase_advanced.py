@@ -1,0 +1,74 @@
+"""Coinbase Advanced Trade level2, on messages shaped as its documentation shows them."""
+
+import orjson
+
+from operators.pipeline import BookBuilder
+from quantumflow.events import BookDelta, BookSnapshot, DeadLetter, RawMessage, Resync
+
+
+def l2(sequence: int, kind: str, updates: list[tuple[str, str, str]]) -> RawMessage:
+    message = {
+        "channel": "l2_data",
+        "client_id": "",
+        "timestamp": "2023-02-09T20:32:50.714964855Z",
+        "sequence_num": sequence,
+        "events": [
+            {
+                "type": kind,
+                "product_id": "BTC-USD",
+                "updates": [
+                    {"side": side, "event_time": "2023-02-09T20:32:50.7Z", "price_level": p, "new_quantity": q}
+                    for side, p, q in updates
+                ],
+            }
+        ],
+    }
+    return RawMessage("coinbase_advanced", 1_675_974_770_800_000_000 + sequence, orjson.dumps(message))
+
+
+SNAPSHOT = l2(
+    1, "snapshot", [("bid", "21921.73", "0.06317902"), ("bid", "21921.3", "0.002"), ("offer", "21921.74", "0.5")]
+)
+
+
+def test_snapshot_then_updates_in_sequence():
+    builder = BookBuilder()
+    assert builder.process(l2(0, "update", [("bid", "21900", "1")])) == []  # before the snapshot: held
+    (snapshot,) = builder.process(SNAPSHOT)
+    assert type(snapshot) is BookSnapshot and snapshot.instrument == "coinbase:BTC-USD"
+    assert snapshot.exchange_ts == 1_675_974_770_714_964_855
+    (delta,) = builder.process(l2(2, "update", [("bid", "21921.73", "0"), ("offer", "21921.5", "1.25")]))
+    assert type(delta) is BookDelta
+    book = builder.syncs["coinbase:BTC-USD"].book
+    assert tuple(book.depth_top()) == (21921.3, 0.002, 21921.5, 1.25)
+    assert builder.syncs["coinbase:BTC-USD"].discarded == 1  # the update older than the snapshot
+
+
+def test_a_missing_sequence_number_is_a_gap():
+    builder = BookBuilder()
+    builder.process(SNAPSHOT)
+    outputs = builder.process(l2(3, "update", [("bid", "21921.5", "1")]))
+    assert [type(o) for o in outputs] == [Resync]
+    assert outputs[0].reason == "sequence gap: after 1 came 3"
+    assert not builder.syncs["coinbase:BTC-USD"].book.ready
+    builder.process(l2(4, "snapshot", [("bid", "21000", "1"), ("offer", "21001", "1")]))
+    assert builder.syncs["coinbase:BTC-USD"].book.ready
+
+
+def test_a_repeated_sequence_number_is_a_dead_letter():
+    builder = BookBuilder()
+    builder.process(SNAPSHOT)
+    builder.process(l2(2, "update", [("bid", "21921.5", "1")]))
+    repeat = l2(2, "update", [("bid", "21921.6", "1")])
+    (dead,) = builder.process(repeat)
+    assert type(dead) is DeadLetter and dead.raw == repeat.payload and dead.reason.startswith("out-of-order update 2")
+    assert builder.syncs["coinbase:BTC-USD"].book.ready
+
+
+def test_unknown_channel_and_side_are_dead_letters():
+    builder = BookBuilder()
+    (dead,) = builder.process(RawMessage("coinbase_advanced", 1, b'{"channel":"candles","events":[]}'))
+    assert "unknown Coinbase Advanced Trade channel 'candles'" in dead.reason
+    (dead,) = builder.process(l2(1, "snapshot", [("middle", "1", "1")]))
+    assert "unknown book side 'middle'" in dead.reason
+    assert builder.process(RawMessage("coinbase_advanced", 1, b'{"channel":"heartbeats","events":[]}')) == []
