@@ -5,8 +5,8 @@ sequence. What differs is how sequence ids relate, which a ``SequenceRule`` says
 module defines its own). ``BookSync`` is the per-instrument state the flow keys by instrument:
 
 * waiting for a snapshot, deltas are buffered (the snapshot may arrive after them, as with
-  Binance's REST snapshot); when it arrives, buffered deltas it already covers are dropped,
-  the first one must bridge it, and the rest must follow in sequence;
+  Binance's REST snapshot); once it is applied, deltas it already covers are dropped, buffered
+  or not, the first one after them must bridge it, and the rest must follow in sequence;
 * live, a delta that does not follow the last one is a gap: the book is emptied and marked
   stale, a ``Resync`` is emitted, and the sync waits for the next snapshot;
 * a delta the book has already seen (out-of-order ids), a book left crossed by a delta, or a
@@ -78,7 +78,7 @@ class ConsecutiveRule(SequenceRule):
 class BookSync:
     """The keyed state of one instrument: its sync state machine and its book."""
 
-    __slots__ = ("book", "buffer", "discarded", "feed", "instrument", "rule")
+    __slots__ = ("book", "bridged", "buffer", "discarded", "feed", "instrument", "rule")
 
     def __init__(self, instrument: str, feed: str, rule: SequenceRule) -> None:
         self.instrument = instrument
@@ -86,6 +86,7 @@ class BookSync:
         self.rule = rule
         self.book = OrderBook()
         self.buffer: deque[tuple[BookDelta, RawMessage]] = deque(maxlen=MAX_BUFFERED_DELTAS)
+        self.bridged = False  # whether a delta has been applied on the current snapshot
         self.discarded = 0  # deltas never applied: made moot by a snapshot, or buffer overflow
 
     def on_event(self, event: MarketEvent, raw: RawMessage) -> list[Output]:
@@ -104,30 +105,32 @@ class BookSync:
 
     def _on_snapshot(self, snapshot: BookSnapshot) -> list[Output]:
         self.book.apply_snapshot(snapshot)
+        self.bridged = not self.rule.sequenced
         out: list[Output] = [snapshot]
         buffered, self.buffer = self.buffer, deque(maxlen=MAX_BUFFERED_DELTAS)
         if not self.rule.sequenced:
             self.discarded += len(buffered)
             return out
-        first = True
         for delta, raw in buffered:
-            if self.book.status != LIVE:  # a gap below sent us back to waiting
-                self.buffer.append((delta, raw))
-            elif self.rule.superseded(delta, snapshot.sequence):
-                self.discarded += 1
-            elif first and not self.rule.bridges(delta, snapshot.sequence):
-                out.append(self._resync(delta, f"snapshot {snapshot.sequence} does not reach the buffered updates"))
-                self.buffer.append((delta, raw))
-            else:
-                out.extend(self._apply(delta, raw) if first else self._on_live_delta(delta, raw))
-                first = False
+            out.extend(self.on_event(delta, raw))  # after a gap among them, the rest is buffered again
         return out
 
     def _on_live_delta(self, delta: BookDelta, raw: RawMessage) -> list[Output]:
-        if self.rule.sequenced and delta.sequence <= self.book.sequence:
-            return [self._dead(raw, f"out-of-order update {delta.sequence}: book is already at {self.book.sequence}")]
-        if not self.rule.follows(delta, self.book.sequence):
-            resync = self._resync(delta, f"sequence gap: after {self.book.sequence} came {_ids(delta)}")
+        last = self.book.sequence
+        if not self.bridged:  # the first delta on a snapshot, buffered or not
+            if self.rule.superseded(delta, last):
+                self.discarded += 1
+                return []
+            if not self.rule.bridges(delta, last):
+                resync = self._resync(delta, f"snapshot too old: {last} does not reach update {_ids(delta)}")
+                self.buffer.append((delta, raw))
+                return [resync]
+            self.bridged = True
+            return self._apply(delta, raw)
+        if self.rule.sequenced and delta.sequence <= last:
+            return [self._dead(raw, f"out-of-order update {delta.sequence}: book is already at {last}")]
+        if not self.rule.follows(delta, last):
+            resync = self._resync(delta, f"sequence gap: after {last} came {_ids(delta)}")
             self.buffer.append((delta, raw))
             return [resync]
         return self._apply(delta, raw)

@@ -47,12 +47,20 @@ def test_snapshot_then_updates_in_sequence():
 def test_a_missing_sequence_number_is_a_gap():
     builder = BookBuilder()
     builder.process(SNAPSHOT)
-    outputs = builder.process(l2(3, "update", [("bid", "21921.5", "1")]))
+    builder.process(l2(2, "update", [("bid", "21921.5", "1")]))
+    outputs = builder.process(l2(4, "update", [("bid", "21921.6", "1")]))
     assert [type(o) for o in outputs] == [Resync]
-    assert outputs[0].reason == "sequence gap: after 1 came 3"
+    assert outputs[0].reason == "sequence gap: after 2 came 4"
     assert not builder.syncs["coinbase:BTC-USD"].book.ready
-    builder.process(l2(4, "snapshot", [("bid", "21000", "1"), ("offer", "21001", "1")]))
+    builder.process(l2(5, "snapshot", [("bid", "21000", "1"), ("offer", "21001", "1")]))
     assert builder.syncs["coinbase:BTC-USD"].book.ready
+
+
+def test_an_update_beyond_a_fresh_snapshot_means_the_snapshot_is_too_old():
+    builder = BookBuilder()
+    builder.process(SNAPSHOT)
+    (resync,) = builder.process(l2(3, "update", [("bid", "21921.5", "1")]))
+    assert resync.reason == "snapshot too old: 1 does not reach update 3"
 
 
 def test_a_repeated_sequence_number_is_a_dead_letter():

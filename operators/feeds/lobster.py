@@ -16,7 +16,7 @@ are also trades, the aggressor being opposite the resting order's direction.
 
 from __future__ import annotations
 
-from operators.feeds.common import BadMessage
+from operators.feeds.common import BadMessage, price
 from quantumflow.events import BookDelta, BookSnapshot, Level, MarketEvent, RawMessage, Trade
 
 EXCHANGE = "lobster"
@@ -52,7 +52,7 @@ def decode(raw: RawMessage) -> list[MarketEvent]:
         event = BookSnapshot(instrument, ts, ts, row, _levels(bids), _levels(asks), max_depth=LEVELS)
     if kind not in _EXECUTIONS:
         return [event]
-    trade = Trade(instrument, ts, ts, order_id, order_price / PRICE_SCALE, float(order_size), -direction)
+    trade = Trade(instrument, ts, ts, order_id, price(order_price / PRICE_SCALE), float(order_size), -direction)
     return [event, trade]
 
 
@@ -67,10 +67,16 @@ def _book_row(line: str) -> tuple[dict[int, int], dict[int, int]]:
         if ask_size < 0 or bid_size < 0:
             raise BadMessage("negative size in orderbook line")
         if ask_size and ask_price != _EMPTY_ASK:
-            asks[ask_price] = ask_size
+            asks[_positive(ask_price)] = ask_size
         if bid_size and bid_price != -_EMPTY_ASK:
-            bids[bid_price] = bid_size
+            bids[_positive(bid_price)] = bid_size
     return bids, asks
+
+
+def _positive(scaled_price: int) -> int:
+    if scaled_price <= 0:
+        raise BadMessage(f"price must be positive, got {scaled_price / PRICE_SCALE}")
+    return scaled_price
 
 
 def _levels(side: dict[int, int]) -> list[Level]:
