@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -112,7 +113,11 @@ def _print_summary(summary: ReplaySummary) -> None:
     for item in summary.instruments:
         state = item.state + (f", {item.buffered:,} updates buffered" if item.buffered else "")
         top = item.top_of_book
-        cells = [f"{top[k]:g}" for k in ("bid_size", "bid_price", "ask_price", "ask_size")] if top else ["-"] * 4
+        cells = (
+            [np.format_float_positional(top[k], trim="-") for k in ("bid_size", "bid_price", "ask_price", "ask_size")]
+            if top
+            else ["-"] * 4
+        )
         table.add_row(item.instrument, state, str(item.sequence if item.sequence is not None else "-"), *cells)
     console.print(table)
 
