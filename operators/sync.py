@@ -128,7 +128,7 @@ class BookSync:
             self.bridged = True
             return self._apply(delta, raw)
         if self.rule.sequenced and delta.sequence <= last:
-            return [self._dead(raw, f"out-of-order update {delta.sequence}: book is already at {last}")]
+            return [self._dead(raw, f"out-of-order update: {delta.sequence} when the book is at {last}")]
         if not self.rule.follows(delta, last):
             resync = self._resync(delta, f"sequence gap: after {last} came {_ids(delta)}")
             self.buffer.append((delta, raw))
@@ -152,7 +152,7 @@ class BookSync:
             return [self._dead(raw, f"crossed best bid/offer: bid {bbo.bid_price} >= ask {bbo.ask_price}")]
         last = self.book.bbo
         if last is not None and bbo.sequence is not None and last.sequence is not None and bbo.sequence < last.sequence:
-            return [self._dead(raw, f"out-of-order best bid/offer {bbo.sequence}: already at {last.sequence}")]
+            return [self._dead(raw, f"out-of-order best bid/offer: {bbo.sequence} after {last.sequence}")]
         self.book.apply_bbo(bbo)
         return [bbo]
 
