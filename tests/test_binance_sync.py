@@ -79,15 +79,15 @@ def _lines(path: Path) -> list[bytes]:
         return file.read().splitlines()
 
 
-def _raws(lines: list[bytes]) -> list[RawMessage]:
-    out = []
-    for line in lines:
-        ts, payload = line.split(b" ", 1)
-        out.append(RawMessage("binance", int(ts), payload, "BTCUSDT"))
-    return out
+def _recorded(lines: list[bytes], folder: Path) -> list[RawMessage]:
+    """Edited recording lines, written as a recording and read back by the project's reader."""
+    path = folder / "edited.gz"
+    with gzip.open(path, "wb", compresslevel=1) as file:
+        file.write(b"\n".join(lines) + b"\n")
+    return list(open_recording(path))
 
 
-def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_data):
+def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_data, tmp_path):
     lines = _lines(shared_data / "binance" / "spot_btcusdt_20240808.gz")
     diffs = [i for i, line in enumerate(lines) if b"@depth" in line]
     deleted = diffs[len(diffs) // 2]
@@ -95,7 +95,7 @@ def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_
     # complete recording at a diff well after the gap, printed as Binance's depth response.
     resume_at = diffs[len(diffs) // 2 + 200]
     full = BookBuilder()
-    for raw in _raws(lines[: resume_at + 1]):
+    for raw in _recorded(lines[: resume_at + 1], tmp_path):
         full.process(raw)
     book = full.syncs["binance:BTCUSDT"].book
     snapshot = b'{"lastUpdateId":%d,"bids":[%s],"asks":[%s]}' % (
@@ -114,7 +114,7 @@ def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_
     builder = BookBuilder()
     sync = None
     resyncs, stale_deltas = [], 0
-    for raw in _raws(gapped):
+    for raw in _recorded(gapped, tmp_path):
         for out in builder.process(raw):
             sync = builder.syncs["binance:BTCUSDT"]
             if type(out) is Resync:
@@ -129,21 +129,21 @@ def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_
     assert stale_deltas == 0
     # exact again: compare with the book rebuilt from the complete recording
     reference = BookBuilder()
-    for raw in _raws(lines):
+    for raw in open_recording(shared_data / "binance" / "spot_btcusdt_20240808.gz"):
         reference.process(raw)
     assert sync.book.ready
     assert dict(sync.book.bids) == dict(reference.syncs["binance:BTCUSDT"].book.bids)
     assert dict(sync.book.asks) == dict(reference.syncs["binance:BTCUSDT"].book.asks)
 
 
-def test_corrupted_line_becomes_a_dead_letter_and_the_rest_replays(shared_data):
+def test_corrupted_line_becomes_a_dead_letter_and_the_rest_replays(shared_data, tmp_path):
     lines = _lines(shared_data / "binance" / "spot_btcusdt_20240808.gz")
     tickers = [i for i, line in enumerate(lines) if b"bookTicker" in line]
     corrupt = tickers[100]
     ts, payload = lines[corrupt].split(b" ", 1)
     lines[corrupt] = ts + b" " + payload[: len(payload) // 2]
     builder = BookBuilder()
-    outputs = [out for raw in _raws(lines) for out in builder.process(raw)]
+    outputs = [out for raw in _recorded(lines, tmp_path) for out in builder.process(raw)]
     dead = [o for o in outputs if type(o) is DeadLetter]
     assert len(dead) == 1
     assert dead[0].raw == payload[: len(payload) // 2] and dead[0].reason.startswith("malformed JSON")
@@ -151,12 +151,13 @@ def test_corrupted_line_becomes_a_dead_letter_and_the_rest_replays(shared_data):
     assert sum(type(o) is BestBidOffer for o in outputs) == len(tickers) - 1
 
 
-def test_futures_gap_is_detected_by_previous_update_id(shared_data):
+def test_futures_gap_is_detected_by_previous_update_id(shared_data, tmp_path):
     lines = _lines(shared_data / "binance" / "usdm_btcusdt_20240808.gz")
     diffs = [i for i, line in enumerate(lines) if b"@depth" in line]
     del lines[diffs[1000]]
     builder = BookBuilder()
-    raws = [raw._replace(feed="binance_usdm") for raw in _raws(lines)]
+    raws = _recorded(lines, tmp_path)
+    assert raws[0].feed == "binance_usdm"
     resyncs = [out for raw in raws for out in builder.process(raw) if type(out) is Resync]
     assert len(resyncs) == 1 and resyncs[0].reason.startswith("sequence gap")
     assert builder.syncs["binance_usdm:BTCUSDT"].book.describe().startswith("stale: sequence gap")

@@ -67,16 +67,12 @@ def _book_row(line: str) -> tuple[dict[int, int], dict[int, int]]:
         if ask_size < 0 or bid_size < 0:
             raise BadMessage("negative size in orderbook line")
         if ask_size and ask_price != _EMPTY_ASK:
-            asks[_positive(ask_price)] = ask_size
+            price(ask_price / PRICE_SCALE)
+            asks[ask_price] = ask_size
         if bid_size and bid_price != -_EMPTY_ASK:
-            bids[_positive(bid_price)] = bid_size
+            price(bid_price / PRICE_SCALE)
+            bids[bid_price] = bid_size
     return bids, asks
-
-
-def _positive(scaled_price: int) -> int:
-    if scaled_price <= 0:
-        raise BadMessage(f"price must be positive, got {scaled_price / PRICE_SCALE}")
-    return scaled_price
 
 
 def _levels(side: dict[int, int]) -> list[Level]:
