@@ -13,6 +13,7 @@ two is newer by update id (``top_of_book``), while ``depth_top`` is the depth st
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import NamedTuple
 
 import numpy as np
@@ -124,13 +125,20 @@ class OrderBook:
             return TopOfBook(bbo.bid_price, bbo.bid_size, bbo.ask_price, bbo.ask_size)
         return self.depth_top()
 
-    def top_levels(self, n: int = 10) -> TopLevels:
-        bids = self.bids.items()[-n:][::-1]
-        asks = self.asks.items()[:n]
+    def top_level_lists(self, n: int = 10) -> tuple[list[Level], list[Level]]:
+        """The best ``n`` (price, size) levels per side, best first, with the fresher
+        best-bid/offer on top as in ``top_of_book``."""
+        bid_side, ask_side = self.bids, self.asks
+        bids = [(p, bid_side[p]) for p in islice(reversed(bid_side), n)]
+        asks = [(p, ask_side[p]) for p in islice(ask_side, n)]
         bbo = self._fresher_bbo()
         if bbo is not None:
             bids = [(bbo.bid_price, bbo.bid_size), *[lv for lv in bids if lv[0] < bbo.bid_price][: n - 1]]
             asks = [(bbo.ask_price, bbo.ask_size), *[lv for lv in asks if lv[0] > bbo.ask_price][: n - 1]]
+        return bids, asks
+
+    def top_levels(self, n: int = 10) -> TopLevels:
+        bids, asks = self.top_level_lists(n)
         bid_prices, bid_sizes = _side_arrays(bids, n)
         ask_prices, ask_sizes = _side_arrays(asks, n)
         return TopLevels(bid_prices, bid_sizes, ask_prices, ask_sizes)

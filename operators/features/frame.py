@@ -1,0 +1,112 @@
+"""Book states gathered into arrays, one row per book event, for the batch feature functions.
+
+The flow applies events to the book one at a time; after each book event the instrument's top
+levels are copied into a ``FrameBuilder`` row. ``build()`` turns the gathered rows into a
+``BookFrame`` of NumPy arrays, so the features of a whole batch are computed at once.
+Trades do not make rows: their volumes are added to the next book event's row, which is the
+first moment a feature can see them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from operators.book import OrderBook
+from operators.features.registry import LEVELS
+
+NO_ID = -1  # exchange_ts / update_id when the venue gives none
+
+
+class BookFrame(NamedTuple):
+    ts: np.ndarray  # int64, local receive time ns
+    seq: np.ndarray  # int64, the event's number in its instrument's stream
+    exchange_ts: np.ndarray  # int64, NO_ID when absent
+    update_id: np.ndarray  # int64, NO_ID when absent
+    bid_prices: np.ndarray  # (n, LEVELS), best first, NaN where the book has fewer levels
+    bid_sizes: np.ndarray  # (n, LEVELS), 0 where missing
+    ask_prices: np.ndarray
+    ask_sizes: np.ndarray
+    buy_volume: np.ndarray  # traded size since the previous book event, buyer-initiated
+    sell_volume: np.ndarray
+    trade_count: np.ndarray
+    reset: np.ndarray  # bool: first state after a snapshot (no increments across it)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+_PAD_PRICES = [float("nan")] * LEVELS
+_PAD_SIZES = [0.0] * LEVELS
+
+
+class FrameBuilder:
+    """Rows of book states for one instrument, gathered until ``build()``."""
+
+    __slots__ = ("_buy", "_count", "_ids", "_levels", "_sell", "_trades")
+
+    def __init__(self) -> None:
+        self._ids: list[tuple[int, int, int, int, bool]] = []
+        self._levels: list[tuple[float, ...]] = []
+        self._trades: list[tuple[float, float, int]] = []
+        self._buy = self._sell = 0.0
+        self._count = 0
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add_trade(self, size: float, side: int) -> None:
+        if side > 0:
+            self._buy += size
+        elif side < 0:
+            self._sell += size
+        self._count += 1
+
+    def add_book(
+        self, book: OrderBook, ts: int, seq: int, exchange_ts: int | None, update_id: int | None, reset: bool
+    ) -> None:
+        """Copy the book's top levels as the state after the event ``seq``."""
+        bids, asks = book.top_level_lists(LEVELS)
+        bid_prices, bid_sizes = zip(*bids, strict=True)
+        ask_prices, ask_sizes = zip(*asks, strict=True)
+        bid_pad, ask_pad = LEVELS - len(bids), LEVELS - len(asks)
+        row = (
+            *bid_prices,
+            *_PAD_PRICES[:bid_pad],
+            *bid_sizes,
+            *_PAD_SIZES[:bid_pad],
+            *ask_prices,
+            *_PAD_PRICES[:ask_pad],
+            *ask_sizes,
+            *_PAD_SIZES[:ask_pad],
+        )
+        self._levels.append(row)
+        self._ids.append(
+            (ts, seq, NO_ID if exchange_ts is None else exchange_ts, NO_ID if update_id is None else update_id, reset)
+        )
+        self._trades.append((self._buy, self._sell, self._count))
+        self._buy = self._sell = 0.0
+        self._count = 0
+
+    def build(self) -> BookFrame:
+        """The gathered rows as arrays; the builder starts empty again (pending trades stay)."""
+        n = len(self._ids)
+        ids = np.array(self._ids, dtype=np.int64).reshape(n, 5)
+        levels = np.array(self._levels, dtype=np.float64).reshape(n, 4, LEVELS)
+        trades = np.array(self._trades, dtype=np.float64).reshape(n, 3)
+        self._ids, self._levels, self._trades = [], [], []
+        return BookFrame(
+            ids[:, 0].copy(),
+            ids[:, 1].copy(),
+            ids[:, 2].copy(),
+            ids[:, 3].copy(),
+            levels[:, 0].copy(),
+            levels[:, 1].copy(),
+            levels[:, 2].copy(),
+            levels[:, 3].copy(),
+            trades[:, 0].copy(),
+            trades[:, 1].copy(),
+            trades[:, 2].copy(),
+            ids[:, 4].astype(bool),
+        )

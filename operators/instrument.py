@@ -1,0 +1,106 @@
+"""Everything the predict flow keeps per instrument, and what it derives from a batch of events.
+
+``InstrumentState`` is the keyed state of the flow (and of training and the backtester, which
+call it directly): the sync state machine with its book, the rows of book states gathered for
+features, the features' windows, and the event counter that numbers the instrument's stream.
+
+Every event of the instrument gets the next number ``seq``; with the local receive time it is
+the natural key of the rows derived from the event. A *book event* is an event after which the
+book is live and has both sides: it makes one feature row (a snapshot that replays buffered
+deltas makes one row, for the state after all of them).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from operators.book import LIVE
+from operators.features.compute import FeatureState, compute_features
+from operators.features.frame import BookFrame, FrameBuilder
+from operators.features.micro_price import MicroPriceTable
+from operators.feeds import FEEDS
+from operators.sync import BookSync
+from quantumflow.events import (
+    BestBidOffer,
+    BookDelta,
+    BookSnapshot,
+    DeadLetter,
+    MarketEvent,
+    RawMessage,
+    Resync,
+    Trade,
+)
+
+BOOK_ROW_INTERVAL_NS = 100_000_000  # top-10 book rows are kept at most every 100 ms per instrument
+
+
+class Derived(NamedTuple):
+    """What one batch of an instrument's events gives: feature rows (one per book event, in
+    ``frame`` order), which of those rows to keep as book rows, trades, resyncs, dead letters."""
+
+    instrument: str
+    frame: BookFrame
+    features: np.ndarray
+    book_rows: np.ndarray  # indices into frame
+    trades: list[tuple[int, Trade]]  # (seq, trade)
+    resyncs: list[tuple[int, Resync]]
+    dead_letters: list[DeadLetter]
+
+
+class InstrumentState:
+    __slots__ = ("features", "frame", "last_book_bucket", "seq", "sync")
+
+    def __init__(self, instrument: str, feed: str, micro_price: MicroPriceTable | None = None) -> None:
+        self.sync = BookSync(instrument, feed, FEEDS[feed].rule())
+        self.features = FeatureState(micro_price)
+        self.frame = FrameBuilder()  # empty between batches but for trades since the last book event
+        self.seq = 0
+        self.last_book_bucket = -1
+
+    def on_batch(self, batch: list[tuple[MarketEvent, RawMessage]]) -> Derived:
+        frame = self.frame
+        trades: list[tuple[int, Trade]] = []
+        resyncs: list[tuple[int, Resync]] = []
+        dead: list[DeadLetter] = []
+        book = self.sync.book
+        reset = False
+        for event, raw in batch:
+            self.seq += 1
+            changed = False
+            for out in self.sync.on_event(event, raw):
+                kind = type(out)
+                if kind is BookDelta or kind is BestBidOffer:
+                    changed = True
+                elif kind is BookSnapshot:
+                    changed = reset = True
+                elif kind is Trade:
+                    trades.append((self.seq, out))
+                    frame.add_trade(out.size, out.side)
+                elif kind is Resync:
+                    resyncs.append((self.seq, out))
+                    reset = True
+                else:
+                    dead.append(out)
+            if changed and book.status == LIVE and book.bids and book.asks:
+                frame.add_book(book, event.receive_ts, self.seq, event.exchange_ts, book.sequence, reset)
+                reset = False
+        built = frame.build()
+        return Derived(
+            self.sync.instrument,
+            built,
+            compute_features(self.features, built),
+            self._book_rows(built.ts),
+            trades,
+            resyncs,
+            dead,
+        )
+
+    def _book_rows(self, ts: np.ndarray) -> np.ndarray:
+        if len(ts) == 0:
+            return np.empty(0, dtype=np.int64)
+        buckets = ts // BOOK_ROW_INTERVAL_NS
+        first = np.concatenate([[buckets[0] != self.last_book_bucket], buckets[1:] != buckets[:-1]])
+        self.last_book_bucket = int(buckets[-1])
+        return np.flatnonzero(first)
