@@ -1,13 +1,16 @@
-"""Throughput of the book stages on a recording, beside the cost of merely decoding it.
+"""Throughput on a recording, beside the cost of merely decoding it.
 
-Both passes read the file from disk (gzip included): the decode-only pass then just parses
-each message's JSON; the full pass runs parse + sync + book (``BookBuilder``). Their ratio says
-how much of the flow's budget the book stages take beyond what any consumer of the file pays.
+Every pass reads the file from disk (gzip included): the decode-only pass then just parses
+each message's JSON; the book pass runs parse + sync + book (``BookBuilder``); the flow pass
+runs the whole predict flow on one Bytewax worker, parse -> book -> features -> a fresh SQLite
+store, and measures each event's latency from the source reading it to its feature row being
+committed. Ratios to decode-only say what each stage costs beyond what any consumer of the file pays.
 """
 
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from dataflows.recordings import open_recording
+from dataflows.run import RunSummary, run_flow
 from operators.pipeline import BookBuilder
 
 
@@ -28,13 +32,21 @@ class BenchResult:
     decode_only_msgs_per_s: float
     book_msgs_per_s: float
     book_events_per_s: float
+    flow_events_per_s: float  # one worker, into SQLite
+    flow_latency_p50_ms: float
+    flow_latency_p99_ms: float
+    feature_rows: int
 
     @property
     def ratio(self) -> float:
         return self.book_msgs_per_s / self.decode_only_msgs_per_s
 
+    @property
+    def flow_ratio(self) -> float:
+        return self.flow_events_per_s / self.decode_only_msgs_per_s
+
     def to_dict(self) -> dict:
-        return {**vars(self), "ratio": self.ratio}
+        return {**vars(self), "ratio": self.ratio, "flow_ratio": self.flow_ratio}
 
 
 def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> BenchResult:
@@ -55,6 +67,7 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
 
     decode_s, (messages, _) = _median_seconds(decode_only, repeats)
     full_s, (_, events) = _median_seconds(full, repeats)
+    flow = _median_flow(path, feed, repeats)
     return BenchResult(
         recording=str(path),
         messages=messages,
@@ -63,7 +76,19 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
         decode_only_msgs_per_s=messages / decode_s,
         book_msgs_per_s=messages / full_s,
         book_events_per_s=events / full_s,
+        flow_events_per_s=flow.events_per_s,
+        flow_latency_p50_ms=flow.latency_p50_ms,
+        flow_latency_p99_ms=flow.latency_p99_ms,
+        feature_rows=flow.rows.get("features", 0),
     )
+
+
+def _median_flow(path: str | Path, feed: str | None, repeats: int) -> RunSummary:
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="qf-bench-") as folder:
+            runs.append(run_flow([path], f"sqlite:///{folder}/bench.db", feed=feed))
+    return sorted(runs, key=lambda run: run.events_per_s)[len(runs) // 2]
 
 
 def _median_seconds(run: Callable[[], tuple[int, int]], repeats: int) -> tuple[float, tuple[int, int]]:

@@ -43,7 +43,17 @@ class TopLevels(NamedTuple):
 
 
 class OrderBook:
-    __slots__ = ("asks", "bbo", "bids", "max_depth", "precision", "sequence", "stale_reason", "status")
+    __slots__ = (
+        "_depth_levels",
+        "asks",
+        "bbo",
+        "bids",
+        "max_depth",
+        "precision",
+        "sequence",
+        "stale_reason",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.bids: SortedDict = SortedDict()
@@ -54,6 +64,7 @@ class OrderBook:
         self.max_depth: int | None = None
         self.precision: tuple[int, int] | None = None
         self.bbo: BestBidOffer | None = None
+        self._depth_levels: tuple[int, list[Level], list[Level]] | None = None  # top levels until the depth changes
 
     @property
     def ready(self) -> bool:
@@ -66,6 +77,7 @@ class OrderBook:
     # -- changes -------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: BookSnapshot) -> None:
+        self._depth_levels = None
         self.bids = SortedDict((p, q) for p, q in snapshot.bids if q)
         self.asks = SortedDict((p, q) for p, q in snapshot.asks if q)
         self.sequence = snapshot.sequence
@@ -77,6 +89,7 @@ class OrderBook:
         self._truncate()
 
     def apply_delta(self, delta: BookDelta) -> None:
+        self._depth_levels = None
         _set_levels(self.bids, delta.bids)
         _set_levels(self.asks, delta.asks)
         if delta.sequence is not None:
@@ -89,6 +102,7 @@ class OrderBook:
 
     def invalidate(self, reason: str) -> None:
         """Forget every level: the book is stale until the next snapshot."""
+        self._depth_levels = None
         self.bids = SortedDict()
         self.asks = SortedDict()
         self.status = STALE
@@ -125,12 +139,23 @@ class OrderBook:
             return TopOfBook(bbo.bid_price, bbo.bid_size, bbo.ask_price, bbo.ask_size)
         return self.depth_top()
 
+    @property
+    def top_update_id(self) -> int | None:
+        """The venue update id of what ``top_of_book`` shows: the best-bid/offer's when it is fresher."""
+        bbo = self._fresher_bbo()
+        return self.sequence if bbo is None else bbo.sequence
+
     def top_level_lists(self, n: int = 10) -> tuple[list[Level], list[Level]]:
         """The best ``n`` (price, size) levels per side, best first, with the fresher
         best-bid/offer on top as in ``top_of_book``."""
-        bid_side, ask_side = self.bids, self.asks
-        bids = [(p, bid_side[p]) for p in islice(reversed(bid_side), n)]
-        asks = [(p, ask_side[p]) for p in islice(ask_side, n)]
+        cached = self._depth_levels
+        if cached is not None and cached[0] == n:
+            _, bids, asks = cached
+        else:
+            bid_side, ask_side = self.bids, self.asks
+            bids = [(p, bid_side[p]) for p in islice(reversed(bid_side), n)]
+            asks = [(p, ask_side[p]) for p in islice(ask_side, n)]
+            self._depth_levels = (n, bids, asks)
         bbo = self._fresher_bbo()
         if bbo is not None:
             bids = [(bbo.bid_price, bbo.bid_size), *[lv for lv in bids if lv[0] < bbo.bid_price][: n - 1]]

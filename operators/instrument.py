@@ -84,7 +84,7 @@ class InstrumentState:
                 else:
                     dead.append(out)
             if changed and book.status == LIVE and book.bids and book.asks:
-                frame.add_book(book, event.receive_ts, self.seq, event.exchange_ts, book.sequence, reset)
+                frame.add_book(book, event.receive_ts, self.seq, event.exchange_ts, book.top_update_id, reset)
                 reset = False
         built = frame.build()
         return Derived(

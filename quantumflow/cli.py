@@ -73,7 +73,7 @@ def bench_command(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each pass; the median is reported.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Measure parse + sync + book throughput on a recording beside its decode-only rate."""
+    """Measure throughput on a recording: decode only, parse + sync + book, and the whole flow into SQLite."""
     from dataflows.bench import bench_books
 
     try:
@@ -87,8 +87,102 @@ def bench_command(
     console.print(f"decode only (read + JSON parse): {result.decode_only_msgs_per_s:,.0f} messages/s")
     console.print(
         f"parse + sync + book:             {result.book_msgs_per_s:,.0f} messages/s "
-        f"({result.book_events_per_s:,.0f} events/s), {result.ratio:.2f} x decode-only, median of {result.repeats}"
+        f"({result.book_events_per_s:,.0f} events/s), {result.ratio:.2f} x decode-only"
     )
+    console.print(
+        f"full flow, 1 Bytewax worker, parse -> book -> features -> SQLite: {result.flow_events_per_s:,.0f} events/s "
+        f"({result.flow_ratio:.2f} x decode-only), {result.feature_rows:,} feature rows; latency read -> row "
+        f"committed p50 {result.flow_latency_p50_ms:.1f} ms, p99 {result.flow_latency_p99_ms:.1f} ms"
+    )
+    console.print(f"median of {result.repeats} runs each")
+
+
+@app.command("run")
+def run_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Recordings to replay: files, or folders of them (merged by local receive time)."),
+    ],
+    workers: Annotated[int, typer.Option("-w", "--workers", min=1, help="Bytewax workers (threads).")] = 1,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store URL: sqlite:///PATH or questdb://HOST[:PORT]. Default: $QF_STORE, else data/."),
+    ] = None,
+    feed: FeedOption = None,
+    speed: Annotated[
+        float | None, typer.Option(min=0.001, help="Pace the replay at this many times real time (default: flat out).")
+    ] = None,
+    micro_price: Annotated[
+        Path | None,
+        typer.Option(help="Micro-price tables from 'quantumflow micro-price' (default: $QF_MICRO_PRICE or data/)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Replay recordings through the predict flow (parse, sync, books, features) into the store."""
+    from dataflows.run import run_flow
+    from store import StoreError
+
+    total = _recordings_size(paths)
+    with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
+        try:
+            summary = run_flow(
+                paths,
+                store,
+                workers,
+                feed,
+                speed,
+                None if micro_price is None else str(micro_price),
+                on_progress=lambda done: bar.update(done - bar.n),
+            )
+        except (RecordingError, StoreError, ValueError) as error:
+            raise typer.BadParameter(str(error)) from error
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    rows = summary.rows
+    console.print(
+        f"{summary.events_in:,} events in {summary.seconds:.1f} s ({summary.events_per_s:,.0f} events/s, "
+        f"{summary.workers} worker{'s' if summary.workers > 1 else ''}); latency read -> feature row stored "
+        f"p50 {summary.latency_p50_ms:.1f} ms, p99 {summary.latency_p99_ms:.1f} ms"
+    )
+    console.print(
+        f"written: {rows.get('features', 0):,} feature rows, {rows.get('book', 0):,} book rows, "
+        f"{rows.get('trades', 0):,} trades, {rows.get('resyncs', 0):,} resyncs, "
+        f"{rows.get('dead_letters', 0):,} dead letters; run {summary.run_id}"
+    )
+
+
+@app.command("micro-price")
+def micro_price_command(
+    paths: Annotated[list[Path], typer.Argument(help="Recordings to estimate the micro-price from.")],
+    out: Annotated[Path, typer.Option(help="Where to save the tables (JSON).")] = Path("data/micro_price.json"),
+    feed: FeedOption = None,
+) -> None:
+    """Fit Stoikov's micro-price adjustment per instrument from recordings, and save it for the flow."""
+    from dataflows.micro_price import fit_tables, save_tables
+
+    with tqdm(total=_recordings_size(paths), unit="B", unit_scale=True, desc="fit", disable=None, leave=False) as bar:
+        try:
+            tables = fit_tables(paths, feed, on_progress=lambda done: bar.update(done - bar.n))
+        except (RecordingError, ValueError) as error:
+            raise typer.BadParameter(str(error)) from error
+    save_tables(out, tables)
+    for instrument, table in tables.items():
+        g = table.adjustment_ticks[0]
+        console.print(
+            f"{instrument}: tick {table.tick:g}, {table.observations:,} transitions; at a 1-tick spread the "
+            f"adjustment runs from {g[0]:+.3f} to {g[-1]:+.3f} ticks across imbalance"
+        )
+    console.print(f"saved to {out}")
+
+
+def _recordings_size(paths: list[Path]) -> int:
+    from dataflows.sources import recording_paths
+
+    try:
+        return sum(path.stat().st_size for path in recording_paths(paths))
+    except RecordingError as error:
+        raise typer.BadParameter(str(error)) from error
 
 
 @app.command("feeds")

@@ -1,0 +1,51 @@
+"""Counters and latencies of a running flow, kept by each worker's sink."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+
+
+class FlowMetrics:
+    """Events in, rows out, dead letters, and per-event latency from the source reading a message
+    to its rows being committed to the store. Shared by the workers of one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events_in = 0
+        self.rows_out = 0
+        self.dead_letters = 0
+        self.rows_by_table: Counter[str] = Counter()
+        self.started = time.perf_counter()
+        self._latencies_ns: list[int] = []
+        self._weights: list[int] = []
+
+    def record(self, events: int, rows: dict[str, int], latency_ns: int) -> None:
+        """One item written: the events it accounts for, its rows per table, and how long ago
+        its messages were read (counted once per feature row it made)."""
+        with self._lock:
+            self.events_in += events
+            self.rows_by_table.update(rows)
+            self.rows_out += sum(rows.values())
+            self.dead_letters += rows.get("dead_letters", 0)
+            if rows.get("features"):
+                self._latencies_ns.append(latency_ns)
+                self._weights.append(rows["features"])
+
+    def latency_ms(self, quantile: float) -> float:
+        """The ``quantile`` of per-feature-row latency, in milliseconds (NaN before any row)."""
+        with self._lock:
+            if not self._weights:
+                return float("nan")
+            latencies = np.asarray(self._latencies_ns, dtype=float)
+            weights = np.asarray(self._weights, dtype=float)
+        order = np.argsort(latencies)
+        cumulative = np.cumsum(weights[order])
+        index = np.searchsorted(cumulative, quantile * cumulative[-1])
+        return float(latencies[order][min(index, len(order) - 1)] / 1e6)
+
+    def events_per_s(self) -> float:
+        return self.events_in / max(time.perf_counter() - self.started, 1e-9)

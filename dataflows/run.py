@@ -1,0 +1,61 @@
+"""Running the predict flow from Python (what ``quantumflow run`` and the benchmark call)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bytewax.run import cli_main
+
+from dataflows.metrics import FlowMetrics
+from dataflows.predict import predict_flow
+from dataflows.sources import BATCH_MESSAGES
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    workers: int
+    seconds: float
+    events_in: int
+    events_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    rows: dict[str, int]  # rows written by this run, per table
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_flow(
+    recordings: Sequence[str | Path],
+    store: str | None = None,
+    workers: int = 1,
+    feed: str | None = None,
+    speed: float | None = None,
+    micro_price: str | None = None,
+    batch_messages: int = BATCH_MESSAGES,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunSummary:
+    """Replay ``recordings`` through the predict flow into ``store`` with ``workers`` Bytewax workers."""
+    metrics = FlowMetrics()
+    run_id = uuid.uuid4().hex[:12]
+    flow = predict_flow(
+        recordings, store, feed, speed, micro_price, batch_messages, run_id, metrics, on_progress=on_progress
+    )
+    started = time.perf_counter()
+    cli_main(flow, workers_per_process=workers)
+    seconds = time.perf_counter() - started
+    return RunSummary(
+        run_id,
+        workers,
+        seconds,
+        metrics.events_in,
+        metrics.events_in / seconds,
+        metrics.latency_ms(0.5),
+        metrics.latency_ms(0.99),
+        dict(metrics.rows_by_table),
+    )
