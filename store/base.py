@@ -1,0 +1,355 @@
+"""The store interface both backends implement: a batching writer and a reader.
+
+The reader builds every query from names checked against ``store.schema``; values travel only as
+query parameters. What differs between backends (SQL dialect, time parameters, decoding) is a
+handful of hooks.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from store.schema import TABLES, Table
+
+MAX_ROWS = 100_000  # the most rows one reader call returns
+DAY_NS = 86_400 * 10**9
+# Downsampling units, largest first: (ns, QuestDB SAMPLE BY letter, how many make the next unit up).
+BUCKET_UNITS = (
+    (3_600 * 10**9, "h", 24),
+    (60 * 10**9, "m", 60),
+    (10**9, "s", 60),
+    (10**6, "T", 1000),
+    (10**3, "U", 1000),
+)
+
+
+class StoreError(ValueError):
+    """A bad store URL, table, column or argument, or a store operation that failed."""
+
+
+def table_spec(name: str) -> Table:
+    spec = TABLES.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise StoreError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+    return spec
+
+
+def instrument_table(name: str) -> Table:
+    spec = table_spec(name)
+    if not spec.per_instrument:
+        per = ", ".join(t.name for t in TABLES.values() if t.per_instrument)
+        raise StoreError(f"table {name!r} is not kept per instrument; per-instrument tables: {per}")
+    return spec
+
+
+def select_columns(spec: Table, columns: Sequence[str] | None, keys: bool = True) -> tuple[str, ...]:
+    """The columns to return: all of them, or the key columns followed by those asked for."""
+    if columns is None:
+        return spec.names
+    if isinstance(columns, str):
+        raise StoreError(f"columns must be a list of names, not the string {columns!r}")
+    known = set(spec.names)
+    for name in columns:
+        if name not in known:
+            raise StoreError(f"table {spec.name!r} has no column {name!r}")
+    chosen = [*spec.key] if keys else []
+    return tuple(dict.fromkeys([*chosen, *columns]))
+
+
+def check_int(what: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise StoreError(f"{what} must be an integer from {low} to {high}, not {value!r}")
+    return value
+
+
+def bucket_unit(bucket_ns: object) -> tuple[int, str]:
+    """``bucket_ns`` as (count, unit letter) for QuestDB's SAMPLE BY.
+
+    Only sizes that tile the next unit up exactly are accepted (250 ms, 15 s, 5 min, 1 h, 1 day; not
+    7 s or 90 s), so every bucket starts at a multiple of its size since the epoch under either
+    backend, whichever rule QuestDB's ALIGN TO CALENDAR applies to the first bucket.
+    """
+    check_int("bucket_ns", bucket_ns, 1, DAY_NS)
+    for unit_ns, letter, per_next in BUCKET_UNITS:
+        if bucket_ns % unit_ns == 0:
+            count = bucket_ns // unit_ns
+            if per_next % count == 0:
+                return count, letter
+            break
+    raise StoreError(
+        f"bucket_ns={bucket_ns} does not tile the clock: use a whole number of microseconds, milliseconds, "
+        "seconds, minutes or hours that divides the next unit up (e.g. 250 ms, 15 s, 5 min, 1 h), or one day"
+    )
+
+
+class Store(ABC):
+    """A configured store; ``writer()`` and ``reader()`` each open their own connection."""
+
+    url: str
+
+    @abstractmethod
+    def writer(self, batch_rows: int = 10_000, max_delay_s: float = 1.0) -> Writer: ...
+
+    @abstractmethod
+    def reader(self) -> Reader: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+class Writer(ABC):
+    """Batched, idempotent upserts by natural key.
+
+    ``write`` queues rows (tuples in the column order of ``store.schema``); a table's rows go to the
+    store when it has ``batch_rows`` of them queued, when a ``write`` comes ``max_delay_s`` after the
+    oldest queued row, and on ``flush``/``close``. Writing a row again with the same key replaces it.
+    """
+
+    def __init__(self, batch_rows: int = 10_000, max_delay_s: float = 1.0) -> None:
+        self.batch_rows = check_int("batch_rows", batch_rows, 1, 10**7)
+        if not max_delay_s >= 0:
+            raise StoreError(f"max_delay_s must be a number of seconds >= 0, not {max_delay_s!r}")
+        self.max_delay_s = max_delay_s
+        self._pending: dict[str, list[Sequence[Any]]] = {}
+        self._oldest = 0.0  # when the oldest queued row was queued (time.monotonic)
+        self._closed = False
+
+    def write(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self._closed:
+            raise StoreError("this writer is closed")
+        spec = table_spec(table)
+        if not isinstance(rows, list):
+            rows = list(rows)
+        width = len(spec.columns)
+        for row in rows:
+            if len(row) != width:
+                raise StoreError(f"a {spec.name} row has {len(row)} values; expected {width}: {', '.join(spec.names)}")
+        if not rows:
+            return
+        if not self._pending:
+            self._oldest = time.monotonic()
+        queued = self._pending.setdefault(spec.name, [])
+        queued.extend(rows)
+        if len(queued) >= self.batch_rows:
+            self._send(spec.name)
+        if self._pending and time.monotonic() - self._oldest >= self.max_delay_s:
+            self.flush()
+
+    def flush(self) -> None:
+        for name in list(self._pending):
+            self._send(name)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # keep the error that ended the block; what was queued is not sent
+            self._pending.clear()
+            self.close()
+
+    def _send(self, name: str) -> None:
+        rows = self._pending.pop(name)
+        spec = TABLES[name]
+        for start in range(0, len(rows), self.batch_rows):
+            try:
+                self._write_rows(spec, rows[start : start + self.batch_rows])
+            except Exception:
+                self._pending[name] = rows[start:]  # kept, so a later flush can retry them
+                raise
+        if not self._pending:
+            self._oldest = 0.0
+
+    @abstractmethod
+    def _write_rows(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Upsert one batch of rows in one transaction."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release connections."""
+
+
+class Reader(ABC):
+    """Queries for the API, the dashboards and the tests. Every answer is a list of dicts (or one dict)
+    keyed by column name, with timestamps as int ns; per-instrument answers include the key columns
+    (instrument, ts, seq) before the columns asked for."""
+
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self._found: set[str] = set()  # tables seen to exist (readers create nothing: a table appears
+        # with its writer's first batch, and until then every answer from it is empty)
+
+    # -- the interface ---------------------------------------------------------------------------
+
+    def instruments(self) -> list[str]:
+        """Every instrument with a row in book, features, trades or resyncs, sorted."""
+        found: set[str] = set()
+        for spec in TABLES.values():
+            if spec.per_instrument and self._exists(spec):
+                found.update(row[0] for row in self._fetch(self._distinct_sql(spec), ()))
+        return sorted(found)
+
+    def latest(self, table: str, instrument: str, columns: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """The instrument's row with the greatest (ts, seq), or None."""
+        spec = instrument_table(table)
+        names = select_columns(spec, columns)
+        rows = self._dicts(spec, names, self._latest_sql(spec, names), (instrument,))
+        return rows[0] if rows else None
+
+    def latest_per_instrument(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Each instrument's latest row, sorted by instrument."""
+        spec = instrument_table(table)
+        if not self._exists(spec):
+            return []
+        found = (self.latest(table, row[0], columns) for row in self._fetch(self._distinct_sql(spec), ()))
+        return sorted((row for row in found if row is not None), key=lambda row: row["instrument"])
+
+    def range(
+        self,
+        table: str,
+        instrument: str,
+        start_ns: int,
+        end_ns: int,
+        columns: Sequence[str] | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The instrument's rows with start_ns <= ts < end_ns, ordered by (ts, seq), paged by limit and offset."""
+        spec = instrument_table(table)
+        names = select_columns(spec, columns)
+        start, end = self._time(start_ns, "start_ns"), self._time(end_ns, "end_ns")
+        check_int("limit", limit, 0, MAX_ROWS)
+        check_int("offset", offset, 0, 2**62)
+        if limit == 0:
+            return []
+        p = self.placeholder
+        sql = (
+            f"SELECT {', '.join(names)} FROM {spec.name} WHERE instrument = {p} AND ts >= {p} AND ts < {p} "
+            f"ORDER BY ts, seq {self._limit(limit, offset)}"
+        )
+        return self._dicts(spec, names, sql, (instrument, start, end))
+
+    def downsample(
+        self, table: str, instrument: str, columns: Sequence[str], start_ns: int, end_ns: int, bucket_ns: int
+    ) -> list[dict[str, Any]]:
+        """The last value of each column per time bucket (the value on the bucket's latest row, even if
+        null), for start_ns <= ts < end_ns; ``ts`` is the bucket's start, a multiple of bucket_ns."""
+        spec = instrument_table(table)
+        names = select_columns(spec, columns, keys=False)
+        if not names or set(names) & set(spec.key):
+            raise StoreError(f"downsample needs one or more non-key columns of {spec.name}, not {columns!r}")
+        count, unit = bucket_unit(bucket_ns)
+        start, end = self._time(start_ns, "start_ns"), self._time(end_ns, "end_ns")
+        if (end_ns - start_ns) // bucket_ns > MAX_ROWS:
+            raise StoreError(f"downsample would return more than {MAX_ROWS} buckets; use a larger bucket_ns")
+        sql, params = self._downsample_query(spec, names, instrument, start, end, bucket_ns, f"{count}{unit}")
+        return sorted(self._dicts(spec, ("ts", *names), sql, params), key=lambda row: row["ts"])
+
+    def count(self, table: str, instrument: str | None = None) -> int:
+        spec = table_spec(table) if instrument is None else instrument_table(table)
+        if not self._exists(spec):
+            return 0
+        if instrument is None:
+            return int(self._fetch(f"SELECT count(*) FROM {spec.name}", ())[0][0])
+        sql = f"SELECT count(*) FROM {spec.name} WHERE instrument = {self.placeholder}"
+        return int(self._fetch(sql, (instrument,))[0][0])
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest dead letters, newest first, with their raw bytes."""
+        spec = TABLES["dead_letters"]
+        check_int("limit", limit, 0, MAX_ROWS)
+        if limit == 0:
+            return []
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} ORDER BY ts DESC, feed, digest {self._limit(limit, 0)}"
+        return self._dicts(spec, spec.names, sql, ())
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a table, ordered by its key (for tests comparing stores)."""
+        spec = table_spec(table)
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} ORDER BY {', '.join(spec.key)}"
+        return self._dicts(spec, spec.names, sql, ())
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- shared plumbing -------------------------------------------------------------------------
+
+    def _exists(self, spec: Table) -> bool:
+        if spec.name not in self._found and self._table_exists(spec.name):
+            self._found.add(spec.name)
+        return spec.name in self._found
+
+    def _dicts(self, spec: Table, names: Sequence[str], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        if not self._exists(spec):
+            return []
+        rows = self._fetch(sql, params)
+        types = spec.types
+        decoders = [(i, f) for i, name in enumerate(names) if (f := self._decoder(types[name])) is not None]
+        if decoders:
+            rows = [_decode(row, decoders) for row in rows]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _time(self, ns: object, what: str) -> Any:
+        """A time bound as this backend's query parameter."""
+        return check_int(what, ns, -(2**63), 2**63 - 1)
+
+    def _decoder(self, column_type: str) -> Callable[[Any], Any] | None:
+        """How to turn a fetched value of this type into the interface's type (None: as fetched)."""
+        return None
+
+    # -- what each backend provides --------------------------------------------------------------
+
+    @abstractmethod
+    def _table_exists(self, name: str) -> bool:
+        """Whether the table has been created (by a writer)."""
+
+    @abstractmethod
+    def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[tuple]:
+        """Run one query under the store's time limit."""
+
+    @abstractmethod
+    def _limit(self, limit: int, offset: int) -> str:
+        """The clause taking ``limit`` rows after skipping ``offset`` (both checked integers)."""
+
+    @abstractmethod
+    def _distinct_sql(self, spec: Table) -> str:
+        """The distinct instruments of a per-instrument table, one per row."""
+
+    @abstractmethod
+    def _latest_sql(self, spec: Table, names: Sequence[str]) -> str:
+        """One instrument's latest row (parameter: the instrument)."""
+
+    @abstractmethod
+    def _downsample_query(
+        self, spec: Table, names: Sequence[str], instrument: str, start: Any, end: Any, bucket_ns: int, unit: str
+    ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+        """SQL and parameters giving (bucket start, last value of each column) per non-empty bucket, by time."""
+
+
+def _decode(row: Sequence[Any], decoders: list[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    out = list(row)
+    for i, f in decoders:
+        if out[i] is not None:
+            out[i] = f(out[i])
+    return out

@@ -1,0 +1,141 @@
+"""The store's tables, as data: column names and types, natural keys, designated timestamp.
+
+Both backends build their DDL from this, and the flow produces rows as tuples in exactly the
+column order given here. Times are integer nanoseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import NamedTuple
+
+from operators.features import FEATURE_NAMES
+
+SYMBOL = "SYMBOL"  # a short repeated string (instrument, feed, run id)
+TIMESTAMP = "TIMESTAMP"  # int ns since the epoch, UTC
+LONG = "LONG"  # 64-bit int
+INT = "INT"  # 32-bit int
+DOUBLE = "DOUBLE"  # NaN and None are both stored as NULL
+STRING = "STRING"
+BINARY = "BINARY"  # bytes
+TYPES = (SYMBOL, TIMESTAMP, LONG, INT, DOUBLE, STRING, BINARY)
+
+LEVELS = 10  # book levels per side in the book table
+_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+
+class Column(NamedTuple):
+    name: str
+    type: str
+    nullable: bool = False
+
+
+class Table(NamedTuple):
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # the natural key: a row written again with the same key replaces the first
+    timestamp: str = "ts"  # the designated timestamp
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def types(self) -> dict[str, str]:
+        return {c.name: c.type for c in self.columns}
+
+    @property
+    def per_instrument(self) -> bool:
+        """Keyed by (instrument, ts, seq): the tables the per-instrument readers serve."""
+        return self.key == ("instrument", "ts", "seq")
+
+
+def _event_ids(update_id: bool = True) -> tuple[Column, ...]:
+    ids = (
+        Column("instrument", SYMBOL),
+        Column("ts", TIMESTAMP),  # local receive time
+        Column("seq", LONG),  # the event's number in its instrument's stream, assigned by the flow
+        Column("exchange_ts", TIMESTAMP, nullable=True),
+    )
+    return (*ids, Column("update_id", LONG, nullable=True)) if update_id else ids
+
+
+def _levels() -> tuple[Column, ...]:
+    return tuple(
+        Column(f"{side}_{what}_{k}", DOUBLE, nullable=True)
+        for side in ("bid", "ask")
+        for what in ("price", "size")
+        for k in range(1, LEVELS + 1)
+    )
+
+
+EVENT_KEY = ("instrument", "ts", "seq")
+
+BOOK = Table("book", (*_event_ids(), *_levels()), EVENT_KEY)
+FEATURES = Table("features", (*_event_ids(), *(Column(n, DOUBLE, nullable=True) for n in FEATURE_NAMES)), EVENT_KEY)
+TRADES = Table(
+    "trades",
+    (
+        *_event_ids(update_id=False),
+        Column("trade_id", STRING, nullable=True),
+        Column("price", DOUBLE),
+        Column("size", DOUBLE),
+        Column("side", INT),  # +1 buy, -1 sell, 0 unknown (the taker's side)
+    ),
+    EVENT_KEY,
+)
+RESYNCS = Table("resyncs", (*_event_ids(), Column("reason", STRING)), EVENT_KEY)
+DEAD_LETTERS = Table(
+    "dead_letters",
+    (
+        Column("feed", SYMBOL),
+        Column("instrument", SYMBOL, nullable=True),
+        Column("ts", TIMESTAMP),  # local receive time
+        Column("digest", LONG),  # digest(raw)
+        Column("reason", STRING),
+        Column("raw", BINARY),  # the exact bytes received
+    ),
+    ("feed", "ts", "digest"),
+)
+RUN_METRICS = Table(
+    "run_metrics",
+    (
+        Column("run_id", SYMBOL),
+        Column("ts", TIMESTAMP),  # wall clock
+        Column("worker", INT),
+        Column("events_in", LONG),
+        Column("rows_out", LONG),
+        Column("dead_letters", LONG),
+        Column("events_per_s", DOUBLE, nullable=True),
+        Column("lag_p50_ms", DOUBLE, nullable=True),
+        Column("lag_p99_ms", DOUBLE, nullable=True),
+    ),
+    ("run_id", "ts", "worker"),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS)}
+
+
+def digest(raw: bytes) -> int:
+    """A stable 63-bit hash of raw bytes (BLAKE2b, 8 bytes, top bit cleared so it fits a signed LONG
+    and never equals QuestDB's LONG null)."""
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _check(table: Table) -> None:
+    names = table.names
+    problems = [
+        (len(set(names)) != len(names), "duplicate column names"),
+        (not all(_NAME.match(n) for n in (table.name, *names)), "a name that is not a plain lower-case identifier"),
+        (not all(c.type in TYPES for c in table.columns), "an unknown column type"),
+        (not (set(table.key) <= set(names) and table.timestamp in table.key), "a key naming unknown columns"),
+        (any(c.nullable for c in table.columns if c.name in table.key), "a nullable key column"),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise ValueError(f"store table {table.name!r} has {what}")
+
+
+for _table in TABLES.values():
+    _check(_table)
