@@ -13,8 +13,8 @@ from dataflows.recordings import RecordingError
 from operators.features.micro_price import MicroPriceTable, estimate_tick, fit_micro_price
 from operators.features.registry import FEATURE_INDEX
 from operators.instrument import Derived
+from quantumflow.settings import micro_price_path
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "micro_price.json"
 _COLUMNS = [FEATURE_INDEX[name] for name in ("mid", "spread")]
 
 
@@ -51,11 +51,11 @@ def save_tables(path: str | Path, tables: dict[str, MicroPriceTable]) -> None:
 
 
 def load_tables(path: str | Path | None) -> dict[str, MicroPriceTable]:
-    """Tables from ``path``; with None, from data/micro_price.json if it exists, else none."""
+    """Tables from ``path``; with None, from ``settings.micro_price_path()`` if it exists, else none."""
     if path is None:
-        if not DEFAULT_PATH.is_file():
+        path = micro_price_path()
+        if not path.is_file():
             return {}
-        path = DEFAULT_PATH
     path = Path(path)
     try:
         data = json.loads(path.read_text())

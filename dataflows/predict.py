@@ -11,7 +11,6 @@ or on how the stream was cut into batches, so any ``-w`` gives the same store co
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,7 +56,7 @@ def predict_flow(
     real time (None: as fast as possible); ``micro_price`` is a table file from
     ``quantumflow micro-price`` (default ``QF_MICRO_PRICE``, else data/micro_price.json if present)."""
     source = ReplaySource(recordings, feed, speed, batch_messages, on_progress)
-    tables = load_tables(micro_price or os.environ.get("QF_MICRO_PRICE"))
+    tables = load_tables(micro_price)
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)
     parsed = op.flat_map("parse", raw, lambda batch: split_by_instrument(batch.messages, batch.read_ns))

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.replay import ReplaySummary, replay
 from operators.feeds import FEEDS
+from quantumflow.settings import micro_price_path, simulated_recording_dir
 
 app = typer.Typer(
     help="QuantumFlow: exact limit order books from exchange streams, microstructure features and predictions.",
@@ -28,6 +29,9 @@ console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 DEFAULT_BENCH_RECORDING = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
 )
+
+DEFAULT_SIMULATED_MINUTES = 10
+DEFAULT_SIMULATION_SEED = 7
 
 FeedOption = Annotated[
     str | None,
@@ -100,9 +104,13 @@ def bench_command(
 @app.command("run")
 def run_command(
     paths: Annotated[
-        list[Path],
-        typer.Argument(help="Recordings to replay: files, or folders of them (merged by local receive time)."),
-    ],
+        list[Path] | None,
+        typer.Argument(
+            help="Recordings to replay: files, or folders of them (merged by local receive time). "
+            "None: the simulated recording in data/simulated, made first if missing.",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option("-w", "--workers", min=1, help="Bytewax workers (threads).")] = 1,
     store: Annotated[
         str | None,
@@ -122,6 +130,8 @@ def run_command(
     from dataflows.run import run_flow
     from store import StoreError
 
+    if not paths:
+        paths = [_simulated_recording()]
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
         try:
@@ -155,7 +165,12 @@ def run_command(
 @app.command("micro-price")
 def micro_price_command(
     paths: Annotated[list[Path], typer.Argument(help="Recordings to estimate the micro-price from.")],
-    out: Annotated[Path, typer.Option(help="Where to save the tables (JSON).")] = Path("data/micro_price.json"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to save the tables (JSON).", show_default="$QF_MICRO_PRICE, else data/micro_price.json"
+        ),
+    ] = None,
     feed: FeedOption = None,
 ) -> None:
     """Fit Stoikov's micro-price adjustment per instrument from recordings, and save it for the flow."""
@@ -166,6 +181,7 @@ def micro_price_command(
             tables = fit_tables(paths, feed, on_progress=lambda done: bar.update(done - bar.n))
         except (RecordingError, ValueError) as error:
             raise typer.BadParameter(str(error)) from error
+    out = out or micro_price_path()
     save_tables(out, tables)
     for instrument, table in tables.items():
         g = table.adjustment_ticks[0]
@@ -174,6 +190,23 @@ def micro_price_command(
             f"adjustment runs from {g[0]:+.3f} to {g[-1]:+.3f} ticks across imbalance"
         )
     console.print(f"saved to {out}")
+
+
+def _simulated_recording() -> Path:
+    """The default recording: simulated once into the data folder, with its micro-price table."""
+    from dataflows.micro_price import fit_tables, save_tables
+    from simulator import simulate
+
+    folder = simulated_recording_dir()
+    if not (folder / "manifest.json").is_file():
+        console.print(f"no recording given: simulating {DEFAULT_SIMULATED_MINUTES} minutes of two venues into {folder}")
+        with tqdm(total=DEFAULT_SIMULATED_MINUTES * 60, unit="s", desc="simulate", disable=None, leave=False) as bar:
+            simulate(folder, seed=DEFAULT_SIMULATION_SEED, minutes=DEFAULT_SIMULATED_MINUTES, progress=bar.update)
+    tables = micro_price_path()
+    if not tables.is_file():
+        save_tables(tables, fit_tables([folder]))
+        console.print(f"micro-price tables fitted on it: {tables}")
+    return folder
 
 
 def _recordings_size(paths: list[Path]) -> int:
