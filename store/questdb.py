@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,7 +102,8 @@ def add_rows(buffer: Any, spec: Table, rows: Sequence[Sequence[Any]]) -> None:
         for i, name, convert in fields:
             value = row[i]
             if value is not None and value == value:  # NaN != NaN
-                columns[name] = convert(value)
+                # Most values are doubles already (the client takes no NumPy scalars): skip the call.
+                columns[name] = value if type(value) is float and convert is float else convert(value)
         buffer.row(table, symbols=tags, columns=columns, at=TimestampNanos(int(row[ts])))
 
 
@@ -131,6 +133,7 @@ def pg_connect_kwargs(location: QuestDBLocation, timeout: float) -> dict[str, An
         "autocommit": True,  # QuestDB has no multi-statement transactions over PG wire
         "connect_timeout": max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
         "options": f"-c statement_timeout={math.ceil(timeout * 1000)}",  # enforced by the server, in ms
+        "prepare_threshold": None,  # no named server-side statements (nor the DEALLOCATEs that evict them)
     }
 
 
@@ -149,22 +152,34 @@ def new_sender(location: QuestDBLocation) -> Sender:
 
 
 class PG:
-    """One PG-wire connection, opened on first use and again after it breaks."""
+    """One PG-wire connection, opened on first use. One that the server dropped (QuestDB closes idle
+    ones after 5 minutes by default) is opened again and the statement retried once."""
 
     def __init__(self, location: QuestDBLocation, timeout: float) -> None:
         self._kwargs = pg_connect_kwargs(location, timeout)
         self._conn: Any = None
+        self._lock = threading.Lock()  # a reader or writer may be shared by threads; one statement at a time
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        try:
-            if self._conn is None:
-                self._conn = psycopg.connect(**self._kwargs)
-            cursor = self._conn.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-        except psycopg.Error as e:
-            if isinstance(e, psycopg.OperationalError):
-                self.close()
-            raise StoreError(f"QuestDB query failed: {e}: {sql}") from e
+        with self._lock:
+            try:
+                try:
+                    return self._execute(sql, params)
+                except psycopg.OperationalError:
+                    if self._conn is None or not self._conn.broken:
+                        raise
+                    self.close()
+                    return self._execute(sql, params)
+            except psycopg.Error as e:
+                if self._conn is not None and self._conn.broken:
+                    self.close()
+                raise StoreError(f"QuestDB query failed: {e}: {sql}") from e
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        if self._conn is None:
+            self._conn = psycopg.connect(**self._kwargs)
+        cursor = self._conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
     def close(self) -> None:
         if self._conn is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,6 +127,7 @@ class SQLiteReader(Reader):
         super().__init__()
         self._timeout = timeout
         self._deadline = math.inf
+        self._lock = threading.Lock()
         self._conn = connect(path, timeout)
         self._conn.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
 
@@ -139,15 +141,16 @@ class SQLiteReader(Reader):
         return bool(self._fetch("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))[0][0])
 
     def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[tuple]:
-        self._deadline = time.monotonic() + self._timeout
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as e:
-            if "interrupted" in str(e):
-                raise StoreError(f"query stopped after {self._timeout:g} s (QF_STORE_TIMEOUT_S): {sql}") from e
-            raise StoreError(f"query failed: {e}: {sql}") from e
-        finally:
-            self._deadline = math.inf
+        with self._lock:  # one query at a time, each with its own deadline
+            self._deadline = time.monotonic() + self._timeout
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                if "interrupted" in str(e):
+                    raise StoreError(f"query stopped after {self._timeout:g} s (QF_STORE_TIMEOUT_S): {sql}") from e
+                raise StoreError(f"query failed: {e}: {sql}") from e
+            finally:
+                self._deadline = math.inf
 
     def _limit(self, limit: int, offset: int) -> str:
         return f"LIMIT {limit} OFFSET {offset}"

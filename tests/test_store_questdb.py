@@ -351,6 +351,7 @@ def test_connection_settings(monkeypatch):
         "autocommit": True,
         "connect_timeout": 5,
         "options": "-c statement_timeout=5000",
+        "prepare_threshold": None,
     }
     assert open_store("questdb://localhost").location == QuestDBLocation("localhost", 9000, 8812, "reader", "s3cret;x")
 
@@ -364,3 +365,50 @@ def test_the_sender_speaks_ilp_v1_over_http_and_flushes_only_when_told():
         assert bytes(buffer).startswith(b"resyncs,instrument=binance:BTCUSDT ")
     finally:
         sender.close(flush=False)
+
+
+class FakeConnection:
+    """Stands in for a psycopg connection: fails as told, else answers one row."""
+
+    def __init__(self, log, fail=None):
+        self.log, self.fail, self.broken, self.closed = log, fail, False, False
+
+    def execute(self, sql, params):
+        self.log.append((id(self), sql))
+        if self.fail is not None:
+            error, self.broken, self.fail = self.fail
+            raise error
+        return type("Cursor", (), {"description": [("x",)], "fetchall": lambda _: [(1,)]})()
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_dropped_connection_is_opened_again_and_the_statement_retried(monkeypatch):
+    import psycopg
+
+    from store.questdb import PG
+
+    log: list = []
+    made = [FakeConnection(log), FakeConnection(log)]
+    monkeypatch.setattr(psycopg, "connect", lambda **kwargs: made.pop(0))
+    pg = PG(QuestDBLocation("localhost"), 5.0)
+    first = made[0]
+    assert pg.execute("SELECT 1") == [(1,)]
+    first.fail = (psycopg.OperationalError("server closed the connection"), True, None)
+    assert pg.execute("SELECT 2") == [(1,)]  # on a new connection
+    assert first.closed and [sql for _, sql in log] == ["SELECT 1", "SELECT 2", "SELECT 2"]
+    assert log[-1][0] != log[-2][0]
+
+
+def test_a_failed_statement_on_a_live_connection_is_not_retried(monkeypatch):
+    import psycopg
+
+    from store.questdb import PG
+
+    log: list = []
+    conn = FakeConnection(log, fail=(psycopg.errors.QueryCanceled("timeout, query aborted"), False, None))
+    monkeypatch.setattr(psycopg, "connect", lambda **kwargs: conn)
+    with pytest.raises(StoreError, match="timeout, query aborted"):
+        PG(QuestDBLocation("localhost"), 5.0).execute("SELECT slow()")
+    assert len(log) == 1 and not conn.closed
