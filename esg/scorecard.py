@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from esg.metrics import METRICS
+from esg.metrics import METRICS, PILLARS
 from esg.scoring import Benchmark
 from esg.weights import Weights
 
@@ -50,7 +50,7 @@ def scorecard(scored: pd.DataFrame, bench: Benchmark, weights: Weights, company_
         name=row["name"],
         ticker=row["ticker"],
         sector=row["sector"],
-        pillars={p: float(row[p]) for p in ("E", "S", "G")},
+        pillars={p: float(row[p]) for p in PILLARS},
         overall=float(row["overall"]),
         rating=row["rating"],
         sector_rank=int(row["sector_rank"]),
