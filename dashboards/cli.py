@@ -1,0 +1,85 @@
+"""``quantumflow dashboard ...``: serve the Panel dashboards.
+
+Panel, pandas and the ESG package are imported only when a dashboard starts, so the rest of the
+command line stays quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SAMPLE = "the fictional sample in esg/sample/"
+
+dashboard_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@dashboard_app.callback()
+def dashboards() -> None:
+    """Serve the Panel dashboards."""  # a callback keeps `esg` a subcommand even while it is the only one
+
+
+@dashboard_app.command("esg")
+def esg_command(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8502,
+    companies: Annotated[
+        Path | None,
+        typer.Option(help="Company records, CSV or Parquet, in the schema of docs/esg.md.", show_default=SAMPLE),
+    ] = None,
+    holdings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Starting portfolio, CSV or Parquet: `holding` (id or ticker), `weight`.", show_default=SAMPLE
+        ),
+    ] = None,
+    headlines: Annotated[
+        Path | None,
+        typer.Option(help="News headlines, CSV or JSON Lines: `timestamp`, `headline`, `source`.", show_default=SAMPLE),
+    ] = None,
+    alerts_db: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file the alerts are stored in.", show_default="$QF_ESG_DB, else data/esg_alerts.sqlite"
+        ),
+    ] = None,
+    address: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    allow_websocket_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Host[:port] that browsers may connect from when not on localhost; repeatable."),
+    ] = None,
+    show: Annotated[bool, typer.Option(help="Open the dashboard in a browser.")] = False,
+) -> None:
+    """ESG screening: scorecards, what-if, portfolio analysis and news alerts (http://localhost:8502 by default)."""
+    from dashboards.esg import EsgSettings, build_app, load_universe
+    from esg.loader import SAMPLE_COMPANIES, SAMPLE_HEADLINES, SAMPLE_HOLDINGS, HeadlineFile, load_holdings
+    from esg.validation import EsgDataError
+
+    settings = EsgSettings(
+        companies or SAMPLE_COMPANIES, holdings or SAMPLE_HOLDINGS, headlines or SAMPLE_HEADLINES, alerts_db
+    )
+    try:  # fail here, with the file's problems, rather than in every browser session
+        load_universe(settings.companies)
+        load_holdings(settings.holdings)
+        list(HeadlineFile(settings.headlines))
+    except EsgDataError as problem:
+        raise typer.BadParameter(str(problem)) from problem
+
+    import panel as pn
+
+    host = "localhost" if address == "127.0.0.1" else address
+    typer.echo(f"ESG dashboard on http://{host}:{port}/ (Ctrl-C stops it)")
+    pn.serve(
+        lambda: build_app(settings),
+        port=port,
+        address=address,
+        websocket_origin=allow_websocket_origin or None,
+        show=show,
+        title="QuantumFlow ESG",
+        print_url=False,
+    )
+
+
+if __name__ == "__main__":
+    dashboard_app()
