@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
-RECORDING ?= $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
+RECORDING ?=
+ESG_PORT ?= 8502
 
-.PHONY: demo test lint bench clean
+.PHONY: run test lint bench clean
 
 $(BIN)/quantumflow: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "QuantumFlow needs Python 3.11 or 3.12 (Bytewax has no wheels for newer ones); set PYTHON=python3.11"'
@@ -16,9 +17,9 @@ $(BIN)/quantumflow: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-demo: $(BIN)/quantumflow  ## replay a recording through the books and write the result to data/
-	@test -f "$(RECORDING)" || { echo "no recording at $(RECORDING): run 'make demo RECORDING=path/to/recording'"; exit 2; }
-	$(BIN)/quantumflow replay "$(RECORDING)" --out data/replay-summary.json
+run: $(BIN)/quantumflow  ## the main job: replay RECORDING (default: a simulated one) into SQLite, then serve the ESG dashboard
+	$(BIN)/quantumflow run $(RECORDING)
+	$(BIN)/quantumflow dashboard esg --port $(ESG_PORT)
 
 test: $(BIN)/quantumflow  ## lint, then the whole test suite
 	$(BIN)/ruff check .

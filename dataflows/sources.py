@@ -22,7 +22,8 @@ from dataflows.recordings import Recording, RecordingError, open_recording
 from quantumflow.events import RawMessage
 
 BATCH_MESSAGES = 1_000
-_SKIPPED_SUFFIXES = (".json", ".md", ".txt")
+_NOT_RECORDINGS = (".json", ".md")  # a folder's manifest and notes
+_NOT_RECORDING_NAMES = ("LICENSE", "README")
 
 
 class RawBatch(NamedTuple):
@@ -36,7 +37,13 @@ def recording_paths(paths: Sequence[str | Path]) -> list[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            files += [p for p in inside if not p.name.endswith(_SKIPPED_SUFFIXES) and "_orderbook_" not in p.name]
+            files += [
+                p
+                for p in inside
+                if p.suffix not in _NOT_RECORDINGS
+                and not p.name.upper().startswith(_NOT_RECORDING_NAMES)
+                and "_orderbook_" not in p.name
+            ]
         elif path.exists():
             files.append(path)
         else:
