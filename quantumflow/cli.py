@@ -218,6 +218,14 @@ def _recordings_size(paths: list[Path]) -> int:
         raise typer.BadParameter(str(error)) from error
 
 
+@app.command("features")
+def features_command() -> None:
+    """List the features every feature row holds: name, definition and unit (Markdown)."""
+    from operators.features.registry import markdown_table
+
+    typer.echo(markdown_table(), nl=False)
+
+
 @app.command("feeds")
 def feeds_command() -> None:
     """List the wire protocols QuantumFlow reads."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from operators.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, formulas
 from operators.features.micro_price import MicroPriceTable, estimate_tick, fit_micro_price
+from operators.features.registry import markdown_table
 from operators.instrument import InstrumentState
 from quantumflow.events import BookDelta, BookSnapshot, RawMessage, Trade
 
@@ -56,6 +58,11 @@ def test_registry_lists_every_feature_once_with_definition_and_unit():
     assert len(FEATURES) >= 40
     assert len(set(FEATURE_NAMES)) == len(FEATURES)
     assert all(f.definition and f.unit for f in FEATURES)
+
+
+def test_docs_list_the_registry():
+    docs = Path(__file__).resolve().parents[1] / "docs" / "features.md"
+    assert docs.read_text().endswith(markdown_table()), "regenerate the table with: quantumflow features"
 
 
 def test_prices_and_spread(rows):

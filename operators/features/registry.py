@@ -120,3 +120,13 @@ def _features() -> list[Feature]:
 FEATURES: tuple[Feature, ...] = tuple(_features())
 FEATURE_NAMES: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def markdown_table() -> str:
+    """The registry as a Markdown table (docs/features.md is this, kept in step by a test)."""
+    lines = ["| # | name | definition | unit |", "|---|---|---|---|"]
+    lines += [
+        f"| {i} | `{f.name}` | {f.definition.replace('|', chr(92) + '|')} | {f.unit} |"
+        for i, f in enumerate(FEATURES, 1)
+    ]
+    return "\n".join(lines) + "\n"
