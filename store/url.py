@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from quantumflow.settings import data_dir
 from store.base import StoreError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "quantumflow.db"
 FORMS = (
     "sqlite:///RELATIVE/PATH, sqlite:////ABSOLUTE/PATH, or questdb://HOST[:HTTP_PORT][?pg_port=N] "
     "(HTTP port 9000 and PG wire port 8812 by default)"
@@ -35,9 +34,13 @@ class QuestDBLocation:
     password: str = "quest"
 
 
+def default_sqlite_path() -> Path:
+    return data_dir() / "quantumflow.db"
+
+
 def store_url(url: str | None = None) -> str:
-    """The URL to use: the argument, else ``QF_STORE``, else the SQLite file under the project's data folder."""
-    return url or os.environ.get("QF_STORE") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    """The URL to use: the argument, else ``QF_STORE``, else ``quantumflow.db`` in the data folder."""
+    return url or os.environ.get("QF_STORE") or f"sqlite:///{default_sqlite_path()}"
 
 
 def parse_url(url: str) -> SQLiteLocation | QuestDBLocation:

@@ -10,13 +10,14 @@ from store import StoreError, digest, open_store
 from store.questdb import QuestDBStore
 from store.schema import FEATURE_NAMES, FEATURES, TABLES
 from store.sqlite import SQLiteStore
-from store.url import DEFAULT_SQLITE_PATH, QuestDBLocation, parse_url, store_url, timeout_s
+from store.url import QuestDBLocation, default_sqlite_path, parse_url, store_url, timeout_s
 
 
 def test_the_url_comes_from_the_argument_then_qf_store_then_the_default(monkeypatch):
     monkeypatch.delenv("QF_STORE", raising=False)
-    assert store_url() == f"sqlite:///{DEFAULT_SQLITE_PATH}"
-    assert Path(__file__).resolve().parents[1] / "data" / "quantumflow.db" == DEFAULT_SQLITE_PATH
+    monkeypatch.delenv("QF_DATA_DIR", raising=False)
+    assert store_url() == f"sqlite:///{default_sqlite_path()}"
+    assert Path(__file__).resolve().parents[1] / "data" / "quantumflow.db" == default_sqlite_path()
     monkeypatch.setenv("QF_STORE", "questdb://env-host")
     assert store_url() == "questdb://env-host"
     assert store_url("sqlite:///x.db") == "sqlite:///x.db"
