@@ -151,7 +151,7 @@ def alerts_view(universe: Universe, headlines_path: Path, db: Path | None, holdi
     matcher = CompanyMatcher(universe.companies)
     names = universe.companies["name"].to_dict()
     threshold = pn.widgets.FloatInput(
-        name="Alert when VADER compound ≤", value=DEFAULT_ALERT_THRESHOLD, start=-1.0, end=1.0, step=0.05, width=220
+        name="Alert when VADER compound ≤", value=DEFAULT_ALERT_THRESHOLD, start=-1.0, end=0.0, step=0.05, width=220
     )
     reread = pn.widgets.Button(name="Re-read headlines", button_type="primary", width=180, align="end")
     scans: dict[int, list[ScoredHeadline]] = {}
