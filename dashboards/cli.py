@@ -41,7 +41,7 @@ def esg_command(
     alerts_db: Annotated[
         Path | None,
         typer.Option(
-            help="SQLite file the alerts are stored in.", show_default="$QF_ESG_DB, else data/esg_alerts.sqlite"
+            help="SQLite file the alerts are stored in.", show_default="$QF_ESG_DB, else $QF_DATA_DIR/esg_alerts.sqlite"
         ),
     ] = None,
     address: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",

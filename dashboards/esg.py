@@ -2,7 +2,7 @@
 
 Start it with ``quantumflow dashboard esg`` or ``panel serve dashboards/esg.py``; the latter reads its
 files from QF_ESG_COMPANIES, QF_ESG_HOLDINGS and QF_ESG_HEADLINES (default: the fictional sample) and
-stores alerts where QF_ESG_DB says (default: data/esg_alerts.sqlite).
+stores alerts where QF_ESG_DB says (default: esg_alerts.sqlite in the data folder).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class EsgSettings:
     companies: Path = SAMPLE_COMPANIES
     holdings: Path = SAMPLE_HOLDINGS
     headlines: Path = SAMPLE_HEADLINES
-    alerts_db: Path | None = None  # None: $QF_ESG_DB or data/esg_alerts.sqlite
+    alerts_db: Path | None = None  # None: $QF_ESG_DB or esg_alerts.sqlite in the data folder
 
     @classmethod
     def from_env(cls) -> EsgSettings:

@@ -1,4 +1,4 @@
-"""Alerts kept in a SQLite file: ``data/esg_alerts.sqlite`` under the working directory, or ``$QF_ESG_DB``.
+"""Alerts kept in a SQLite file: ``$QF_ESG_DB``, else ``esg_alerts.sqlite`` in the data folder (``QF_DATA_DIR``).
 
 Each alert's natural key is (company, headline time, headline), so storing the same scan twice leaves
 one row per alert (``INSERT OR REPLACE``), as every QuantumFlow sink does.
@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 
 from esg.sentiment import Alert
+from quantumflow.settings import data_dir
 
 DB_ENV = "QF_ESG_DB"
-DEFAULT_DB = Path("data") / "esg_alerts.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS esg_alerts (
@@ -30,8 +30,8 @@ _COLUMNS = ("company_id", "company_name", "timestamp_ns", "headline", "source", 
 
 
 def db_path() -> Path:
-    """Where alerts are stored: ``$QF_ESG_DB`` if set, else ``data/esg_alerts.sqlite``."""
-    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+    """Where alerts are stored: ``$QF_ESG_DB`` if set, else ``esg_alerts.sqlite`` in the data folder."""
+    return Path(os.environ.get(DB_ENV) or data_dir() / "esg_alerts.sqlite")
 
 
 class AlertStore:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from dashboards.cli import dashboard_app
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.replay import ReplaySummary, replay
 from operators.feeds import FEEDS
@@ -23,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(dashboard_app, name="dashboard")
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 # ../shared/data beside the project root, where this workplace keeps the real recordings
@@ -224,6 +226,58 @@ def features_command() -> None:
     from operators.features.registry import markdown_table
 
     typer.echo(markdown_table(), nl=False)
+
+
+@app.command("simulate")
+def simulate_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the recording files and manifest.json (created if needed).")
+    ],
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same arguments always give the same bytes.")] = 0,
+    minutes: Annotated[float, typer.Option(help="Minutes of market to simulate.")] = 10.0,
+    symbol: Annotated[
+        str, typer.Option(help="Binance spot symbol; Coinbase trades its base asset against USD (BTCUSDT: BTC-USD).")
+    ] = "BTCUSDT",
+    price: Annotated[float | None, typer.Option(help="Starting price, 1,000 to 1,000,000 (default 60,000).")] = None,
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults", help="Inject faults: lost Binance diffs, lost Coinbase level2 messages, truncated lines."
+        ),
+    ] = False,
+    compress: Annotated[bool, typer.Option("--gzip/--no-gzip", help="Gzip the recording files.")] = True,
+) -> None:
+    """Simulate one symbol on Binance and Coinbase, written as the venues' own messages: one native
+    recording per connection, plus manifest.json."""
+    import time
+    from collections import Counter
+
+    from simulator import simulate
+
+    began = time.perf_counter()
+    try:
+        with tqdm(total=max(0, round(minutes * 60)), unit="s", desc="simulate", disable=None, leave=False) as bar:
+            result = simulate(
+                out,
+                seed=seed,
+                minutes=minutes,
+                symbol=symbol,
+                price=price,
+                faults=faults,
+                compress=compress,
+                progress=bar.update,
+            )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    seconds = time.perf_counter() - began
+    total = sum(result.messages.values())
+    console.print(f"{minutes:g} simulated minutes (seed {seed}) in {seconds:.1f} s, {total / seconds:,.0f} messages/s")
+    for path in result.files:
+        console.print(f"  {path}")
+    console.print("messages: " + ", ".join(f"{venue} {count:,}" for venue, count in result.messages.items()))
+    kinds = Counter(fault["kind"] for fault in result.faults)
+    detail = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+    console.print(f"faults: {len(result.faults)}" + (f" ({detail}; times in {result.manifest})" if detail else ""))
 
 
 @app.command("feeds")

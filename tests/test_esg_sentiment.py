@@ -8,7 +8,7 @@ import pytest
 import vaderSentiment
 from esg_records import companies, record
 
-from esg.alert_store import DEFAULT_DB, AlertStore, db_path
+from esg.alert_store import AlertStore, db_path
 from esg.loader import SAMPLE_COMPANIES, SAMPLE_HEADLINES, SAMPLE_HOLDINGS, HeadlineFile, load_companies, load_holdings
 from esg.portfolio import resolve
 from esg.sentiment import CompanyMatcher, Headline, compound, raise_alerts, score_headlines
@@ -111,7 +111,8 @@ def test_alerts_are_stored_once_each(frame, tmp_path):
 
 def test_the_store_path_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("QF_ESG_DB", raising=False)
-    assert db_path() == DEFAULT_DB == Path("data") / "esg_alerts.sqlite"
+    monkeypatch.delenv("QF_DATA_DIR", raising=False)
+    assert db_path() == Path(__file__).resolve().parents[1] / "data" / "esg_alerts.sqlite"
     monkeypatch.setenv("QF_ESG_DB", str(tmp_path / "elsewhere" / "a.db"))
     with AlertStore() as store:
         assert store.path == tmp_path / "elsewhere" / "a.db" and store.path.exists()
