@@ -30,7 +30,8 @@ class _StorePartition(StatelessSinkPartition[TableRows]):
     def __init__(self, sink: StoreSink, worker: int) -> None:
         self._writer = open_store(sink.url).writer()
         self._run_id = sink.run_id
-        self._metrics = sink.metrics
+        self._run_metrics = sink.metrics  # the whole run's, in this process
+        self._metrics = FlowMetrics()  # this worker's, for its run_metrics rows
         self._worker = worker
         self._last_report = time.monotonic()
 
@@ -45,9 +46,9 @@ class _StorePartition(StatelessSinkPartition[TableRows]):
         self._writer.flush()
         done = time.perf_counter_ns()
         for item in items:
-            self._metrics.record(
-                item.events, {table: len(rows) for table, rows in item.tables.items()}, done - item.read_ns
-            )
+            counts = {table: len(rows) for table, rows in item.tables.items()}
+            self._metrics.record(item.events, counts, done - item.read_ns)
+            self._run_metrics.record(item.events, counts, done - item.read_ns)
         if time.monotonic() - self._last_report >= METRICS_INTERVAL_S:
             self._report()
 
