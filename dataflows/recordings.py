@@ -164,6 +164,9 @@ def _sniff_native(head: list[bytes]) -> tuple[str | None, str | None]:
         if message.get("channel") == "l2_data":
             events = message.get("events") or [{}]
             return "coinbase_advanced", events[0].get("product_id")
+        if message.get("channel") == "market_trades":
+            trades = (message.get("events") or [{}])[0].get("trades") or [{}]
+            return "coinbase_advanced", trades[0].get("product_id")
         data = message.get("data")
         if type(data) is dict and "s" in data:
             symbol = symbol or data["s"]

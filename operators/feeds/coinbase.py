@@ -11,6 +11,12 @@ Advanced Trade ``level2`` (messages on channel ``l2_data``): events of type ``sn
 ``new_quantity`` (absolute). ``sequence_num`` numbers the messages of one connection; the
 project subscribes one product per connection, so a jump in it is a gap in that product's book.
 https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/websocket/level2
+
+Advanced Trade ``market_trades``: events of type ``snapshot`` (the last trades before the
+subscription) or ``update`` (the trades of the last 250 ms), each listing trades newest first.
+``side`` is the maker's, as on the Exchange feed, so ``"SELL"`` is a buyer-initiated print. It
+goes on a connection of its own: its messages share the connection's ``sequence_num``.
+https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/websocket/market-trades
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ def decode_advanced(raw: RawMessage) -> list[MarketEvent]:
     channel = message.get("channel")
     if channel in ("subscriptions", "heartbeats"):
         return []
+    if channel == "market_trades":
+        return _market_trades(message, raw.receive_ts)
     if channel != "l2_data":
         raise BadMessage(f"unknown Coinbase Advanced Trade channel {channel!r}")
     sequence = integer(message, "sequence_num")
@@ -80,6 +88,31 @@ def decode_advanced(raw: RawMessage) -> list[MarketEvent]:
             out.append(BookDelta(instrument, exchange_ts, raw.receive_ts, sequence, sequence, None, bids, asks))
         else:
             raise BadMessage(f"unknown level2 event type {kind!r}")
+    return out
+
+
+def _market_trades(message: dict, receive_ts: int) -> list[MarketEvent]:
+    out: list[MarketEvent] = []
+    for event in message["events"]:
+        if event["type"] not in ("snapshot", "update"):
+            raise BadMessage(f"unknown market_trades event type {event['type']!r}")
+        for trade in reversed(event["trades"]):  # oldest first
+            maker_side = trade["side"]
+            if maker_side not in ("BUY", "SELL"):
+                raise BadMessage(f"unknown trade side {maker_side!r}")
+            trade_id = trade["trade_id"]
+            out.append(
+                Trade(
+                    _instrument(trade),
+                    iso_to_ns(trade["time"]),
+                    receive_ts,
+                    int(trade_id) if isinstance(trade_id, str) and trade_id.isdigit() else None,
+                    price(trade["price"]),
+                    size(trade["size"]),
+                    1 if maker_side == "SELL" else -1,
+                )
+            )
+    out.sort(key=lambda trade: trade.exchange_ts)
     return out
 
 
