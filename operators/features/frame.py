@@ -9,6 +9,7 @@ first moment a feature can see them.
 
 from __future__ import annotations
 
+from array import array
 from typing import NamedTuple
 
 import numpy as np
@@ -42,19 +43,20 @@ _PAD_SIZES = [0.0] * LEVELS
 
 
 class FrameBuilder:
-    """Rows of book states for one instrument, gathered until ``build()``."""
+    """Rows of book states for one instrument, gathered until ``build()`` (in flat C arrays:
+    appending a row is a few C-level copies, and ``build`` wraps the memory without parsing it)."""
 
     __slots__ = ("_buy", "_count", "_ids", "_levels", "_sell", "_trades")
 
     def __init__(self) -> None:
-        self._ids: list[tuple[int, int, int, int, bool]] = []
-        self._levels: list[tuple[float, ...]] = []
-        self._trades: list[tuple[float, float, int]] = []
+        self._ids = array("q")  # ts, seq, exchange_ts, update_id, reset per row
+        self._levels = array("d")  # bid prices, bid sizes, ask prices, ask sizes per row
+        self._trades = array("d")  # buy volume, sell volume, trade count per row
         self._buy = self._sell = 0.0
         self._count = 0
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._ids) // 5
 
     def add_trade(self, size: float, side: int) -> None:
         if side > 0:
@@ -71,32 +73,33 @@ class FrameBuilder:
         bid_prices, bid_sizes = zip(*bids, strict=True)
         ask_prices, ask_sizes = zip(*asks, strict=True)
         bid_pad, ask_pad = LEVELS - len(bids), LEVELS - len(asks)
-        row = (
-            *bid_prices,
-            *_PAD_PRICES[:bid_pad],
-            *bid_sizes,
-            *_PAD_SIZES[:bid_pad],
-            *ask_prices,
-            *_PAD_PRICES[:ask_pad],
-            *ask_sizes,
-            *_PAD_SIZES[:ask_pad],
-        )
-        self._levels.append(row)
-        self._ids.append(
+        levels = self._levels
+        levels.extend(bid_prices)
+        if bid_pad:
+            levels.extend(_PAD_PRICES[:bid_pad])
+        levels.extend(bid_sizes)
+        if bid_pad:
+            levels.extend(_PAD_SIZES[:bid_pad])
+        levels.extend(ask_prices)
+        if ask_pad:
+            levels.extend(_PAD_PRICES[:ask_pad])
+        levels.extend(ask_sizes)
+        if ask_pad:
+            levels.extend(_PAD_SIZES[:ask_pad])
+        self._ids.extend(
             (ts, seq, NO_ID if exchange_ts is None else exchange_ts, NO_ID if update_id is None else update_id, reset)
         )
-        self._trades.append((self._buy, self._sell, self._count))
+        self._trades.extend((self._buy, self._sell, self._count))
         self._buy = self._sell = 0.0
         self._count = 0
 
     def build(self) -> BookFrame:
         """The gathered rows as arrays; the builder starts empty again (pending trades stay)."""
-        n = len(self._ids)
-        ids = np.array(self._ids, dtype=np.int64).reshape(n, 5)
-        levels = np.array(self._levels, dtype=np.float64).reshape(n, 4, LEVELS)
-        trades = np.array(self._trades, dtype=np.float64).reshape(n, 3)
-        self._ids, self._levels, self._trades = [], [], []
-        return BookFrame(
+        n = len(self)
+        ids = np.frombuffer(self._ids, dtype=np.int64).reshape(n, 5)
+        levels = np.frombuffer(self._levels, dtype=np.float64).reshape(n, 4, LEVELS)
+        trades = np.frombuffer(self._trades, dtype=np.float64).reshape(n, 3)
+        frame = BookFrame(
             ids[:, 0].copy(),
             ids[:, 1].copy(),
             ids[:, 2].copy(),
@@ -110,3 +113,5 @@ class FrameBuilder:
             trades[:, 2].copy(),
             ids[:, 4].astype(bool),
         )
+        self._ids, self._levels, self._trades = array("q"), array("d"), array("d")
+        return frame
