@@ -11,13 +11,20 @@ import pytest
 BIN = Path(sys.executable).parent / "quantumflow"
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, env=None):
     return subprocess.run(
-        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "200"}
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 
-@pytest.mark.parametrize("command", [[], ["replay"], ["bench"], ["feeds"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["replay"], ["bench"], ["feeds"], ["run"], ["simulate"], ["micro-price"], ["features"], ["dashboard", "esg"]],
+)
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.returncode == 0 and "Usage: quantumflow" in result.stdout
@@ -58,3 +65,30 @@ def test_bench_json_reports_both_rates(shared_data):
     figures = json.loads(result.stdout)
     assert figures["messages"] > 9000 and figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
     assert figures["ratio"] == pytest.approx(figures["book_msgs_per_s"] / figures["decode_only_msgs_per_s"])
+
+
+def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
+    """The main job on a fresh machine: nothing but the project."""
+    env = {"QF_DATA_DIR": str(tmp_path), "QF_STORE": "", "QF_MICRO_PRICE": ""}
+    result = run("run", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["rows"]["features"] > 10_000 and summary["rows"].get("dead_letters", 0) == 0
+    assert (tmp_path / "simulated" / "manifest.json").is_file()
+    assert set(json.loads((tmp_path / "micro_price.json").read_text())) == {"binance:BTCUSDT", "coinbase:BTC-USD"}
+    assert (tmp_path / "quantumflow.db").is_file()
+
+
+def test_run_rejects_a_bad_store_url_and_a_missing_recording(shared_data, tmp_path):
+    result = run("run", str(tmp_path / "nope.gz"))
+    assert result.returncode == 2 and "no such recording" in result.stderr
+    result = run("run", str(shared_data / "binance"), "--store", "postgres://somewhere")
+    assert result.returncode == 2 and "sqlite:///" in result.stderr
+
+
+def test_bench_json_has_the_flow_figures(shared_data):
+    result = run("bench", str(shared_data / "binance" / "spot_btcusdt_20240808.gz"), "--repeats", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["flow_events_per_s"] > 0 and figures["flow_latency_p99_ms"] >= figures["flow_latency_p50_ms"] > 0
+    assert figures["flow_ratio"] == pytest.approx(figures["flow_events_per_s"] / figures["decode_only_msgs_per_s"])
