@@ -126,6 +126,10 @@ def run_command(
         Path | None,
         typer.Option(help="Micro-price tables from 'quantumflow micro-price' (default: $QF_MICRO_PRICE or data/)."),
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(min=1, max=100_000, help="Most messages a batch: larger is faster, smaller has less latency."),
+    ] = 1_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Replay recordings through the predict flow (parse, sync, books, features) into the store."""
@@ -144,6 +148,7 @@ def run_command(
                 feed,
                 speed,
                 None if micro_price is None else str(micro_price),
+                batch_messages=batch,
                 on_progress=lambda done: bar.update(done - bar.n),
             )
         except (RecordingError, StoreError, ValueError) as error:
