@@ -50,7 +50,7 @@ class Derived(NamedTuple):
 
 
 class InstrumentState:
-    __slots__ = ("features", "frame", "last_book_bucket", "seq", "sync")
+    __slots__ = ("features", "frame", "last_book_bucket", "reset", "seq", "sync")
 
     def __init__(self, instrument: str, feed: str, micro_price: MicroPriceTable | None = None) -> None:
         self.sync = BookSync(instrument, feed, FEEDS[feed].rule())
@@ -58,6 +58,7 @@ class InstrumentState:
         self.frame = FrameBuilder()  # empty between batches but for trades since the last book event
         self.seq = 0
         self.last_book_bucket = -1
+        self.reset = False  # a snapshot or resync came after the last row: the next row starts afresh
 
     def on_batch(self, batch: list[tuple[MarketEvent, RawMessage]]) -> Derived:
         frame = self.frame
@@ -65,7 +66,6 @@ class InstrumentState:
         resyncs: list[tuple[int, Resync]] = []
         dead: list[DeadLetter] = []
         book = self.sync.book
-        reset = False
         for event, raw in batch:
             self.seq += 1
             changed = False
@@ -74,18 +74,18 @@ class InstrumentState:
                 if kind is BookDelta or kind is BestBidOffer:
                     changed = True
                 elif kind is BookSnapshot:
-                    changed = reset = True
+                    changed = self.reset = True
                 elif kind is Trade:
                     trades.append((self.seq, out))
                     frame.add_trade(out.size, out.side)
                 elif kind is Resync:
                     resyncs.append((self.seq, out))
-                    reset = True
+                    self.reset = True
                 else:
                     dead.append(out)
             if changed and book.status == LIVE and book.bids and book.asks:
-                frame.add_book(book, event.receive_ts, self.seq, event.exchange_ts, book.top_update_id, reset)
-                reset = False
+                frame.add_book(book, event.receive_ts, self.seq, event.exchange_ts, book.top_update_id, self.reset)
+                self.reset = False
         built = frame.build()
         return Derived(
             self.sync.instrument,

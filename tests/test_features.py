@@ -183,3 +183,37 @@ def test_features_do_not_depend_on_batch_boundaries(changes, cuts):
             pieces.append(state.on_batch([(e, _raw(e.receive_ts)) for e in part]).features)
     got = np.vstack(pieces)
     np.testing.assert_array_equal(got, expected.features)
+
+
+def test_a_snapshot_without_a_row_still_resets_the_next_row_in_a_later_batch():
+    events = [
+        _snapshot(1, 0, [(100.0, 2.0)], [(101.0, 1.0)]),
+        _snapshot(2, S, [(100.0, 2.0)], []),  # one-sided: no row
+        _delta(3, 2 * S, asks=[(102.0, 1.0)]),
+    ]
+    whole = InstrumentState(INSTRUMENT, "coinbase_advanced").on_batch([(e, _raw(e.receive_ts)) for e in events])
+    state = InstrumentState(INSTRUMENT, "coinbase_advanced")
+    state.on_batch([(e, _raw(e.receive_ts)) for e in events[:2]])
+    after_cut = state.on_batch([(events[2], _raw(events[2].receive_ts))])
+    assert whole.frame.reset.tolist() == [True, True]
+    assert after_cut.frame.reset.tolist() == [True]
+    np.testing.assert_array_equal(after_cut.features, whole.features[1:])
+    assert after_cut.features[0, FEATURE_INDEX["ofi_1"]] == 0.0
+
+
+def test_one_huge_size_does_not_drown_later_small_ones():
+    """A fat-finger trade of 1e17 inflates the running totals; once it has left every window
+    (and the totals have restarted), small trades add up exactly again."""
+    events = [_snapshot(1, 0, [(100.0, 1.0)], [(101.0, 1.0)]), _trade(S // 2, 1e17, 1)]
+    for i in range(2, 10_000):
+        t = S + i * S // 100  # a book event every 10 ms, a small buy every 100 ms
+        events.append(_delta(i, t, bids=[(100.0, 1.0 + i % 7)]))
+        if i % 10 == 0:
+            events.append(_trade(t + 1, 0.001, 1))
+    rows = InstrumentState(INSTRUMENT, "coinbase_advanced").on_batch([(e, _raw(e.receive_ts)) for e in events])
+    assert rows.features[0, FEATURE_INDEX["signed_volume_10s"]] == 0.0
+    assert rows.features[1, FEATURE_INDEX["signed_volume_1s"]] == 1e17  # the huge one, at the next book event
+    last = rows.features[-1]
+    assert last[FEATURE_INDEX["signed_volume_1s"]] == pytest.approx(0.010, rel=1e-9)
+    assert last[FEATURE_INDEX["trade_imbalance_10s"]] == 1.0
+    assert last[FEATURE_INDEX["trade_rate_10s"]] == pytest.approx(10.0)

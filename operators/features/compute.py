@@ -8,7 +8,10 @@ order, so they come out bit for bit the same for any cut.
 
 Windowed operators (sums over the last W events or the last w seconds of local receive time)
 keep a short history of running totals in ``FeatureState``: the events of the longest time
-window, and at least the longest event window.
+window, and at least the longest event window. Every ``REBASE_EVERY`` rows the totals restart
+from zero (the history is shifted by the last total): the point is fixed by the stream, not by
+the batches, so rows stay the same for any cut, and one huge value (a fat-finger size) cannot
+drown later small ones in rounding for the rest of the run, only until it leaves the windows.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ _MAX_WINDOW_NS = max(TIME_WINDOWS_S) * _NS
 _OFI = slice(0, LEVELS)
 _SIGNED, _BUY, _SELL, _TRADES, _SQUARES, _BIPOWER, _EVENTS = range(LEVELS, LEVELS + 7)
 _TOTALS = LEVELS + 7
+REBASE_EVERY = 4_096  # rows
 
 
 class FeatureState:
     """What one instrument's features carry from one batch to the next (compact: Bytewax copies it)."""
 
     __slots__ = (
+        "computed_rows",
         "history_mid",
         "history_totals",
         "history_ts",
@@ -61,14 +66,23 @@ class FeatureState:
         self.history_ts = np.array([np.iinfo(np.int64).min], dtype=np.int64)
         self.history_totals = np.zeros((1, _TOTALS))
         self.history_mid = np.array([np.nan])
+        self.computed_rows = 0
 
 
 def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
     """The features of every row of ``frame`` (shape ``(len(frame), len(FEATURE_NAMES))``); updates ``state``."""
     n = len(frame)
+    done = state.computed_rows
+    rebase_at = (done // REBASE_EVERY + 1) * REBASE_EVERY
+    if done + n > rebase_at:  # compute up to the rebase point, then the rest
+        cut = rebase_at - done
+        head = compute_features(state, BookFrame(*(column[:cut] for column in frame)))
+        return np.vstack([head, compute_features(state, BookFrame(*(column[cut:] for column in frame)))])
     out = np.empty((n, len(FEATURE_NAMES)))
     if n == 0:
         return out
+    if done and done % REBASE_EVERY == 0:
+        state.history_totals = state.history_totals - state.history_totals[-1]
     col = FEATURE_INDEX
     bp, bq, ap, aq = frame.bid_prices, frame.bid_sizes, frame.ask_prices, frame.ask_sizes
     b1, a1, qb1, qa1 = bp[:, 0], ap[:, 0], bq[:, 0], aq[:, 0]
@@ -165,6 +179,7 @@ def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
     state.previous_abs_return = abs_returns[-1]
     state.last_change_ts = int(change_ts[-1])
     _keep_history(state, all_ts, all_totals, all_mid)
+    state.computed_rows += n
     return out
 
 
