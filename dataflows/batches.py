@@ -44,6 +44,11 @@ def split_by_instrument(messages: list[RawMessage], read_ns: int = 0) -> list[In
     return out
 
 
+def new_state(batch: InstrumentBatch, micro_prices: dict[str, MicroPriceTable]) -> InstrumentState:
+    """The keyed state of the instrument ``batch`` is the first of."""
+    return InstrumentState(batch.instrument, batch.feed, micro_prices.get(batch.instrument))
+
+
 def derive_offline(
     paths: Sequence[str | Path],
     feed: str | None = None,
@@ -63,9 +68,7 @@ def derive_offline(
                 continue
             state = states.get(item.instrument)
             if state is None:
-                state = states[item.instrument] = InstrumentState(
-                    item.instrument, item.feed, (micro_prices or {}).get(item.instrument)
-                )
+                state = states[item.instrument] = new_state(item, micro_prices or {})
             yield state.on_batch(item.events)
         if on_progress is not None:
             on_progress(sum(recording.bytes_read for recording in recordings))

@@ -18,7 +18,7 @@ from pathlib import Path
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from dataflows.batches import InstrumentBatch, split_by_instrument
+from dataflows.batches import InstrumentBatch, new_state, split_by_instrument
 from dataflows.metrics import FlowMetrics
 from dataflows.micro_price import load_tables
 from dataflows.rows import TableRows, derived_rows
@@ -33,7 +33,7 @@ def deriver(micro_prices: dict[str, MicroPriceTable]):
 
     def derive(state: InstrumentState | None, batch: InstrumentBatch) -> tuple[InstrumentState, TableRows]:
         if state is None:
-            state = InstrumentState(batch.instrument, batch.feed, micro_prices.get(batch.instrument))
+            state = new_state(batch, micro_prices)
         derived = state.on_batch(batch.events)
         return state, derived_rows(derived, batch.read_ns, len(batch.events))
 

@@ -73,7 +73,8 @@ class ReplaySource(FixedPartitionedSource[RawBatch, int]):
     ) -> None:
         self.on_progress = on_progress  # called with the bytes read so far, after each batch
         self.files = recording_paths(paths)
-        self.recordings = [open_recording(path, feed) for path in self.files]  # clear errors before the run
+        for path in self.files:  # clear errors before the run, not in a worker
+            open_recording(path, feed)
         self.feed = feed
         self.speed = speed
         self.batch_messages = batch_messages

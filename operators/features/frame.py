@@ -75,17 +75,13 @@ class FrameBuilder:
         bid_pad, ask_pad = LEVELS - len(bids), LEVELS - len(asks)
         levels = self._levels
         levels.extend(bid_prices)
-        if bid_pad:
-            levels.extend(_PAD_PRICES[:bid_pad])
+        levels.extend(_PAD_PRICES[:bid_pad])
         levels.extend(bid_sizes)
-        if bid_pad:
-            levels.extend(_PAD_SIZES[:bid_pad])
+        levels.extend(_PAD_SIZES[:bid_pad])
         levels.extend(ask_prices)
-        if ask_pad:
-            levels.extend(_PAD_PRICES[:ask_pad])
+        levels.extend(_PAD_PRICES[:ask_pad])
         levels.extend(ask_sizes)
-        if ask_pad:
-            levels.extend(_PAD_SIZES[:ask_pad])
+        levels.extend(_PAD_SIZES[:ask_pad])
         self._ids.extend(
             (ts, seq, NO_ID if exchange_ts is None else exchange_ts, NO_ID if update_id is None else update_id, reset)
         )
