@@ -15,6 +15,7 @@ from typing import Any
 from store.schema import TABLES, Table
 
 MAX_ROWS = 100_000  # the most rows one reader call returns
+MAX_HORIZONS = 64  # the most horizons one predictions query names
 DAY_NS = 86_400 * 10**9
 # Downsampling units, largest first: (ns, QuestDB SAMPLE BY letter, how many make the next unit up).
 BUCKET_UNITS = (
@@ -28,6 +29,10 @@ BUCKET_UNITS = (
 
 class StoreError(ValueError):
     """A bad store URL, table, column or argument, or a store operation that failed."""
+
+
+class StoreTimeout(StoreError):
+    """A query the store did not answer within its time limit (``QF_STORE_TIMEOUT_S``)."""
 
 
 def table_spec(name: str) -> Table:
@@ -63,6 +68,18 @@ def check_int(what: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise StoreError(f"{what} must be an integer from {low} to {high}, not {value!r}")
     return value
+
+
+def check_horizons(horizons: Sequence[str] | None) -> list[str] | None:
+    """None (every horizon) or the distinct horizon names asked for, in their order."""
+    if horizons is None:
+        return None
+    if isinstance(horizons, str) or not all(isinstance(h, str) and h for h in horizons):
+        raise StoreError(f"horizons must be a list of non-empty names, not {horizons!r}")
+    chosen = list(dict.fromkeys(horizons))
+    if len(chosen) > MAX_HORIZONS:
+        raise StoreError(f"at most {MAX_HORIZONS} horizons a query, not {len(chosen)}")
+    return chosen
 
 
 def bucket_unit(bucket_ns: object) -> tuple[int, str]:
@@ -230,18 +247,7 @@ class Reader(ABC):
     ) -> list[dict[str, Any]]:
         """The instrument's rows with start_ns <= ts < end_ns, ordered by (ts, seq), paged by limit and offset."""
         spec = instrument_table(table)
-        names = select_columns(spec, columns)
-        start, end = self._time(start_ns, "start_ns"), self._time(end_ns, "end_ns")
-        check_int("limit", limit, 0, MAX_ROWS)
-        check_int("offset", offset, 0, 2**62)
-        if limit == 0:
-            return []
-        p = self.placeholder
-        sql = (
-            f"SELECT {', '.join(names)} FROM {spec.name} WHERE instrument = {p} AND ts >= {p} AND ts < {p} "
-            f"ORDER BY ts, seq {self._limit(limit, offset)}"
-        )
-        return self._dicts(spec, names, sql, (instrument, start, end))
+        return self._time_page(spec, select_columns(spec, columns), instrument, start_ns, end_ns, limit, offset)
 
     def downsample(
         self, table: str, instrument: str, columns: Sequence[str], start_ns: int, end_ns: int, bucket_ns: int
@@ -258,6 +264,49 @@ class Reader(ABC):
             raise StoreError(f"downsample would return more than {MAX_ROWS} buckets; use a larger bucket_ns")
         sql, params = self._downsample_query(spec, names, instrument, start, end, bucket_ns, f"{count}{unit}")
         return sorted(self._dicts(spec, ("ts", *names), sql, params), key=lambda row: row["ts"])
+
+    def latest_predictions(self, instrument: str, horizons: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The instrument's latest prediction per horizon, sorted by horizon. With ``horizons`` None, the
+        predictions made on its most recent predicted event (the flow predicts every horizon on each
+        event); with horizons named, the latest row of each of those, wherever it lies."""
+        spec = TABLES["predictions"]
+        chosen = check_horizons(horizons)
+        if chosen == [] or not self._exists(spec):
+            return []
+        sql, params = self._latest_predictions_query(spec, instrument, chosen)
+        rows = self._dicts(spec, spec.names, sql, params)
+        if chosen is None and rows:
+            newest = max((row["ts"], row["seq"]) for row in rows)
+            rows = [row for row in rows if (row["ts"], row["seq"]) == newest]
+        return sorted(rows, key=lambda row: row["horizon"])
+
+    def prediction_range(
+        self,
+        instrument: str,
+        start_ns: int,
+        end_ns: int,
+        horizons: Sequence[str] | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The instrument's predictions with start_ns <= ts < end_ns, of the named horizons (None: all),
+        ordered by (ts, seq, horizon), paged by limit and offset."""
+        spec = TABLES["predictions"]
+        chosen = check_horizons(horizons)
+        if chosen == []:
+            return []
+        return self._time_page(spec, spec.names, instrument, start_ns, end_ns, limit, offset, chosen)
+
+    def latest_run_metrics(self) -> list[dict[str, Any]]:
+        """Each worker's latest run_metrics row in the most recent run (the run of the newest row), by worker."""
+        spec = TABLES["run_metrics"]
+        if not self._exists(spec):
+            return []
+        newest = self._fetch(f"SELECT run_id FROM {spec.name} ORDER BY ts DESC {self._limit(1, 0)}", ())
+        if not newest:
+            return []
+        rows = self._dicts(spec, spec.names, self._latest_per_worker_sql(spec), (newest[0][0],))
+        return sorted(rows, key=lambda row: row["worker"])
 
     def count(self, table: str, instrument: str | None = None) -> int:
         spec = table_spec(table) if instrument is None else instrument_table(table)
@@ -310,6 +359,33 @@ class Reader(ABC):
             rows = [_decode(row, decoders) for row in rows]
         return [dict(zip(names, row, strict=True)) for row in rows]
 
+    def _time_page(
+        self,
+        spec: Table,
+        names: Sequence[str],
+        instrument: str,
+        start_ns: int,
+        end_ns: int,
+        limit: int,
+        offset: int,
+        horizons: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One page of an instrument's rows with start_ns <= ts < end_ns, in key order."""
+        start, end = self._time(start_ns, "start_ns"), self._time(end_ns, "end_ns")
+        check_int("limit", limit, 0, MAX_ROWS)
+        check_int("offset", offset, 0, 2**62)
+        if limit == 0:
+            return []
+        p = self.placeholder
+        where = f"instrument = {p} AND ts >= {p} AND ts < {p}"
+        params: list[Any] = [instrument, start, end]
+        if horizons:
+            where += f" AND horizon IN ({', '.join([p] * len(horizons))})"
+            params += horizons
+        order = ", ".join(spec.key[1:])
+        sql = f"SELECT {', '.join(names)} FROM {spec.name} WHERE {where} ORDER BY {order} {self._limit(limit, offset)}"
+        return self._dicts(spec, names, sql, params)
+
     def _time(self, ns: object, what: str) -> Any:
         """A time bound as this backend's query parameter."""
         return check_int(what, ns, -(2**63), 2**63 - 1)
@@ -339,6 +415,17 @@ class Reader(ABC):
     @abstractmethod
     def _latest_sql(self, spec: Table, names: Sequence[str]) -> str:
         """One instrument's latest row (parameter: the instrument)."""
+
+    @abstractmethod
+    def _latest_predictions_query(
+        self, spec: Table, instrument: str, horizons: Sequence[str] | None
+    ) -> tuple[str, Sequence[Any]]:
+        """SQL and parameters giving the instrument's latest predictions row of each horizon named (at
+        least one), or with None at least the rows of its most recent predicted event."""
+
+    @abstractmethod
+    def _latest_per_worker_sql(self, spec: Table) -> str:
+        """Each worker's latest run_metrics row of one run (parameter: the run id), all columns."""
 
     @abstractmethod
     def _downsample_query(

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from questdb import Protocol, QuestDBError, Sender, TimestampNanos
 
-from store.base import Reader, Store, StoreError, Writer, instrument_table, select_columns
+from store.base import Reader, Store, StoreError, StoreTimeout, Writer, instrument_table, select_columns
 from store.schema import BINARY, DOUBLE, INT, LONG, STRING, SYMBOL, TIMESTAMP, Table
 from store.url import QuestDBLocation, timeout_s
 
@@ -173,6 +173,8 @@ class PG:
             except psycopg.Error as e:
                 if self._conn is not None and self._conn.broken:
                     self.close()
+                if isinstance(e, psycopg.errors.QueryCanceled | psycopg.errors.ConnectionTimeout):
+                    raise StoreTimeout(f"QuestDB did not answer in time (QF_STORE_TIMEOUT_S): {e}: {sql}") from e
                 raise StoreError(f"QuestDB query failed: {e}: {sql}") from e
 
     def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -272,6 +274,19 @@ class QuestDBReader(Reader):
     def _latest_sql(self, spec: Table, names: Sequence[str]) -> str:
         # Rows sharing the last microsecond resolve by storage order: the one written last.
         return f"SELECT {', '.join(names)} FROM {spec.name} WHERE instrument = %s LATEST ON ts PARTITION BY instrument"
+
+    def _latest_predictions_query(
+        self, spec: Table, instrument: str, horizons: Sequence[str] | None
+    ) -> tuple[str, Sequence[Any]]:
+        where, params = "instrument = %s", [instrument]
+        if horizons:
+            where += f" AND horizon IN ({', '.join(['%s'] * len(horizons))})"
+            params += horizons
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} WHERE {where} LATEST ON ts PARTITION BY horizon"
+        return sql, params
+
+    def _latest_per_worker_sql(self, spec: Table) -> str:
+        return f"SELECT {', '.join(spec.names)} FROM {spec.name} WHERE run_id = %s LATEST ON ts PARTITION BY worker"
 
     def _downsample_query(
         self, spec: Table, names: Sequence[str], instrument: str, start: Any, end: Any, bucket_ns: int, unit: str

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from store.base import Reader, Store, StoreError, Writer
+from store.base import Reader, Store, StoreError, StoreTimeout, Writer
 from store.schema import BINARY, DOUBLE, INT, LONG, STRING, SYMBOL, TIMESTAMP, Table
 from store.url import timeout_s
 
@@ -147,7 +147,7 @@ class SQLiteReader(Reader):
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.Error as e:
                 if "interrupted" in str(e):
-                    raise StoreError(f"query stopped after {self._timeout:g} s (QF_STORE_TIMEOUT_S): {sql}") from e
+                    raise StoreTimeout(f"query stopped after {self._timeout:g} s (QF_STORE_TIMEOUT_S): {sql}") from e
                 raise StoreError(f"query failed: {e}: {sql}") from e
             finally:
                 self._deadline = math.inf
@@ -166,6 +166,25 @@ class SQLiteReader(Reader):
 
     def _latest_sql(self, spec: Table, names: Sequence[str]) -> str:
         return f"SELECT {', '.join(names)} FROM {spec.name} WHERE instrument = ? ORDER BY ts DESC, seq DESC LIMIT 1"
+
+    def _latest_predictions_query(
+        self, spec: Table, instrument: str, horizons: Sequence[str] | None
+    ) -> tuple[str, Sequence[Any]]:
+        columns, t = ", ".join(spec.names), spec.name
+        if horizons is None:  # the rows sharing the newest (ts, seq): two primary-key seeks
+            newest = f"SELECT ts, seq FROM {t} WHERE instrument = ?1 ORDER BY ts DESC, seq DESC LIMIT 1"
+            return f"SELECT {columns} FROM {t} WHERE instrument = ?1 AND (ts, seq) = ({newest})", (instrument,)
+        # One backward primary-key scan per horizon, stopping at its first row.
+        one = (
+            f"SELECT * FROM (SELECT {columns} FROM {t} WHERE instrument = ? AND horizon = ? "
+            "ORDER BY ts DESC, seq DESC LIMIT 1)"
+        )
+        return " UNION ALL ".join([one] * len(horizons)), [v for h in horizons for v in (instrument, h)]
+
+    def _latest_per_worker_sql(self, spec: Table) -> str:
+        # SQLite takes the bare columns of a max() aggregate from the row holding the maximum.
+        columns = ", ".join("max(ts)" if name == "ts" else name for name in spec.names)
+        return f"SELECT {columns} FROM {spec.name} WHERE run_id = ? GROUP BY worker"
 
     def _downsample_query(
         self, spec: Table, names: Sequence[str], instrument: str, start: Any, end: Any, bucket_ns: int, unit: str

@@ -412,3 +412,63 @@ def test_a_failed_statement_on_a_live_connection_is_not_retried(monkeypatch):
     with pytest.raises(StoreError, match="timeout, query aborted"):
         PG(QuestDBLocation("localhost"), 5.0).execute("SELECT slow()")
     assert len(log) == 1 and not conn.closed
+
+
+def test_a_cancelled_statement_is_a_store_timeout(monkeypatch):
+    import psycopg
+
+    from store.base import StoreTimeout
+    from store.questdb import PG
+
+    for error in (psycopg.errors.QueryCanceled("timeout, query aborted"), psycopg.errors.ConnectionTimeout("slow")):
+        monkeypatch.setattr(
+            psycopg, "connect", lambda error=error, **kwargs: FakeConnection([], fail=(error, False, None))
+        )
+        with pytest.raises(StoreTimeout, match="did not answer in time"):
+            PG(QuestDBLocation("localhost"), 5.0).execute("SELECT slow()")
+
+
+# -- predictions and run metrics -----------------------------------------------------------------
+
+PREDICTION_COLUMNS = ", ".join(TABLES["predictions"].names)
+
+
+def prediction(ts, seq, horizon):
+    return (BTC, ts, seq, horizon, None, 0.2, 0.3, 0.5, 1, 0.5, "{}", "{}", None, None, None)
+
+
+def test_latest_predictions_keep_the_newest_events_rows():
+    r, pg = reader({"SELECT": [prediction(T0_DOWN, 5, "1s"), prediction(T0_DOWN, 6, "10")]})
+    assert [(row["seq"], row["horizon"], row["ts"]) for row in r.latest_predictions(BTC)] == [(6, "10", T0 - 789)]
+    assert [row["horizon"] for row in r.latest_predictions(BTC, ["1s", "10"])] == ["10", "1s"]
+    assert r.latest_predictions(BTC, []) == []
+    sql = f"SELECT {PREDICTION_COLUMNS} FROM predictions WHERE instrument = %s"
+    assert pg.queries() == [
+        (f"{sql} LATEST ON ts PARTITION BY horizon", (BTC,)),
+        (f"{sql} AND horizon IN (%s, %s) LATEST ON ts PARTITION BY horizon", (BTC, "1s", "10")),
+    ]
+
+
+def test_prediction_range():
+    r, pg = reader({"SELECT": [prediction(T0_DOWN, 5, "1s")]})
+    assert r.prediction_range(BTC, T0, T0 + 10**9, ["1s"], limit=3, offset=4)[0]["ts"] == T0 - 789
+    r.prediction_range(BTC, T0, T0 + 10**9)
+    sql = f"SELECT {PREDICTION_COLUMNS} FROM predictions WHERE instrument = %s AND ts >= %s AND ts < %s"
+    params = (BTC, T0_UP, datetime(2024, 8, 8, 0, 0, 1, 123457))
+    assert pg.queries() == [
+        (f"{sql} AND horizon IN (%s) ORDER BY ts, seq, horizon LIMIT 4, 7", (*params, "1s")),
+        (f"{sql} ORDER BY ts, seq, horizon LIMIT 1000", params),
+    ]
+
+
+def test_latest_run_metrics():
+    row = ("run9", T0_DOWN, 1, 10, 9, 1, 5.0, 1.0, 2.0)
+    r, pg = reader({"SELECT run_id FROM": [("run9",)], "SELECT run_id, ts": [row]})
+    assert r.latest_run_metrics() == [
+        dict(zip(TABLES["run_metrics"].names, (*row[:1], T0 - 789, *row[2:]), strict=True))
+    ]
+    names = ", ".join(TABLES["run_metrics"].names)
+    assert pg.queries() == [
+        ("SELECT run_id FROM run_metrics ORDER BY ts DESC LIMIT 1", ()),
+        (f"SELECT {names} FROM run_metrics WHERE run_id = %s LATEST ON ts PARTITION BY worker", ("run9",)),
+    ]

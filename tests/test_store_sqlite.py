@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import StoreError, digest, open_store
+from store.base import StoreTimeout
 from store.schema import BOOK, FEATURES, TABLES, TRADES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,16 @@ def trade_row(instrument, ts, seq, price=100.0, size=0.5, side=1, trade_id="t1")
     return (instrument, ts, seq, ts - 1_000_000, trade_id, price, size, side)
 
 
+def prediction_row(instrument, ts, seq, horizon, p_up=0.5, label=None):
+    p_down = p_flat = (1 - p_up) / 2
+    probs = {"lstm": [p_down, p_flat, p_up], "river": [1 / 3, 1 / 3, 1 / 3]}
+    matured = (label, 1.5 * label, ts + 10**9) if label is not None else (None, None, None)
+    predicted, confidence = (1, p_up) if p_up > p_down else (0, p_flat)
+    weights = json.dumps({"lstm": 0.7, "river": 0.3})
+    return (instrument, ts, seq, horizon, ts - 1_000, p_down, p_flat, p_up, predicted, confidence,
+            json.dumps(probs), weights, *matured)  # fmt: skip
+
+
 RAW = b'{"e":"depthUpdate","b":[["1e400",-1]]}\n\x00\xff'
 SAMPLES = {
     "book": [book_row(BTC, T0, 1), book_row(BTC, T0 + 1, 2, levels=3)],
@@ -61,6 +72,7 @@ SAMPLES = {
         ("kraken", None, T0 + 3, digest(b"x"), "malformed", b"x"),
     ],
     "run_metrics": [("run1", T0, 0, 1000, 990, 10, 51_000.5, 0.4, 2.5), ("run1", T0, 1, 5, 5, 0, None, NAN, NAN)],
+    "predictions": [prediction_row(BTC, T0, 1, "10", label=1), prediction_row(BTC, T0, 1, "1s", p_up=0.2)],
 }
 
 
@@ -246,6 +258,96 @@ def test_a_query_past_the_time_limit_is_stopped(store, monkeypatch):
             r._fetch(slow, ())
         assert time.monotonic() - started < 2
         assert r._fetch("SELECT 1", ()) == [(1,)]  # the connection is still usable
+
+
+def test_a_query_past_the_time_limit_is_a_store_timeout(store, monkeypatch):
+    monkeypatch.setenv("QF_STORE_TIMEOUT_S", "0.1")
+    slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    with store.reader() as r, pytest.raises(StoreTimeout):
+        r._fetch(slow, ())
+    with store.reader() as r, pytest.raises(StoreError) as failed:
+        r._fetch("SELECT nope", ())
+    assert not isinstance(failed.value, StoreTimeout)
+
+
+# -- predictions and run metrics -----------------------------------------------------------------
+
+
+@pytest.fixture
+def predicted(store):
+    """BTC predicted at T0 + k ms (k = 0..4, seq k) for horizons "10" and "1s", except that the last event
+    (k = 4) has only "10"; the rows are written newest first. ETH has one "1s" prediction."""
+    ms = 1_000_000
+    rows = [prediction_row(BTC, T0 + k * ms, k, h, p_up=0.1 * k) for k in range(4) for h in ("10", "1s")]
+    rows.append(prediction_row(BTC, T0 + 4 * ms, 4, "10", p_up=0.9))
+    rows.append(prediction_row(ETH, T0, 0, "1s"))
+    with store.writer() as w:
+        w.write("predictions", rows[::-1])
+    with store.reader() as r:
+        yield r
+
+
+def test_latest_predictions_are_those_of_the_newest_event(predicted):
+    rows = predicted.latest_predictions(BTC)
+    assert [(r["ts"], r["seq"], r["horizon"], r["p_up"]) for r in rows] == [(T0 + 4_000_000, 4, "10", 0.9)]
+    assert rows[0] == expected("predictions", [prediction_row(BTC, T0 + 4_000_000, 4, "10", p_up=0.9)])[0]
+    assert [r["horizon"] for r in predicted.latest_predictions(ETH)] == ["1s"]
+    assert predicted.latest_predictions("nowhere:XYZ") == []
+
+
+def test_latest_predictions_of_named_horizons_wherever_they_are(predicted):
+    rows = predicted.latest_predictions(BTC, ["1s", "10", "1s", "5m"])
+    assert [(r["horizon"], r["seq"]) for r in rows] == [("10", 4), ("1s", 3)]  # 5m was never predicted
+    assert predicted.latest_predictions(BTC, []) == []
+
+
+def test_prediction_range_is_ordered_by_event_then_horizon_and_paged(predicted):
+    ms = 1_000_000
+    rows = predicted.prediction_range(BTC, T0 + ms, T0 + 4 * ms)
+    assert [(r["seq"], r["horizon"]) for r in rows] == [
+        (1, "10"),
+        (1, "1s"),
+        (2, "10"),
+        (2, "1s"),
+        (3, "10"),
+        (3, "1s"),
+    ]
+    assert list(rows[0]) == list(TABLES["predictions"].names)
+    only = predicted.prediction_range(BTC, 0, 2**63 - 1, horizons=["10"], limit=2, offset=3)
+    assert [(r["seq"], r["horizon"]) for r in only] == [(3, "10"), (4, "10")]
+    assert predicted.prediction_range(BTC, 0, 2**63 - 1, horizons=[]) == []
+    assert predicted.prediction_range(ETH, T0 + 1, 2**63 - 1) == []
+
+
+def test_prediction_readers_refuse_bad_horizons(predicted):
+    with pytest.raises(StoreError, match="list of non-empty names"):
+        predicted.latest_predictions(BTC, "10")
+    with pytest.raises(StoreError, match="list of non-empty names"):
+        predicted.prediction_range(BTC, 0, 1, horizons=[""])
+    with pytest.raises(StoreError, match="at most 64 horizons"):
+        predicted.latest_predictions(BTC, [str(k) for k in range(65)])
+    with pytest.raises(StoreError, match="limit"):
+        predicted.prediction_range(BTC, 0, 1, limit=100_001)
+
+
+def test_prediction_readers_answer_empty_before_any_prediction(store):
+    with store.reader() as r:
+        assert r.latest_predictions(BTC) == [] and r.prediction_range(BTC, 0, 2**63 - 1) == []
+        assert r.latest_run_metrics() == []
+
+
+def test_latest_run_metrics_are_each_workers_last_row_of_the_newest_run(store):
+    rows = [
+        ("old", T0 + 50, 0, 1, 1, 0, 1.0, 1.0, 2.0),  # an older run's last row is newer than run "new"'s first
+        ("new", T0 + 10, 0, 100, 100, 0, 10.0, 1.0, 2.0),
+        ("new", T0 + 60, 0, 200, 190, 10, 20.0, 3.0, 4.0),
+        ("new", T0 + 70, 1, 50, 50, 0, 5.0, None, None),
+        ("new", T0 + 20, 1, 20, 20, 0, 2.0, 1.0, 1.0),
+    ]
+    with store.writer() as w:
+        w.write("run_metrics", rows)
+    with store.reader() as r:
+        assert r.latest_run_metrics() == expected("run_metrics", [rows[2], rows[3]])
 
 
 # -- writer behaviour ----------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def test_the_features_table_follows_the_feature_registry():
     assert {name: t.key for name, t in TABLES.items() if not t.per_instrument} == {
         "dead_letters": ("feed", "ts", "digest"),
         "run_metrics": ("run_id", "ts", "worker"),
+        "predictions": ("instrument", "ts", "seq", "horizon"),
     }
 
 
