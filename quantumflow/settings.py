@@ -24,3 +24,14 @@ def simulated_recording_dir() -> Path:
 def micro_price_path() -> Path:
     """``QF_MICRO_PRICE``, else ``micro_price.json`` in the data folder."""
     return Path(os.environ.get("QF_MICRO_PRICE") or data_dir() / "micro_price.json")
+
+
+def models_dir() -> Path:
+    """``QF_MODELS_DIR``, else ``models/`` in the data folder: the checkpoints the flow and the API load."""
+    return Path(os.environ.get("QF_MODELS_DIR") or data_dir() / "models")
+
+
+def online_state_dir() -> Path:
+    """``QF_ONLINE_STATE``, else ``online_state/`` in the data folder: the online learner and ensemble
+    of each instrument, saved by the flow so that a restart carries on where it stopped."""
+    return Path(os.environ.get("QF_ONLINE_STATE") or data_dir() / "online_state")

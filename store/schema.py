@@ -114,7 +114,31 @@ RUN_METRICS = Table(
     ("run_id", "ts", "worker"),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS)}
+PREDICTIONS = Table(
+    "predictions",
+    (
+        Column("instrument", SYMBOL),
+        Column("ts", TIMESTAMP),  # local receive time of the event the prediction was made on
+        Column("seq", LONG),
+        Column("horizon", SYMBOL),  # "10" (best bid/offer changes) or "1s" (time)
+        Column("exchange_ts", TIMESTAMP, nullable=True),
+        Column("p_down", DOUBLE),  # the ensemble's probabilities
+        Column("p_flat", DOUBLE),
+        Column("p_up", DOUBLE),
+        Column("predicted", INT),  # -1 down, 0 flat, +1 up: the most probable class
+        Column("confidence", DOUBLE),  # its probability
+        Column("model_probs", STRING),  # JSON {model: [p_down, p_flat, p_up]}
+        Column("model_weights", STRING),  # JSON {model: weight in the ensemble}
+        Column("label", INT, nullable=True),  # the realized class, once the horizon has passed
+        Column("return_bps", DOUBLE, nullable=True),  # the realized move the label is drawn from
+        Column("matured_ts", TIMESTAMP, nullable=True),  # receive time of the event that matured it
+    ),
+    ("instrument", "ts", "seq", "horizon"),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS, PREDICTIONS)
+}
 
 
 def digest(raw: bytes) -> int:
