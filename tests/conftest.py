@@ -11,3 +11,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real recordings not found at {SHARED_DATA} (they live beside the project, not in it)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_data_folder(tmp_path_factory):
+    """Tests never read or write the project's data/ (a developer's models or store there would
+    change what the flow does); each session gets a data folder of its own."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("QF_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    for name in ("QF_STORE", "QF_MODELS_DIR", "QF_ONLINE_STATE", "QF_MICRO_PRICE"):
+        patch.delenv(name, raising=False)
+    yield
+    patch.undo()

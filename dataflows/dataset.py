@@ -1,0 +1,50 @@
+"""Training data from recordings: the flow's keyed steps replayed in this process, each
+instrument's best bid/offer events with their model inputs and, per horizon, the move that
+labels them (NaN where the recording ends before the horizon does)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dataflows.batches import derive_offline
+from models.stream import BboEvents, BboStream, EventData
+from operators.instrument import Derived
+from operators.labels import Horizon, LabelMaker, Matured
+
+
+def build_dataset(
+    paths: Sequence[str | Path],
+    horizons: list[Horizon],
+    feed: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[EventData]:
+    """One ``EventData`` per instrument with at least one event, in order of first appearance."""
+    streams: dict[str, BboStream] = {}
+    makers: dict[str, LabelMaker] = {}
+    parts: dict[str, list[BboEvents]] = {}
+    matured: dict[str, list[tuple[int, Matured]]] = {}
+    for derived in derive_offline(paths, feed, on_progress=on_progress):
+        if type(derived) is not Derived:
+            continue
+        name = derived.instrument
+        if name not in streams:
+            streams[name], makers[name], parts[name], matured[name] = BboStream(), LabelMaker(horizons), [], []
+        events = streams[name](derived.frame, derived.features)
+        push, out = makers[name].push, matured[name]
+        for ts, mid in zip(events.ts.tolist(), events.mid.tolist(), strict=True):
+            out += [(ts, label) for label in push(ts, mid)]
+        parts[name].append(events)
+    data = []
+    for name, chunks in parts.items():
+        events = BboEvents(*(np.concatenate(column) for column in zip(*chunks, strict=True)))
+        if not len(events):
+            continue
+        returns = np.full((len(events), len(horizons)), np.nan)
+        known = np.full((len(events), len(horizons)), -1, dtype=np.int64)
+        for ts, (h, i, r) in matured[name]:
+            returns[i, h], known[i, h] = r, ts
+        data.append(EventData(name, events, returns, known))
+    return data

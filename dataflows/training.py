@@ -1,0 +1,194 @@
+"""Train and evaluate on recordings: the events are derived by the flow's own operators, the
+models fitted on the earlier parts, then deployed at the start of the test part and run online
+over it exactly as in the flow (predict, then learn as labels mature), beside the baselines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dataflows.batches import derive_offline
+from dataflows.dataset import build_dataset
+from models.bundle import Bundle
+from models.metrics import report
+from models.online import InstrumentPredictor
+from models.plots import confusion_png, training_curves_png, weights_png
+from models.train import Events, Settings, fit, split
+from operators.features.frame import BookFrame
+from operators.instrument import Derived
+
+ENSEMBLE = "ensemble"
+_WEIGHT_SAMPLES = 2000  # points per horizon in the weights plot
+
+
+@dataclass
+class Result:
+    metrics: dict[str, dict[str, dict]]  # model -> horizon -> metric -> value
+    thetas: dict[str, float]
+    events: dict[str, int]  # per part
+    seconds: dict[str, float]
+    inference_us_per_event: float
+    mean_weights: dict[str, dict[str, float]]  # horizon -> model -> mean weight over the test part
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def run_experiment(
+    recordings: Sequence[str | Path],
+    settings: Settings,
+    out: str | Path,
+    test_start: int | None = None,
+    feed: str | None = None,
+    save_models: str | Path | None = None,
+    say: Callable[[str], None] = print,
+    on_progress: Callable[[int], None] | None = None,
+    test_fraction: float = 0.15,
+) -> Result:
+    """Fit on the events before ``test_start`` (default: the last 15% of the time is the test),
+    evaluate on the rest; write the plots and ``results.json`` to ``out`` and the models to
+    ``save_models`` if given."""
+    started = time.perf_counter()
+    data = build_dataset(recordings, settings.horizons, feed, on_progress)
+    if not data:
+        raise ValueError("the recordings gave no book events: nothing to train on")
+    events = Events(data, settings.window)
+    parts = split(events, test_start, test_fraction)
+    if not parts.test.any():
+        raise ValueError("no events in the test part: is the test recording later than the training one?")
+    say(
+        f"events: {int(parts.train.sum()):,} train, {int(parts.val.sum()):,} validation, {int(parts.test.sum()):,} test"
+    )
+    seconds = {"dataset": time.perf_counter() - started}
+    trained, y_test = fit(events, parts, settings, say)
+    seconds.update(trained.seconds)
+    bundle = trained.bundle
+    horizon_names = [h.name for h in settings.horizons]
+
+    started = time.perf_counter()
+    online = _run_online(recordings, feed, bundle, parts.test_start)
+    seconds["online test pass"] = time.perf_counter() - started
+
+    instrument_of = np.concatenate([[d.instrument] * len(d) for d in data])
+    seq_of = np.concatenate([d.events.seq for d in data])
+    metrics: dict[str, dict[str, dict]] = {}
+    confusions = {}
+    for h, name in enumerate(horizon_names):
+        rows = np.flatnonzero(y_test[:, h] >= 0)
+        keys = list(zip(instrument_of[rows].tolist(), seq_of[rows].tolist(), strict=True))
+        got = online.labels[h]
+        if set(keys) != set(got):
+            raise RuntimeError(f"horizon {name}: the online pass matured other labels than the dataset (a bug)")
+        y = y_test[rows, h]
+        if not np.array_equal(y, [got[key] for key in keys]):
+            raise RuntimeError(f"horizon {name}: the online pass labelled events differently than the dataset (a bug)")
+        candidates = {m: np.array([online.probs[h][key][i] for key in keys]) for i, m in enumerate(bundle.model_names)}
+        candidates[ENSEMBLE] = np.array([online.probs[h][key][-1] for key in keys])
+        for baseline, by_horizon in trained.baselines.items():
+            candidates[baseline] = by_horizon[h].predict(events.z[rows])
+        for model, probs in candidates.items():
+            result = report(y, probs)
+            confusions[(model, name)] = result.pop("confusion")
+            metrics.setdefault(model, {})[name] = result
+
+    out = Path(out)
+    files = {
+        "confusion": str(confusion_png(out / "confusion.png", confusions)),
+        "training_curves": str(training_curves_png(out / "training_curves.png", trained.histories)),
+        "ensemble_weights": str(_weights_plot(out / "ensemble_weights.png", online, bundle, horizon_names)),
+    }
+    if save_models is not None:
+        extra = {"test_metrics": {m: {h: v["macro_f1"] for h, v in by.items()} for m, by in metrics.items()}}
+        bundle.meta["trained_on"] = {
+            "recordings": [str(p) for p in recordings],
+            "events": {"train": int(parts.train.sum()), "validation": int(parts.val.sum())},
+            "validation_start_ns": parts.val_start,
+            "test_start_ns": parts.test_start,
+            "seed": settings.seed,
+        }
+        files["models"] = str(bundle.save(save_models, extra))
+    weights = online.weights_matrix()
+    result = Result(
+        metrics,
+        dict(zip(horizon_names, bundle.thetas.tolist(), strict=True)),
+        {"train": int(parts.train.sum()), "validation": int(parts.val.sum()), "test": int(parts.test.sum())},
+        seconds,
+        online.seconds / max(online.events, 1) * 1e6,
+        {
+            name: dict(zip(bundle.model_names, weights[:, h].mean(axis=0).tolist(), strict=True))
+            for h, name in enumerate(horizon_names)
+        },
+        files,
+    )
+    (out / "results.json").write_text(json.dumps(result.to_dict(), indent=1))
+    return result
+
+
+@dataclass
+class _Online:
+    labels: list[dict] = field(default_factory=list)  # per horizon: (instrument, seq) -> class
+    probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models + ensemble, 3)
+    times: list[int] = field(default_factory=list)
+    weights: list[np.ndarray] = field(default_factory=list)  # per prediction: (horizons, models)
+    events: int = 0
+    seconds: float = 0.0
+
+    def weights_matrix(self) -> np.ndarray:
+        return np.array(self.weights) if self.weights else np.zeros((0, 0, 0))
+
+
+def _run_online(recordings, feed, bundle: Bundle, test_start: int) -> _Online:
+    """The bundle deployed at ``test_start``: the stream before it is context (books, windows),
+    then every event is predicted and learned from as in the flow."""
+    online = _Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
+    predictors: dict[str, InstrumentPredictor] = {}
+    for derived in derive_offline(recordings, feed):
+        if type(derived) is not Derived:
+            continue
+        predictor = predictors.get(derived.instrument)
+        if predictor is None:
+            predictor = predictors[derived.instrument] = InstrumentPredictor(bundle)
+        frame, features = derived.frame, derived.features
+        cut = int(np.searchsorted(frame.ts, test_start))
+        if cut:
+            predictor.observe(_rows(frame, slice(0, cut)), features[:cut])
+        if cut == len(frame):
+            continue
+        started = time.perf_counter()
+        made, matured = predictor.on_batch(_rows(frame, slice(cut, None)), features[cut:])
+        online.seconds += time.perf_counter() - started
+        online.events += len(made)
+        for prediction in made:
+            online.times.append(prediction.ts)
+            online.weights.append(prediction.weights)
+        for m in matured:
+            key = (derived.instrument, m.prediction.seq)
+            online.labels[m.horizon][key] = m.label
+            online.probs[m.horizon][key] = np.vstack(
+                [m.prediction.model_probs[:, m.horizon], m.prediction.probs[m.horizon]]
+            )
+    return online
+
+
+def _rows(frame: BookFrame, rows: slice) -> BookFrame:
+    return BookFrame(*(column[rows] for column in frame))
+
+
+def _weights_plot(path: Path, online: _Online, bundle: Bundle, horizons: list[str]) -> Path:
+    weights = online.weights_matrix()
+    if not len(weights):
+        raise ValueError("no predictions in the test part")
+    pick = np.linspace(0, len(weights) - 1, min(_WEIGHT_SAMPLES, len(weights))).astype(int)
+    times = np.asarray(online.times)[pick]
+    seconds = (times - times[0]) / 1e9
+    by_horizon = {
+        name: {model: weights[pick, h, m] for m, model in enumerate(bundle.model_names)}
+        for h, name in enumerate(horizons)
+    }
+    return weights_png(path, seconds, by_horizon)

@@ -1,0 +1,134 @@
+"""Checkpoints: everything needed to serve the models, saved as one folder.
+
+- ``<net>.pt`` per Torch network (loaded with ``weights_only=True``): weights, architecture,
+  and the shared ``meta``.
+- ``bayes.pkl``: the online learner's state (River objects are pickled: load only checkpoints
+  you trust), with the same ``meta``.
+- ``manifest.json``: ``meta`` and the training figures, for people.
+
+``meta`` is what a checkpoint carries besides weights: the input names, their standardization,
+the horizons and their flat bands θ, the window length, per-model temperatures, the seed, the
+data it was trained on and the versions of the libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.bayes import OnlineBayes
+from models.calibration import softmax
+from models.inputs import INPUT_NAMES, Normalizer
+from models.nets import NETS
+from operators.labels import Horizon
+from quantumflow.settings import models_dir
+
+BAYES_FILE = "bayes.pkl"
+MANIFEST = "manifest.json"
+_SHARED = ("inputs", "normalization", "horizons", "thetas", "window")
+
+
+class CheckpointError(Exception):
+    """A models folder that is missing, incomplete or inconsistent (the message says which)."""
+
+
+def versions() -> dict[str, str]:
+    names = ("quantumflow", "torch", "numpy", "river")
+    return {"python": platform.python_version(), **{name: version(name) for name in names}}
+
+
+@dataclass
+class Bundle:
+    horizons: list[Horizon]
+    thetas: np.ndarray  # flat band per horizon, bps
+    normalizer: Normalizer
+    window: int
+    nets: dict[str, torch.nn.Module]
+    temperatures: dict[str, np.ndarray]  # per net: one per horizon
+    bayes: OnlineBayes
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def model_names(self) -> list[str]:
+        return [*self.nets, OnlineBayes.name]
+
+    def net_probs(self, windows: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """(n, window, inputs) standardized windows -> (nets, n, horizons, 3) probabilities."""
+        out = np.empty((len(self.nets), len(windows), len(self.horizons), 3))
+        with torch.inference_mode():
+            for start in range(0, len(windows), chunk):
+                x = torch.from_numpy(np.ascontiguousarray(windows[start : start + chunk]))
+                for m, (name, net) in enumerate(self.nets.items()):
+                    logits = net(x).numpy() / self.temperatures[name][None, :, None]
+                    out[m, start : start + len(x)] = softmax(logits)
+        return out
+
+    def save(self, folder: str | Path, extra: dict | None = None) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {**self.meta, **self.shared_meta(), "versions": versions()}
+        for name, net in self.nets.items():
+            meta_net = {**meta, "temperature": self.temperatures[name].tolist()}
+            torch.save({"kind": name, "state_dict": net.state_dict(), "meta": meta_net}, folder / f"{name}.pt")
+        state = {"meta": {**meta, "temperature": self.bayes.temperature.tolist()}, "learners": self.bayes.learners}
+        (folder / BAYES_FILE).write_bytes(pickle.dumps(state))
+        (folder / MANIFEST).write_text(json.dumps({**meta, **(extra or {})}, indent=1))
+        return folder
+
+    def shared_meta(self) -> dict:
+        return {
+            "inputs": list(INPUT_NAMES),
+            "normalization": self.normalizer.to_dict(),
+            "horizons": [h.name for h in self.horizons],
+            "thetas": self.thetas.tolist(),
+            "window": self.window,
+        }
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> Bundle:
+        """The models in ``folder`` (default ``QF_MODELS_DIR`` or data/models)."""
+        folder = Path(folder) if folder is not None else models_dir()
+        files = sorted(folder.glob("*.pt"))
+        if not files or not (folder / BAYES_FILE).is_file():
+            raise CheckpointError(f"no trained models in {folder}: run `quantumflow train RECORDING --out {folder}`")
+        try:
+            bayes_state = pickle.loads((folder / BAYES_FILE).read_bytes())
+            meta = bayes_state["meta"]
+            nets, temperatures = {}, {}
+            for path in files:
+                checkpoint = torch.load(path, weights_only=True)
+                _check_same(meta, checkpoint["meta"], path)
+                kind = checkpoint["kind"]
+                net = NETS[kind](len(meta["inputs"]), len(meta["horizons"]), meta["window"])
+                net.load_state_dict(checkpoint["state_dict"])
+                nets[kind] = net.eval()
+                temperatures[kind] = np.asarray(checkpoint["meta"]["temperature"], dtype=float)
+        except (OSError, KeyError, RuntimeError, pickle.UnpicklingError, EOFError) as error:
+            raise CheckpointError(f"{folder}: unreadable checkpoint: {error}") from None
+        if list(meta["inputs"]) != list(INPUT_NAMES):
+            raise CheckpointError(f"{folder}: trained on other inputs than this version computes; train again")
+        bayes = OnlineBayes(len(meta["horizons"]), meta["temperature"])
+        bayes.learners = bayes_state["learners"]
+        return cls(
+            [Horizon.parse(name) for name in meta["horizons"]],
+            np.asarray(meta["thetas"], dtype=float),
+            Normalizer.from_dict(meta["normalization"]),
+            int(meta["window"]),
+            nets,
+            temperatures,
+            bayes,
+            {k: v for k, v in meta.items() if k != "temperature"},
+        )
+
+
+def _check_same(meta: dict, other: dict, path: Path) -> None:
+    for key in _SHARED:
+        if meta[key] != other[key]:
+            raise CheckpointError(f"{path} has other {key} than {BAYES_FILE} beside it: they were not trained together")

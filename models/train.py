@@ -1,0 +1,240 @@
+"""Training: the networks, the online learner's starting state and the baselines, from the events
+of recordings, split in time.
+
+The split is chronological: train, then validation (early stopping, temperatures), then test.
+An event's label is used in a part only if it became known before the part ends (purging), so no
+label reaches across a boundary. θ and the standardization are fitted on the training part only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.baselines import Logistic, Majority
+from models.bayes import OnlineBayes
+from models.bundle import Bundle
+from models.calibration import fit_temperature
+from models.inputs import ONLINE_INPUT_INDEX, Normalizer
+from models.nets import NETS
+from models.stream import EventData
+from operators.labels import Horizon, classify, fit_theta
+
+MISSING = -1  # no label: not matured within the part
+
+
+@dataclass
+class Settings:
+    horizons: list[Horizon]
+    window: int = 32
+    epochs: int = 20
+    patience: int = 3
+    batch: int = 256
+    learning_rate: float = 2e-3
+    seed: int = 7
+    nets: tuple[str, ...] = tuple(NETS)
+    max_train_windows: int | None = None  # a cap per epoch (random sample), for quick runs
+
+
+@dataclass
+class Parts:
+    """Event masks over the concatenated events of all instruments, and the boundaries."""
+
+    val_start: int
+    test_start: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+@dataclass
+class Trained:
+    bundle: Bundle
+    baselines: dict[str, dict[int, Majority | Logistic]]  # name -> horizon -> model
+    histories: dict[str, list[dict]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Events:
+    """All instruments' events concatenated, with windows that never cross instruments."""
+
+    def __init__(self, data: list[EventData], window: int) -> None:
+        self.data = data
+        self.ts = np.concatenate([d.events.ts for d in data])
+        self.returns = np.vstack([d.returns_bps for d in data])
+        self.matured = np.vstack([d.matured_ts for d in data])
+        self.raw = np.vstack([d.events.inputs for d in data])
+        pad = window - 1
+        sizes = [len(d) for d in data]
+        offsets = np.cumsum([0, *[pad + n for n in sizes]])[:-1] + pad
+        self.ends = np.concatenate([offset + np.arange(n) for offset, n in zip(offsets, sizes, strict=True)])
+        self.window = window
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def standardize(self, normalizer: Normalizer) -> None:
+        self.z = normalizer(self.raw)
+        padded = np.zeros((self.ends[-1] + 1, self.z.shape[1]), dtype=np.float32)
+        padded[self.ends] = self.z
+        self._windows = np.lib.stride_tricks.sliding_window_view(padded, self.window, axis=0).transpose(0, 2, 1)
+
+    def windows(self, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self._windows[self.ends[rows] - self.window + 1])
+
+    def known(self, part: np.ndarray, end: int) -> np.ndarray:
+        """(n, horizons): the events in ``part`` whose label was known before ``end``."""
+        return part[:, None] & np.isfinite(self.returns) & (self.matured >= 0) & (self.matured < end)
+
+    def labels(self, part: np.ndarray, end: int, thetas: np.ndarray) -> np.ndarray:
+        known = self.known(part, end)
+        classes = np.stack([classify(self.returns[:, h], thetas[h]) for h in range(len(thetas))], axis=1)
+        return np.where(known, classes, MISSING)
+
+
+def split(events: Events, test_start: int | None, test_fraction: float = 0.15, val_fraction: float = 0.15) -> Parts:
+    """Chronological parts: with no ``test_start``, the last ``test_fraction`` of the time is test;
+    the last ``val_fraction`` of what precedes it is validation."""
+    ts = events.ts
+    if test_start is None:
+        test_start = int(np.quantile(ts, 1 - test_fraction))
+    before = ts[ts < test_start]
+    if len(before) < 100:
+        raise ValueError(f"only {len(before)} events before the test part: too few to train on")
+    val_start = int(np.quantile(before, 1 - val_fraction))
+    return Parts(val_start, test_start, ts < val_start, (ts >= val_start) & (ts < test_start), ts >= test_start)
+
+
+def fit(
+    events: Events, parts: Parts, settings: Settings, say: Callable[[str], None] = print
+) -> tuple[Trained, np.ndarray]:
+    """Fit everything on the train and validation parts; returns the models and the test labels."""
+    normalizer = Normalizer.fit(events.raw[parts.train])
+    events.standardize(normalizer)
+    horizons = settings.horizons
+    known = events.known(parts.train, parts.val_start)
+    thetas = np.array([fit_theta(events.returns[known[:, h], h]) for h in range(len(horizons))])
+    y_train = events.labels(parts.train, parts.val_start, thetas)
+    y_val = events.labels(parts.val, parts.test_start, thetas)
+    y_test = events.labels(parts.test, np.iinfo(np.int64).max, thetas)
+    say(f"θ (bps) per horizon: {dict(zip([h.name for h in horizons], np.round(thetas, 6).tolist(), strict=True))}")
+    trained = Trained(
+        Bundle(horizons, thetas, normalizer, settings.window, {}, {}, OnlineBayes(len(horizons))),
+        _fit_baselines(events.z, y_train),
+    )
+    for name in settings.nets:
+        started = time.perf_counter()
+        net, temperature, history = _train_net(name, events, y_train, y_val, settings)
+        trained.bundle.nets[name], trained.bundle.temperatures[name] = net, temperature
+        trained.histories[name], trained.seconds[name] = history, time.perf_counter() - started
+        say(f"{name}: {len(history)} epochs, best validation log-loss {min(h['val_loss'] for h in history):.4f}")
+    started = time.perf_counter()
+    trained.bundle.bayes = _fit_bayes(events, parts, thetas, y_val)
+    trained.seconds[OnlineBayes.name] = time.perf_counter() - started
+    return trained, y_test
+
+
+def _fit_baselines(z: np.ndarray, y: np.ndarray) -> dict[str, dict[int, Majority | Logistic]]:
+    out: dict[str, dict[int, Majority | Logistic]] = {"majority": {}, "logistic": {}}
+    for h in range(y.shape[1]):
+        rows = y[:, h] >= 0
+        out["majority"][h] = Majority(y[rows, h])
+        out["logistic"][h] = Logistic(z[rows], y[rows, h])
+    return out
+
+
+def _train_net(
+    name: str, events: Events, y_train: np.ndarray, y_val: np.ndarray, settings: Settings
+) -> tuple[torch.nn.Module, np.ndarray, list[dict]]:
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    rng = np.random.default_rng(settings.seed)
+    net = NETS[name](events.z.shape[1], y_train.shape[1], settings.window)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+    train_rows = np.flatnonzero((y_train >= 0).any(axis=1))
+    val_rows = np.flatnonzero((y_val >= 0).any(axis=1))
+    if not len(train_rows) or not len(val_rows):
+        raise ValueError("no labelled events in the training or validation part: the recording is too short")
+    history: list[dict] = []
+    best, best_state, stale = np.inf, None, 0
+    for epoch in range(1, settings.epochs + 1):
+        net.train()
+        rows = rng.permutation(train_rows)[: settings.max_train_windows]
+        total = 0.0
+        batches = range(0, len(rows), settings.batch)
+        for start in tqdm(batches, desc=f"{name} epoch {epoch}", unit="batch", disable=None, leave=False):
+            batch = rows[start : start + settings.batch]
+            loss = _loss(net(torch.from_numpy(events.windows(batch))), y_train[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            total += loss.item() * len(batch)
+        val_loss = _loss(torch.from_numpy(_logits(net, events, val_rows)), y_val[val_rows]).item()
+        history.append({"epoch": epoch, "train_loss": total / len(rows), "val_loss": val_loss})
+        if val_loss < best - 1e-4:
+            best, stale = val_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                break
+    net.load_state_dict(best_state)
+    for entry in history:
+        entry["best"] = entry["val_loss"] == best
+    logits = _logits(net.eval(), events, val_rows)
+    labels = y_val[val_rows]
+    temperature = np.array(
+        [fit_temperature(logits[labels[:, h] >= 0, h], labels[labels[:, h] >= 0, h]) for h in range(labels.shape[1])]
+    )
+    return net, temperature, history
+
+
+def _loss(logits: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    target = torch.from_numpy(labels.astype(np.int64)).reshape(-1)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, 3), target, ignore_index=MISSING)
+
+
+def _logits(net: torch.nn.Module, events: Events, rows: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    net.eval()
+    with torch.inference_mode():
+        parts = [net(torch.from_numpy(events.windows(rows[s : s + chunk]))).numpy() for s in range(0, len(rows), chunk)]
+    return np.concatenate(parts)
+
+
+def _fit_bayes(events: Events, parts: Parts, thetas: np.ndarray, y_val: np.ndarray) -> OnlineBayes:
+    """The online learner run prequentially over the train and validation parts in time order, as
+    the flow would (each label learned once it is known); its temperatures are fitted on what it
+    said at the validation events before learning their labels."""
+    horizons = len(thetas)
+    bayes = OnlineBayes(horizons)
+    order = np.flatnonzero(events.ts < parts.test_start)
+    order = order[np.argsort(events.ts[order], kind="stable")]
+    x = events.z[:, ONLINE_INPUT_INDEX]
+    known = (events.matured >= 0) & (events.matured < parts.test_start) & np.isfinite(events.returns)
+    rows, cols = np.nonzero(known)
+    queue = np.argsort(events.matured[rows, cols], kind="stable")
+    rows, cols = rows[queue], cols[queue]
+    due = events.matured[rows, cols]
+    classes = np.stack([classify(events.returns[:, h], thetas[h]) for h in range(horizons)], axis=1)
+    scores, scored = [], []
+    learned = 0
+    for i in tqdm(order.tolist(), desc="bayes", unit="event", disable=None, leave=False):
+        stop = np.searchsorted(due, events.ts[i], side="right")
+        for r, h in zip(rows[learned:stop].tolist(), cols[learned:stop].tolist(), strict=True):
+            bayes.learn(h, x[r], int(classes[r, h]))
+        learned = max(learned, stop)
+        if parts.val[i]:
+            scores.append(bayes.log_likelihoods(x[i]))
+            scored.append(i)
+    scores_array, labels = np.array(scores), y_val[scored]
+    bayes.temperature = np.array(
+        [fit_temperature(scores_array[labels[:, h] >= 0, h], labels[labels[:, h] >= 0, h]) for h in range(horizons)]
+    )
+    return bayes

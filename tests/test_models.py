@@ -1,0 +1,164 @@
+"""The models: ensemble weights and temperatures by hand, the networks' shapes, the online learner,
+and a small training run on a real recording whose checkpoints serve the flow."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from dataflows.batches import derive_offline
+from dataflows.training import ENSEMBLE, run_experiment
+from models.bayes import OnlineBayes
+from models.bundle import Bundle, CheckpointError
+from models.calibration import fit_temperature, softmax
+from models.ensemble import FORGETTING, SHARPNESS, Ensemble
+from models.inputs import INPUT_NAMES, ONLINE_INPUT_NAMES, Normalizer, raw_inputs
+from models.nets import NETS
+from models.online import InstrumentPredictor
+from models.stream import BboStream
+from models.train import Settings
+from operators.features.registry import FEATURE_INDEX, FEATURE_NAMES
+from operators.instrument import Derived
+from operators.labels import parse_horizons
+
+
+def test_ensemble_weights_follow_the_rolling_log_loss():
+    ensemble = Ensemble(["a", "b"], horizons=1)
+    assert ensemble.weights().tolist() == [[0.5, 0.5]]
+    ensemble.learn(0, np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]), label=1)
+    # rolling losses (1 - λ) * (-ln 0.5, -ln 0.1); weights ∝ exp(-η L)
+    losses = (1 - FORGETTING) * -np.log([0.5, 0.1])
+    expected = np.exp(-SHARPNESS * losses) / np.exp(-SHARPNESS * losses).sum()
+    assert ensemble.weights()[0] == pytest.approx(expected)
+    mixed = ensemble.combine(np.array([[[0.2, 0.5, 0.3]], [[0.1, 0.1, 0.8]]]), ensemble.weights())
+    assert mixed[0] == pytest.approx(expected[0] * np.array([0.2, 0.5, 0.3]) + expected[1] * np.array([0.1, 0.1, 0.8]))
+    for _ in range(5000):  # "a" keeps being right: it ends up with nearly all the weight
+        ensemble.learn(0, np.array([[0.1, 0.8, 0.1], [0.45, 0.1, 0.45]]), label=1)
+    assert ensemble.weights()[0, 0] > 0.99
+
+
+def test_temperature_undoes_overconfidence():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(20_000, 3))
+    labels = np.array([rng.choice(3, p=p) for p in softmax(scores)])
+    assert fit_temperature(3 * scores, labels) == pytest.approx(3, rel=0.1)
+    assert fit_temperature(scores, labels) == pytest.approx(1, rel=0.1)
+
+
+@pytest.mark.parametrize("kind", sorted(NETS))
+def test_networks_give_logits_per_horizon(kind):
+    net = NETS[kind](len(INPUT_NAMES), 4, 16)
+    assert net(torch.zeros(5, 16, len(INPUT_NAMES))).shape == (5, 4, 3)
+
+
+def test_online_bayes_learns_and_pickles():
+    rng = np.random.default_rng(0)
+    bayes = OnlineBayes(horizons=1)
+    assert bayes.predict(np.zeros(len(ONLINE_INPUT_NAMES))) == pytest.approx(np.full((1, 3), 1 / 3))
+    for _ in range(600):
+        label = int(rng.integers(3))
+        x = rng.normal(size=len(ONLINE_INPUT_NAMES))
+        x[1] += 3 * (label - 1)  # depth imbalance carries the class
+        bayes.learn(0, x, label)
+    up = np.zeros(len(ONLINE_INPUT_NAMES))
+    up[1] = 3
+    assert bayes.predict(up)[0].argmax() == 2
+    assert pickle.loads(pickle.dumps(bayes)).predict(up) == pytest.approx(bayes.predict(up))
+
+
+def test_inputs_drop_prices_and_standardize():
+    rows = np.ones((4, len(FEATURE_NAMES)))
+    rows[:, FEATURE_INDEX["mid"]] = 100.0
+    rows[:, FEATURE_INDEX["weighted_mid"]] = 100.01
+    x = raw_inputs(rows)
+    assert not {"mid", "spread", "weighted_mid", "micro_price"} & set(INPUT_NAMES)
+    assert x[:, INPUT_NAMES.index("weighted_mid_offset_bps")] == pytest.approx(1.0)
+    assert x[:, INPUT_NAMES.index("ofi_1")] == pytest.approx(np.arcsinh(1.0))
+    z = Normalizer.fit(np.array([[0.0], [2.0]]))(np.array([[1.0], [np.nan], [1e9]]))
+    assert z.ravel().tolist() == [0.0, 0.0, 8.0]
+
+
+HORIZONS = "10,1s"
+
+
+@pytest.fixture(scope="module")
+def trained(shared_data, tmp_path_factory):
+    """Small models fitted on the first 85% of the spot recording, tested on the rest."""
+    folder = tmp_path_factory.mktemp("models")
+    settings = Settings(parse_horizons(HORIZONS), window=8, epochs=2, max_train_windows=4000)
+    recording = shared_data / "binance" / "spot_btcusdt_20240808.gz"
+    result = run_experiment([recording], settings, folder / "report", save_models=folder, say=lambda _: None)
+    return recording, folder, result
+
+
+def test_training_reports_every_model_and_baseline(trained):
+    _, folder, result = trained
+    assert set(result.metrics) == {"lstm", "attention_lstm", "transformer", "bayes", ENSEMBLE, "majority", "logistic"}
+    for by_horizon in result.metrics.values():
+        assert set(by_horizon) == {"10", "1s"}
+        for metrics in by_horizon.values():
+            assert metrics["n"] > 1000 and 0 <= metrics["ece"] <= 1 and metrics["log_loss"] > 0
+    # on real data the L1 signals beat the majority class by a wide margin
+    assert result.metrics["logistic"]["10"]["macro_f1"] > result.metrics["majority"]["10"]["macro_f1"] + 0.15
+    for name in ("confusion.png", "training_curves.png", "ensemble_weights.png", "results.json"):
+        assert (folder / "report" / name).stat().st_size > 1000
+    assert result.inference_us_per_event > 0
+
+
+def test_checkpoints_carry_what_serving_needs(trained):
+    _, folder, result = trained
+    bundle = Bundle.load(folder)
+    assert [h.name for h in bundle.horizons] == HORIZONS.split(",")
+    assert bundle.thetas.tolist() == list(result.thetas.values())
+    checkpoint = torch.load(folder / "lstm.pt", weights_only=True)
+    meta = checkpoint["meta"]
+    assert meta["inputs"] == list(INPUT_NAMES) and meta["window"] == 8
+    assert set(meta["normalization"]) == {"mean", "std"} and len(meta["temperature"]) == 2
+    assert {"torch", "numpy", "river", "quantumflow", "python"} <= set(meta["versions"])
+    assert meta["trained_on"]["events"]["train"] > 0
+
+
+def test_bad_model_folders_are_clear_errors(trained, tmp_path):
+    with pytest.raises(CheckpointError, match="no trained models in"):
+        Bundle.load(tmp_path)
+    _, folder, _ = trained
+    for path in folder.glob("*.p*"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    checkpoint = torch.load(tmp_path / "lstm.pt", weights_only=True)
+    checkpoint["meta"]["thetas"] = [9.0, 9.0]
+    torch.save(checkpoint, tmp_path / "lstm.pt")
+    with pytest.raises(CheckpointError, match="not trained together"):
+        Bundle.load(tmp_path)
+
+
+def _predictions(recording, bundle):
+    """Per event seq: (model inputs, per-model and ensemble probabilities) from an offline run."""
+    predictor, inputs_stream = InstrumentPredictor(bundle), BboStream()
+    out = {}
+    for derived in derive_offline([recording]):
+        if type(derived) is not Derived:
+            continue
+        events = inputs_stream(derived.frame, derived.features)
+        made, _ = predictor.on_batch(derived.frame, derived.features)
+        for prediction, inputs in zip(made, events.inputs, strict=True):
+            out[prediction.seq] = (inputs, prediction.model_probs, prediction.probs)
+    return out
+
+
+def test_no_leakage_inputs_and_predictions_ignore_the_future(trained, tmp_path):
+    """Cutting the recording after message 12,000 changes nothing at or before the cut."""
+    recording, folder, _ = trained
+    bundle = Bundle.load(folder)
+    cut = tmp_path / "cut.gz"
+    with gzip.open(recording, "rb") as full, gzip.open(cut, "wb") as short:
+        for _, line in zip(range(12_000), full, strict=False):
+            short.write(line)
+    whole, part = _predictions(recording, bundle), _predictions(cut, bundle)
+    assert len(part) > 5000 and set(part) <= set(whole)
+    for seq, (inputs, model_probs, probs) in part.items():
+        np.testing.assert_array_equal(inputs, whole[seq][0])
+        # the networks run on the batch's windows at once; a shorter last batch may round differently
+        np.testing.assert_allclose(model_probs, whole[seq][1], atol=1e-6)
+        np.testing.assert_allclose(probs, whole[seq][2], atol=1e-6)
