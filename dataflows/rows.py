@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import orjson
 
+from models.online import Matured, Prediction
 from operators.features.frame import NO_ID
 from operators.instrument import Derived
+from operators.labels import CLASS_SIGNS
 from quantumflow.events import DeadLetter
 from store.schema import digest
 
@@ -48,9 +51,41 @@ def derived_rows(derived: Derived, read_ns: int, events: int) -> TableRows:
     return TableRows(read_ns, events, tables)
 
 
+def prediction_rows(
+    instrument: str, made: list[Prediction], matured: list[Matured], models: list[str], horizons: list[str]
+) -> list[tuple]:
+    """Rows of the predictions table: each new prediction per horizon (no label yet), then each
+    matured one again, whole, with its label (an upsert replaces the first)."""
+    rows = [_prediction_row(instrument, p, h, models, horizons[h]) for p in made for h in range(len(horizons))]
+    rows += [_prediction_row(instrument, m.prediction, m.horizon, models, horizons[m.horizon], m) for m in matured]
+    return rows
+
+
+def _prediction_row(
+    instrument: str, p: Prediction, h: int, models: list[str], horizon: str, matured: Matured | None = None
+) -> tuple:
+    probs = p.probs[h].tolist()
+    best = max(range(3), key=probs.__getitem__)
+    model_probs = orjson.dumps(dict(zip(models, p.model_probs[:, h].round(6).tolist(), strict=True))).decode()
+    weights = orjson.dumps(dict(zip(models, p.weights[h].round(6).tolist(), strict=True))).decode()
+    outcome = (
+        (None, None, None) if matured is None else (CLASS_SIGNS[matured.label], matured.return_bps, matured.matured_ts)
+    )
+    exchange_ts = None if p.exchange_ts == NO_ID else p.exchange_ts
+    return (
+        instrument,
+        p.ts,
+        p.seq,
+        horizon,
+        exchange_ts,
+        *probs,
+        CLASS_SIGNS[best],
+        probs[best],
+        model_probs,
+        weights,
+        *outcome,
+    )
+
+
 def dead_letter_rows(letters: list[DeadLetter]) -> list[tuple]:
     return [(d.feed, d.instrument, d.receive_ts, digest(d.raw), d.reason, d.raw) for d in letters]
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

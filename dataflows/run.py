@@ -44,12 +44,27 @@ def run_flow(
     micro_price: str | None = None,
     batch_messages: int = BATCH_MESSAGES,
     on_progress: Callable[[int], None] | None = None,
+    models: str | Path | None = None,
+    online_state_dir: str | Path | None = None,
+    fresh: bool = False,
 ) -> RunSummary:
-    """Replay ``recordings`` through the predict flow into ``store`` with ``workers`` Bytewax workers."""
+    """Replay ``recordings`` through the predict flow into ``store`` with ``workers`` Bytewax workers
+    (the other arguments are ``predict_flow``'s)."""
     metrics = FlowMetrics()
     run_id = uuid.uuid4().hex[:12]
     flow = predict_flow(
-        recordings, store, feed, speed, micro_price, batch_messages, run_id, metrics, on_progress=on_progress
+        recordings,
+        store,
+        feed,
+        speed,
+        micro_price,
+        batch_messages,
+        run_id,
+        metrics,
+        on_progress=on_progress,
+        models=models,
+        online_state_dir=online_state_dir,
+        fresh=fresh,
     )
     started = time.perf_counter()
     cli_main(flow, workers_per_process=workers, epoch_interval=EPOCH_INTERVAL)

@@ -17,7 +17,8 @@ from dashboards.cli import dashboard_app
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.replay import ReplaySummary, replay
 from operators.feeds import FEEDS
-from quantumflow.settings import micro_price_path, simulated_recording_dir
+from quantumflow.model_commands import evaluate_command, train_command, train_default_models
+from quantumflow.settings import micro_price_path, models_dir, simulated_recording_dir
 
 app = typer.Typer(
     help="QuantumFlow: exact limit order books from exchange streams, microstructure features and predictions.",
@@ -25,6 +26,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(dashboard_app, name="dashboard")
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 # ../shared/data beside the project root, where this workplace keeps the real recordings
@@ -130,14 +133,28 @@ def run_command(
         int,
         typer.Option(min=1, max=100_000, help="Most messages a batch: larger is faster, smaller has less latency."),
     ] = 1_000,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            help="Checkpoints from 'quantumflow train' (default: $QF_MODELS_DIR, else data/models; "
+            "with none there, no predictions unless the recording is the simulated default)."
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Start the online learner and ensemble from the checkpoints, not the saved state.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Replay recordings through the predict flow (parse, sync, books, features) into the store."""
+    """Replay recordings through the predict flow (parse, sync, books, features, predictions) into
+    the store. With no recording, simulate one, and train small models on it if there are none."""
     from dataflows.run import run_flow
+    from models.bundle import CheckpointError
     from store import StoreError
 
     if not paths:
         paths = [_simulated_recording()]
+        if models is None and not (models_dir() / "bayes.pkl").is_file():
+            train_default_models(paths[0], console)
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
         try:
@@ -150,8 +167,10 @@ def run_command(
                 None if micro_price is None else str(micro_price),
                 batch_messages=batch,
                 on_progress=lambda done: bar.update(done - bar.n),
+                models=models,
+                fresh=fresh,
             )
-        except (RecordingError, StoreError, ValueError) as error:
+        except (RecordingError, StoreError, CheckpointError, ValueError) as error:
             raise typer.BadParameter(str(error)) from error
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
@@ -165,7 +184,8 @@ def run_command(
     console.print(
         f"written: {rows.get('features', 0):,} feature rows, {rows.get('book', 0):,} book rows, "
         f"{rows.get('trades', 0):,} trades, {rows.get('resyncs', 0):,} resyncs, "
-        f"{rows.get('dead_letters', 0):,} dead letters; run {summary.run_id}"
+        f"{rows.get('dead_letters', 0):,} dead letters, {rows.get('predictions', 0):,} prediction rows "
+        f"(written when made and again when their label matures); run {summary.run_id}"
     )
 
 

@@ -1,0 +1,157 @@
+"""``quantumflow train`` and ``quantumflow evaluate``, and the small models the main job trains
+when it finds none."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from quantumflow.settings import data_dir, models_dir
+
+DEFAULT_HORIZONS = "10,50,100,1s,10s"
+HorizonsOption = Annotated[
+    str,
+    typer.Option(help="Horizons: numbers of best bid/offer changes (10) or times (1s, 500ms), comma separated."),
+]
+EpochsOption = Annotated[
+    int, typer.Option(min=1, help="Most training epochs per network (early stopping ends sooner).")
+]
+WindowOption = Annotated[int, typer.Option(min=2, max=512, help="Events each network reads (the window T).")]
+SeedOption = Annotated[int, typer.Option(help="Seed of every random choice (same seed, same models).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON: model -> horizon -> metric.")]
+_SHOWN = ("accuracy", "macro_f1", "log_loss", "ece")
+_PER_CLASS = ("precision_down", "precision_flat", "precision_up", "recall_down", "recall_flat", "recall_up")
+
+
+def train_command(
+    paths: Annotated[list[Path], typer.Argument(help="Recordings to train on (files or folders), in time order.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the checkpoints.", show_default="$QF_MODELS_DIR")] = None,
+    horizons: HorizonsOption = DEFAULT_HORIZONS,
+    epochs: EpochsOption = 20,
+    window: WindowOption = 32,
+    seed: SeedOption = 7,
+    test_fraction: Annotated[
+        float, typer.Option(min=0.05, max=0.5, help="Last share of the time held out as the test part.")
+    ] = 0.15,
+    feed: Annotated[str | None, typer.Option(help="Wire protocol, if the recording cannot be recognised.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the networks and the online learner on recordings (split in time: train, validation,
+    test), save the checkpoints, and report every model beside the baselines on the test part."""
+    out = out or models_dir()
+    _experiment(paths, None, horizons, epochs, window, seed, feed, out / "report", out, as_json, test_fraction)
+
+
+def evaluate_command(
+    train: Annotated[list[Path], typer.Option("--train", help="Recording(s) to train on.")],
+    test: Annotated[list[Path], typer.Option("--test", help="Later recording(s) to test on, continuing the stream.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the plots and results.json.", show_default="data/evaluation")
+    ] = None,
+    horizons: HorizonsOption = DEFAULT_HORIZONS,
+    epochs: EpochsOption = 20,
+    window: WindowOption = 32,
+    seed: SeedOption = 7,
+    feed: Annotated[str | None, typer.Option(help="Wire protocol, if the recording cannot be recognised.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train on one recording and test on a later one: accuracy, macro-F1, per-class precision and
+    recall, log-loss and calibration (ECE) of every model, the ensemble and the baselines, per
+    horizon, with a confusion-matrix, training-curve and ensemble-weight plot.
+
+    The two are replayed as one stream (a later recording continues the earlier one's book); the
+    models are fitted on the events before the test recording starts and run online over it."""
+    test_start = _first_receive_ts(test)
+    out = out or data_dir() / "evaluation"
+    _experiment([*train, *test], test_start, horizons, epochs, window, seed, feed, out, None, as_json)
+
+
+def train_default_models(recording: Path, console: Console) -> None:
+    """Small models for the main job when none exist: fewer epochs, shorter windows."""
+    from dataflows.training import run_experiment
+    from models.train import Settings
+    from operators.labels import parse_horizons
+
+    console.print(f"no trained models in {models_dir()}: training small ones on {recording} (about a minute)")
+    settings = Settings(parse_horizons(DEFAULT_HORIZONS), window=16, epochs=3, max_train_windows=20_000)
+    run_experiment([recording], settings, models_dir() / "report", save_models=models_dir(), say=console.print)
+
+
+def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, save_models, as_json, test_fraction=0.15):
+    from dataflows.recordings import RecordingError
+    from dataflows.sources import recording_paths
+    from dataflows.training import run_experiment
+    from models.train import Settings
+    from operators.labels import parse_horizons
+
+    console = Console(width=shutil.get_terminal_size((150, 24)).columns, stderr=as_json)
+    try:
+        settings = Settings(parse_horizons(horizons), window=window, epochs=epochs, seed=seed)
+        total = sum(path.stat().st_size for path in recording_paths(paths))
+        with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
+            result = run_experiment(
+                paths,
+                settings,
+                out,
+                test_start,
+                feed,
+                save_models,
+                say=console.print,
+                on_progress=lambda done: bar.update(done - bar.n),
+                test_fraction=test_fraction,
+            )
+    except (RecordingError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    if as_json:
+        typer.echo(json.dumps(result.metrics, indent=1))
+        return
+    console.print(results_table(result.metrics))
+    console.print(
+        f"flat band θ (bps): {', '.join(f'{h} {t:.4g}' for h, t in result.thetas.items())}; "
+        f"events {result.events}; online inference {result.inference_us_per_event:.0f} µs per event"
+    )
+    console.print(
+        "mean ensemble weights on the test part: "
+        + "; ".join(
+            f"{h}: " + ", ".join(f"{m} {w:.2f}" for m, w in by.items()) for h, by in result.mean_weights.items()
+        )
+    )
+    console.print("written: " + ", ".join(result.files.values()) + f", {Path(out) / 'results.json'}")
+
+
+def results_table(metrics: dict[str, dict[str, dict]]) -> Table:
+    table = Table("horizon", "model", *_SHOWN, "P down/flat/up", "R down/flat/up", title="test part")
+    horizons = list(next(iter(metrics.values())))
+    for horizon in horizons:
+        for model, by_horizon in metrics.items():
+            m = by_horizon[horizon]
+            table.add_row(
+                horizon,
+                model,
+                *(f"{m[name]:.3f}" for name in _SHOWN),
+                "/".join(f"{m[name]:.2f}" for name in _PER_CLASS[:3]),
+                "/".join(f"{m[name]:.2f}" for name in _PER_CLASS[3:]),
+                end_section=model == list(metrics)[-1],
+            )
+    return table
+
+
+def _first_receive_ts(paths: list[Path]) -> int:
+    from dataflows.recordings import RecordingError, open_recording
+    from dataflows.sources import recording_paths
+
+    try:
+        firsts = [next(iter(open_recording(path)), None) for path in recording_paths(paths)]
+    except RecordingError as error:
+        raise typer.BadParameter(str(error)) from error
+    times = [message.receive_ts for message in firsts if message is not None]
+    if not times:
+        raise typer.BadParameter("the test recordings hold no messages")
+    return min(times)
