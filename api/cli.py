@@ -1,0 +1,43 @@
+"""``quantumflow api``: serve the query and prediction API. Runs alone too: ``python -m api.cli``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+
+from api.settings import ApiSettings
+
+
+def api_command(
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: $QF_API_PORT, else 8000).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: $QF_API_HOST, else 127.0.0.1; 0.0.0.0: all).")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store URL: sqlite:///PATH or questdb://HOST[:PORT]. Default: $QF_STORE, else data/."),
+    ] = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    """Serve the query and prediction API (books, features, predictions, arbitrage; docs at /docs)."""
+    from store import StoreError, open_store
+
+    try:
+        settings = ApiSettings.from_env()
+        settings = replace(
+            settings, port=port or settings.port, host=host or settings.host, store_url=store or settings.store_url
+        )
+        url = open_store(settings.store_url).url  # a bad URL fails here, before serving
+    except (StoreError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    from api.server import serve
+
+    shown = "localhost" if settings.host == "127.0.0.1" else settings.host
+    typer.echo(f"QuantumFlow API on http://{shown}:{settings.port}/docs, store {url} (Ctrl-C stops it)")
+    serve(settings, access_log)
+
+
+if __name__ == "__main__":
+    typer.run(api_command)

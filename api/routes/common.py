@@ -1,0 +1,48 @@
+"""What the routes share: query parameters, the checks that span several, and the 404 of an empty answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+from fastapi import HTTPException, Query
+
+from api.errors import invalid, unknown_instrument
+from api.schemas import MAX_NS
+from store import Reader
+
+T = TypeVar("T")
+V1 = "/v1"  # the prefix of the versioned routes (routers carry it, so route templates are whole paths)
+
+MAX_PAGE = 10_000
+
+Start = Annotated[
+    int | None, Query(ge=0, le=MAX_NS, description="start of a time range (ns since the epoch, UTC), inclusive")
+]
+End = Annotated[int | None, Query(ge=0, le=MAX_NS, description="end of the time range, exclusive (default: no end)")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows a page")]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="rows to skip (next_offset of the previous page)")]
+
+
+def time_range(start: int | None, end: int | None) -> tuple[int, int]:
+    """[start, end) with an open start or end filled in; a 422 saying why when it is empty or inverted."""
+    low = 0 if start is None else start
+    high = MAX_NS if end is None else end
+    if low >= high:
+        raise invalid("query", "end", f"the time range is empty: start ({low}) must be before end ({high})", end)
+    return low, high
+
+
+def next_offset(offset: int, limit: int, returned: int) -> int | None:
+    return offset + returned if returned == limit else None
+
+
+def found(reader: Reader, instrument: str, answer: T, missing: str | None = None) -> T:
+    """The answer of a query about ``instrument`` if it is not empty. If it is: a 404 when the instrument is
+    unknown; for a known one, a 404 saying that no ``missing`` is stored yet, or the empty answer (None)."""
+    if answer:
+        return answer
+    if instrument not in reader.instruments():
+        raise unknown_instrument(instrument)
+    if missing is not None:
+        raise HTTPException(404, f"no {missing} stored for {instrument!r} yet")
+    return answer

@@ -1,0 +1,94 @@
+"""Predictions: those the flow stored, and fresh ones from the trained ensemble for books a client sends."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.security import APIKeyHeader
+
+from api.context import ApiContext
+from api.errors import documented, invalid
+from api.routes.common import V1, End, Limit, Offset, Start, found, next_offset, time_range
+from api.routes.market import InstrumentPath
+from api.schemas import LatestPredictions, PredictionRows, PredictRequest, PredictResponse
+from store.base import MAX_HORIZONS
+
+Horizons = Annotated[
+    list[str] | None,
+    Query(alias="horizon", max_length=MAX_HORIZONS, description="horizons to return (repeatable; default: all)"),
+]
+API_KEY_HEADER = "X-API-Key"
+
+
+def predictions_router(context: ApiContext) -> APIRouter:
+    router = APIRouter(prefix=V1, tags=["predictions"])
+    store = context.store
+
+    @router.get(
+        "/predictions/{instrument:path}/latest", response_model=LatestPredictions, responses=documented(404, 429, 503)
+    )
+    async def latest_predictions(instrument: InstrumentPath, horizons: Horizons = None) -> dict[str, Any]:
+        """The latest prediction of each horizon (empty before the flow has made any for the instrument)."""
+        rows = await store.run(lambda r: found(r, instrument, r.latest_predictions(instrument, horizons)))
+        return {"instrument": instrument, "predictions": [stored_prediction(row) for row in rows]}
+
+    @router.get("/predictions/{instrument:path}", response_model=PredictionRows, responses=documented(404, 429, 503))
+    async def prediction_range(
+        instrument: InstrumentPath,
+        start: Start = None,
+        end: End = None,
+        horizons: Horizons = None,
+        limit: Limit = 1000,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        """Stored predictions with start <= ts < end, a page at a time; each gains its label once matured."""
+        low, high = time_range(start, end)
+        rows = await store.run(
+            lambda r: found(r, instrument, r.prediction_range(instrument, low, high, horizons, limit, offset))
+        )
+        return {
+            "instrument": instrument,
+            "rows": [stored_prediction(row) for row in rows],
+            "next_offset": next_offset(offset, limit, len(rows)),
+        }
+
+    @router.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=documented(*((401,) if context.settings.api_key else ()), 413, 429, 503),
+        dependencies=[Depends(api_key_check(context.settings.api_key))] if context.settings.api_key else [],
+    )
+    async def predict(request: PredictRequest) -> dict[str, Any]:
+        """The ensemble's probabilities for the last of a short sequence of book snapshots, without a flow."""
+        snapshots = [snapshot.model_dump() for snapshot in request.snapshots]
+        try:
+            predictions = await context.predictor.predict(snapshots)
+        except ValueError as error:
+            raise invalid("body", "snapshots", str(error)) from None
+        return {"ts": snapshots[-1]["ts"], "predictions": predictions}
+
+    return router
+
+
+def stored_prediction(row: dict[str, Any]) -> dict[str, Any]:
+    """A predictions row as the API shows it: the JSON columns decoded."""
+    out = dict(row)
+    out["models"] = json.loads(out.pop("model_probs"))
+    out["weights"] = json.loads(out.pop("model_weights"))
+    return out
+
+
+def api_key_check(key: str) -> Any:
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the key set in QF_API_KEY")
+    expected = key.encode()
+
+    async def check(given: Annotated[str | None, Depends(header)]) -> None:
+        if given is None or not hmac.compare_digest(given.encode(), expected):
+            raise HTTPException(
+                401, f"missing or wrong API key: send it in the {API_KEY_HEADER} header", {"WWW-Authenticate": "ApiKey"}
+            )
+
+    return check

@@ -1,0 +1,328 @@
+"""The API served by uvicorn on a loopback port, against a store filled by replaying real recordings (and a
+simulated two-venue one) through the flow: every endpoint's answer checked against the store's readers.
+
+The helpers and fixtures here are shared by the other tests/test_api_*.py modules."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from urllib.parse import quote
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.settings import ApiSettings
+from dataflows.run import run_flow
+from operators.arbitrage import ArbitrageRules, Quote, find_opportunities
+from operators.features import FEATURE_NAMES
+from simulator import simulate
+from store import open_store
+
+HORIZONS = ("10", "1s")
+PREDICTED = ("binance:BTCUSDT", "binance:ETHUSDT")  # instruments given predictions rows
+SETTINGS = ApiSettings(rate_limit=None)
+
+
+@contextmanager
+def serve(settings: ApiSettings) -> Iterator[str]:
+    """The app for ``settings`` served by uvicorn in a thread on a free loopback port; yields its base URL."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def client(settings: ApiSettings) -> Iterator[httpx.Client]:
+    with serve(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http
+
+
+def prediction_rows(reader, instrument: str) -> list[tuple]:
+    """Predictions for every 7th feature event, both horizons; the first half matured with labels."""
+    events = reader.range("features", instrument, 0, 2**63 - 1, [], limit=100_000)[::7]
+    rows = []
+    for k, event in enumerate(events):
+        p_up = 0.2 + 0.6 * (k % 5) / 4
+        p_down = (1 - p_up) * 0.6
+        probs = (p_down, 1 - p_up - p_down, p_up)
+        predicted = max(range(3), key=probs.__getitem__) - 1
+        matured = (k % 3 - 1, 0.5 * (k % 7), event["ts"] + 10**9) if k < len(events) // 2 else (None,) * 3
+        for h in HORIZONS:
+            models = json.dumps({"lstm": probs, "river": [1 / 3] * 3})
+            weights = json.dumps({"lstm": 0.75, "river": 0.25})
+            rows.append(
+                (
+                    instrument,
+                    event["ts"],
+                    event["seq"],
+                    h,
+                    None,
+                    *probs,
+                    predicted,
+                    max(probs),
+                    models,
+                    weights,
+                    *matured,
+                )
+            )
+    return rows
+
+
+@pytest.fixture(scope="session")
+def flow_store(shared_data, tmp_path_factory) -> str:
+    """Binance spot BTCUSDT, Coinbase (10 products), Kraken (10 pairs) and one simulated minute of ETH on
+    Binance and Coinbase, replayed through the flow into SQLite; then predictions rows written for two
+    instruments (the flow writes none until trained models exist)."""
+    folder = tmp_path_factory.mktemp("api_store")
+    simulate(folder / "eth", seed=3, minutes=1, symbol="ETHUSDT", price=3000.0)
+    recordings = [
+        shared_data / "binance" / "spot_btcusdt_20240808.gz",
+        shared_data / "coinbase" / "COINBASE.ws.28.0",
+        shared_data / "kraken" / "KRAKEN.ws.50.0",
+        folder / "eth",
+    ]
+    url = f"sqlite:///{folder / 'flow.db'}"
+    run_flow(recordings, url)
+    store = open_store(url)
+    with store.reader() as reader:
+        rows = [row for instrument in PREDICTED for row in prediction_rows(reader, instrument)]
+    with store.writer() as writer:
+        writer.write("predictions", rows)
+    return url
+
+
+@pytest.fixture(scope="session")
+def api(flow_store) -> Iterator[httpx.Client]:
+    with client(replace(SETTINGS, store_url=flow_store)) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def reader(flow_store):
+    with open_store(flow_store).reader() as r:
+        yield r
+
+
+def path(instrument: str) -> str:
+    return quote(instrument, safe=":/")
+
+
+def pages(api: httpx.Client, url: str, params: dict, limit: int) -> list[dict]:
+    """Every row of a paged answer, following next_offset."""
+    rows, offset = [], 0
+    while offset is not None:
+        answer = api.get(url, params={**params, "limit": limit, "offset": offset})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        rows += body["rows"]
+        assert body["next_offset"] is None or body["next_offset"] == offset + limit
+        offset = body["next_offset"]
+    return rows
+
+
+def same(a, b) -> bool:
+    """Equal, with a store's NaN or infinity shown as JSON null."""
+    if isinstance(b, float) and not math.isfinite(b):
+        return a is None
+    return a == b
+
+
+# -- instruments, books, features ----------------------------------------------------------------
+
+
+def test_instruments_are_the_stores(api, reader):
+    answer = api.get("/v1/instruments")
+    assert answer.status_code == 200
+    assert answer.json() == {"instruments": reader.instruments()}
+    assert len(reader.instruments()) == 23 and "kraken:XBT/CHF" in reader.instruments()
+
+
+def test_each_instruments_book_is_its_latest_stored_book(api, reader):
+    for instrument in reader.instruments():
+        row = reader.latest("book", instrument)
+        for levels in (1, 10):
+            answer = api.get(f"/v1/book/{path(instrument)}", params={"levels": levels})
+            assert answer.status_code == 200, (instrument, answer.text)
+            book = answer.json()
+            assert {k: book[k] for k in ("instrument", "ts", "seq", "exchange_ts", "update_id")} == {
+                k: row[k] for k in ("instrument", "ts", "seq", "exchange_ts", "update_id")
+            }
+            for side in ("bid", "ask"):
+                stored = [
+                    [row[f"{side}_price_{k}"], row[f"{side}_size_{k}"]]
+                    for k in range(1, levels + 1)
+                    if row[f"{side}_price_{k}"] is not None
+                ]
+                assert book[f"{side}s"] == stored
+            assert book["bids"][0][0] < book["asks"][0][0]
+
+
+def test_latest_features_with_all_or_chosen_names(api, reader):
+    for instrument in ("binance:BTCUSDT", "kraken:XBT/CHF", "coinbase:ETH-USD"):
+        row = reader.latest("features", instrument)
+        body = api.get(f"/v1/features/{path(instrument)}").json()
+        assert body["features"] == list(FEATURE_NAMES) and body["next_offset"] is None
+        [got] = body["rows"]
+        assert (got["ts"], got["seq"], got["exchange_ts"]) == (row["ts"], row["seq"], row["exchange_ts"])
+        assert all(same(got["values"][name], row[name]) for name in FEATURE_NAMES), instrument
+    chosen = api.get(
+        "/v1/features/binance:BTCUSDT", params=[("features", "spread_bps,mid"), ("features", "ofi_1_1s")]
+    ).json()
+    assert chosen["features"] == ["mid", "spread_bps", "ofi_1_1s"]  # registry order
+    row = reader.latest("features", "binance:BTCUSDT", ["mid", "spread_bps", "ofi_1_1s"])
+    assert chosen["rows"][0]["values"] == {k: row[k] for k in chosen["features"]}
+
+
+def test_a_feature_time_range_read_page_by_page_is_the_stores(api, reader):
+    instrument = "binance:BTCUSDT"
+    first = reader.range("features", instrument, 0, 2**63 - 1, [], limit=1)[0]["ts"]
+    start, end = first + 10**9, first + 20 * 10**9
+    stored = reader.range("features", instrument, start, end, ["mid", "spread"], limit=100_000)
+    assert 500 < len(stored) < 10_000
+    rows = pages(api, f"/v1/features/{instrument}", {"start": start, "end": end, "features": "mid,spread"}, 700)
+    assert [(r["ts"], r["seq"], r["values"]["mid"], r["values"]["spread"]) for r in rows] == [
+        (s["ts"], s["seq"], s["mid"], s["spread"]) for s in stored
+    ]
+    since = pages(api, f"/v1/features/{instrument}", {"start": end, "features": "mid"}, 10_000)  # no end: to the last
+    before = reader.range("features", instrument, 0, end, [], limit=100_000)
+    assert len(since) == reader.count("features", instrument) - len(before) > 10_000
+    empty = api.get(f"/v1/features/{instrument}", params={"start": 1, "end": 2})
+    assert empty.status_code == 200 and empty.json()["rows"] == []
+
+
+# -- predictions ---------------------------------------------------------------------------------
+
+
+def test_latest_predictions_are_the_stores(api, reader):
+    for instrument in PREDICTED:
+        stored = reader.latest_predictions(instrument)
+        body = api.get(f"/v1/predictions/{instrument}/latest").json()
+        assert body["instrument"] == instrument
+        assert [p["horizon"] for p in body["predictions"]] == list(HORIZONS)
+        for got, row in zip(body["predictions"], stored, strict=True):
+            assert got["models"] == json.loads(row["model_probs"])
+            assert got["weights"] == json.loads(row["model_weights"])
+            for key in ("ts", "seq", "horizon", "p_down", "p_flat", "p_up", "predicted", "confidence", "label"):
+                assert got[key] == row[key]
+    one = api.get("/v1/predictions/binance:BTCUSDT/latest", params={"horizon": "1s"}).json()
+    assert [p["horizon"] for p in one["predictions"]] == ["1s"]
+    none_yet = api.get("/v1/predictions/kraken:XBT/CHF/latest")
+    assert none_yet.status_code == 200 and none_yet.json() == {"instrument": "kraken:XBT/CHF", "predictions": []}
+
+
+def test_a_prediction_time_range_by_horizon_read_page_by_page_is_the_stores(api, reader):
+    instrument = "binance:BTCUSDT"
+    everything = reader.prediction_range(instrument, 0, 2**63 - 1, limit=100_000)
+    start, end = everything[100]["ts"], everything[-100]["ts"]
+    for horizons in (None, ["10"]):
+        stored = reader.prediction_range(instrument, start, end, horizons, limit=100_000)
+        params = {"start": start, "end": end, **({"horizon": horizons} if horizons else {})}
+        rows = pages(api, f"/v1/predictions/{instrument}", params, 500)
+        assert len(rows) == len(stored) > 1000
+        assert [(r["ts"], r["seq"], r["horizon"], r["p_up"], r["label"], r["return_bps"]) for r in rows] == [
+            (s["ts"], s["seq"], s["horizon"], s["p_up"], s["label"], s["return_bps"]) for s in stored
+        ]
+    matured = [r for r in everything if r["label"] is not None]
+    assert 0 < len(matured) < len(everything)
+
+
+# -- arbitrage, health, metrics ------------------------------------------------------------------
+
+
+def test_arbitrage_is_the_operator_on_the_stores_latest_books(api, reader):
+    body = api.get("/v1/arbitrage").json()
+    tops = reader.latest_per_instrument("book", ["bid_price_1", "bid_size_1", "ask_price_1", "ask_size_1"])
+    quotes = [Quote(r["instrument"], r["ts"], *list(r.values())[3:]) for r in tops]
+    expected = find_opportunities(quotes, body["ts"], ArbitrageRules())
+    assert body["opportunities"] == [asdict(o) for o in expected]
+    markets = {m["asset"]: [q["instrument"] for q in m["quotes"]] for m in body["markets"]}
+    assert markets["ETH/USD"] == ["binance:ETHUSDT", "coinbase:ETH-USD"]  # the simulated venues, stablecoin at par
+    assert markets["BTC/USD"] == ["binance:BTCUSDT"]
+    assert "XBT/CHF" not in markets and markets["BTC/CHF"] == ["kraken:XBT/CHF"]
+    eth = {q["instrument"]: q for m in body["markets"] for q in m["quotes"] if m["asset"] == "ETH/USD"}
+    stored = reader.latest("book", "coinbase:ETH-USD")
+    assert eth["coinbase:ETH-USD"]["ask_price"] == stored["ask_price_1"]
+    assert eth["coinbase:ETH-USD"]["age_ms"] == (body["ts"] - stored["ts"]) / 1e6
+    assert body["taker_fees_bps"] == {"binance": 10.0, "coinbase": 60.0, "kraken": 40.0}
+
+
+def test_a_crossing_written_to_a_store_is_an_opportunity(tmp_path):
+    """Two venues' books, the Coinbase bid above the Binance ask: buy Binance, sell Coinbase."""
+    url = f"sqlite:///{tmp_path / 'cross.db'}"
+    now = time.time_ns()
+
+    def book(instrument, ts, bid, bid_size, ask, ask_size):
+        nan = [math.nan] * 9
+        return (instrument, ts, 1, None, None, bid, *nan, bid_size, *nan, ask, *nan, ask_size, *nan)
+
+    with open_store(url).writer() as writer:
+        writer.write(
+            "book",
+            [
+                book("binance:BTCUSDT", now - 2 * 10**9, 60_000.0, 1.0, 60_001.0, 0.5),
+                book("coinbase:BTC-USD", now - 10**9, 60_100.0, 0.2, 60_101.0, 0.3),
+                book("binance_usdm:BTCUSDT", now, 59_000.0, 1.0, 59_001.0, 1.0),  # futures: never compared
+            ],
+        )
+    rules = ArbitrageRules({"binance": 1.0, "coinbase": 2.0})
+    with client(replace(SETTINGS, store_url=url, arbitrage=rules)) as http:
+        body = http.get("/v1/arbitrage").json()
+        [o] = body["opportunities"]
+        assert (o["buy_instrument"], o["sell_instrument"], o["size"]) == ("binance:BTCUSDT", "coinbase:BTC-USD", 0.2)
+        assert o["net_bps"] == pytest.approx(1e4 * 80.9799 / 60_001)  # as in tests/test_arbitrage.py
+        assert 2_000 <= o["buy_quote_age_ms"] < 60_000 and 1_000 <= o["sell_quote_age_ms"] < 59_000
+        assert http.get("/v1/arbitrage", params={"min_net_bps": 14}).json()["opportunities"] == []
+        assert http.get("/v1/arbitrage", params={"max_age_ms": 1_500}).json()["opportunities"] == []
+
+
+def test_health_gives_each_instruments_last_event_age(api, reader, flow_store):
+    before = time.time_ns()
+    body = api.get("/health").json()
+    assert body["status"] == "ok" and body["detail"] is None and body["store"] == flow_store
+    ages = {i["instrument"]: i for i in body["instruments"]}
+    assert sorted(ages) == reader.instruments()
+    for instrument, item in ages.items():
+        last = max(
+            row["ts"] for table in ("features", "trades") if (row := reader.latest(table, instrument, [])) is not None
+        )
+        assert item["last_event_ts"] == last
+        assert (before - last) / 1e9 <= item["age_s"] < (before - last) / 1e9 + 60
+
+
+def test_metrics_count_requests_and_show_the_flows_progress(api, reader):
+    [run] = reader.latest_run_metrics()
+    api.get("/v1/book/binance:BTCUSDT")
+    api.get("/v1/book/nowhere:X")
+    text = api.get("/metrics").text
+    counted = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if not line.startswith("#")
+    }
+    book_ok = 'qf_api_requests_total{route="/v1/book/{instrument:path}",method="GET",status="200"}'
+    assert counted[book_ok] >= 1
+    assert counted['qf_api_requests_total{route="/v1/book/{instrument:path}",method="GET",status="404"}'] >= 1
+    histogram = 'qf_api_request_duration_seconds_count{route="/v1/book/{instrument:path}",method="GET"}'
+    assert counted[histogram] >= counted[book_ok] + 1
+    labels = f'run_id="{run["run_id"]}",worker="0"'
+    assert counted[f"qf_flow_events_in_total{{{labels}}}"] == run["events_in"] > 50_000
+    assert counted[f'qf_flow_lag_seconds{{{labels},quantile="0.99"}}'] == pytest.approx(run["lag_p99_ms"] / 1e3)
+    assert counted["qf_store_dead_letters"] == reader.count("dead_letters")
+    assert counted["qf_store_up"] == 1
