@@ -105,22 +105,28 @@ def split_symbol(symbol: str) -> tuple[str, str] | None:
     return None
 
 
-def markets(quotes: Iterable[Quote], rules: ArbitrageRules) -> dict[str, list[Quote]]:
-    """The usable quotes of compared instruments, by common asset (sorted), each list by instrument."""
+def markets(
+    quotes: Iterable[Quote], rules: ArbitrageRules, now_ns: int | None = None, max_age_ms: float | None = None
+) -> dict[str, list[Quote]]:
+    """The usable quotes of compared instruments, by common asset (sorted), each list by instrument; with
+    ``max_age_ms``, only quotes received at most that long before ``now_ns``."""
     found: dict[str, list[Quote]] = {}
     for quote in quotes:
         asset = rules.asset(quote.instrument)
-        if asset is not None and quote.usable:
+        fresh = max_age_ms is None or now_ns is None or (now_ns - quote.ts) / 1e6 <= max_age_ms
+        if asset is not None and quote.usable and fresh:
             found.setdefault(asset, []).append(quote)
     return {asset: sorted(found[asset], key=lambda q: q.instrument) for asset in sorted(found)}
 
 
-def find_opportunities(quotes: Iterable[Quote], now_ns: int, rules: ArbitrageRules | None = None) -> list[Opportunity]:
+def find_opportunities(
+    quotes: Iterable[Quote], now_ns: int, rules: ArbitrageRules | None = None, max_age_ms: float | None = None
+) -> list[Opportunity]:
     """Every pair of venues quoting the same asset where one's bid is above the other's ask, best net edge
-    first. Quote ages are measured from ``now_ns``."""
+    first. Quote ages are measured from ``now_ns``; with ``max_age_ms``, older quotes are left out."""
     rules = rules or ArbitrageRules()
     found = []
-    for asset, group in markets(quotes, rules).items():
+    for asset, group in markets(quotes, rules, now_ns, max_age_ms).items():
         for buy, sell in itertools.permutations(group, 2):
             if _venue(buy) != _venue(sell) and sell.bid_price > buy.ask_price:
                 found.append(_opportunity(asset, buy, sell, rules, now_ns))

@@ -133,3 +133,13 @@ def test_rules_with_overrides_fees_and_aliases():
 def test_bad_overrides_say_what_is_wrong(fees, aliases, message):
     with pytest.raises(ValueError, match=message):
         rules_with(fees, aliases)
+
+
+def test_quotes_older_than_max_age_are_left_out():
+    quotes = [
+        quote("binance:BTCUSDT", 99.0, 100.0, ts=T0 - 2_000_000),
+        quote("coinbase:BTC-USD", 101.0, 102.0, ts=T0 - 5_000_000),
+    ]
+    assert len(find_opportunities(quotes, T0, FEES, max_age_ms=5.0)) == 1
+    assert find_opportunities(quotes, T0, FEES, max_age_ms=4.9) == []
+    assert [q.instrument for q in markets(quotes, FEES, T0, 4.9)["BTC/USD"]] == ["binance:BTCUSDT"]
