@@ -111,7 +111,7 @@ def fill_store(url: str, recording: Path | None, folder: Path) -> None:
 
             recording = folder / "simulated"
             simulate(recording, seed=7, minutes=2)
-    run_flow([recording], url)
+    run_flow([recording], url, online_state_dir=folder / "online_state", fresh=True)  # with data/models, if any
 
 
 def prepare_predictions(url: str) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """The API served by uvicorn on a loopback port, against a store filled by replaying real recordings (and a
 simulated two-venue one) through the flow: every endpoint's answer checked against the store's readers.
 
-The helpers and fixtures here are shared by the other tests/test_api_*.py modules."""
+The helpers and fixtures here are shared by the other tests/test_api_*.py modules (the fixture functions
+are named *_fixture, so that importing them does not shadow the fixture names the tests take)."""
 
 from __future__ import annotations
 
@@ -87,8 +88,8 @@ def prediction_rows(reader, instrument: str) -> list[tuple]:
     return rows
 
 
-@pytest.fixture(scope="session")
-def flow_store(shared_data, tmp_path_factory) -> str:
+@pytest.fixture(scope="session", name="flow_store")
+def flow_store_fixture(shared_data, tmp_path_factory) -> str:
     """Binance spot BTCUSDT, Coinbase (10 products), Kraken (10 pairs) and one simulated minute of ETH on
     Binance and Coinbase, replayed through the flow into SQLite; then predictions rows written for two
     instruments (the flow writes none until trained models exist)."""
@@ -101,7 +102,9 @@ def flow_store(shared_data, tmp_path_factory) -> str:
         folder / "eth",
     ]
     url = f"sqlite:///{folder / 'flow.db'}"
-    run_flow(recordings, url)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("QF_MODELS_DIR", str(folder / "no_models"))  # whatever a developer trained in data/ stays out
+        run_flow(recordings, url, online_state_dir=folder / "online_state")
     store = open_store(url)
     with store.reader() as reader:
         rows = [row for instrument in PREDICTED for row in prediction_rows(reader, instrument)]
@@ -110,14 +113,14 @@ def flow_store(shared_data, tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def api(flow_store) -> Iterator[httpx.Client]:
+@pytest.fixture(scope="session", name="api")
+def api_fixture(flow_store) -> Iterator[httpx.Client]:
     with client(replace(SETTINGS, store_url=flow_store)) as http:
         yield http
 
 
-@pytest.fixture(scope="session")
-def reader(flow_store):
+@pytest.fixture(scope="session", name="reader")
+def reader_fixture(flow_store):
     with open_store(flow_store).reader() as r:
         yield r
 

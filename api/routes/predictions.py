@@ -85,7 +85,7 @@ def api_key_check(key: str) -> Any:
     header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the key set in QF_API_KEY")
     expected = key.encode()
 
-    async def check(given: Annotated[str | None, Depends(header)]) -> None:
+    async def check(given: str | None = Depends(header)) -> None:
         if given is None or not hmac.compare_digest(given.encode(), expected):
             raise HTTPException(
                 401, f"missing or wrong API key: send it in the {API_KEY_HEADER} header", {"WWW-Authenticate": "ApiKey"}
