@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.security import APIKeyHeader
+from pydantic import StringConstraints
 
 from api.context import ApiContext
 from api.errors import documented, invalid
@@ -16,8 +17,9 @@ from api.routes.market import InstrumentPath
 from api.schemas import LatestPredictions, PredictionRows, PredictRequest, PredictResponse
 from store.base import MAX_HORIZONS
 
+HorizonName = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Horizons = Annotated[
-    list[str] | None,
+    list[HorizonName] | None,
     Query(alias="horizon", max_length=MAX_HORIZONS, description="horizons to return (repeatable; default: all)"),
 ]
 API_KEY_HEADER = "X-API-Key"
