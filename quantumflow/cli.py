@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from api.cli import api_command
 from dashboards.cli import dashboard_app
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.replay import ReplaySummary, replay
@@ -26,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(dashboard_app, name="dashboard")
+app.command("api")(api_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)

@@ -1,0 +1,55 @@
+"""``quantumflow api``: its options, its clear errors, and the real command serving a store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from test_api import flow_store_fixture  # noqa: F401 (fixture)
+from test_api_hardening import closed_port
+from typer.testing import CliRunner
+
+from quantumflow.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_names_the_options():
+    result = CliRunner().invoke(app, ["api", "--help"])
+    assert result.exit_code == 0
+    assert all(option in result.output for option in ("--port", "--host", "--store", "--access-log"))
+
+
+def test_a_bad_store_url_or_setting_stops_it_before_serving(monkeypatch):
+    result = CliRunner().invoke(app, ["api", "--store", "postgres://db"])
+    assert result.exit_code == 2 and "bad store URL" in result.output
+    monkeypatch.setenv("QF_API_RATE_LIMIT", "lots")
+    result = CliRunner().invoke(app, ["api"])
+    assert result.exit_code == 2 and "QF_API_RATE_LIMIT" in result.output
+
+
+def test_the_command_serves_the_store_until_interrupted(flow_store):
+    port = closed_port()
+    command = [sys.executable, "-m", "quantumflow.cli", "api", "--port", str(port), "--store", flow_store]
+    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["store"] == flow_store
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/book/binance:BTCUSDT").json()["instrument"] == "binance:BTCUSDT"
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=20)
+    assert server.returncode == 0
+    assert f"QuantumFlow API on http://localhost:{port}/docs, store {flow_store}" in out.decode()
