@@ -120,12 +120,12 @@ def prepare_predictions(url: str) -> tuple[str, str]:
     row and horizon, so the endpoint serves rows of the real shape from a table of realistic size."""
     store = open_store(url)
     with store.reader() as reader:
-        instruments = reader.instruments()
-        if not instruments:
-            raise ValueError(f"the store {url} has no instruments; replay a recording into it first")
-        instrument = max(instruments, key=lambda i: reader.count("book", i))
+        books = {instrument: reader.count("book", instrument) for instrument in reader.instruments()}
+        if not any(books.values()):
+            raise ValueError(f"the store {url} has no book rows; replay a recording into it first")
+        instrument = max(books, key=books.__getitem__)
         if reader.latest_predictions(instrument):
-            return instrument, "the flow's"
+            return instrument, "stored"
         events = reader.range("features", instrument, 0, 2**63 - 1, [], limit=100_000)
     probs = json.dumps({"placeholder": [0.25, 0.5, 0.25]})
     rows = [
@@ -151,7 +151,7 @@ def prepare_predictions(url: str) -> tuple[str, str]:
     ]
     with store.writer() as writer:
         writer.write("predictions", rows)
-    return instrument, f"placeholders ({len(rows):,} rows: no predictions were stored)"
+    return instrument, f"placeholders ({len(rows):,} rows written: the store had none)"
 
 
 def free_port() -> int:
