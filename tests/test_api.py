@@ -92,8 +92,12 @@ def prediction_rows(reader, instrument: str) -> list[tuple]:
 def flow_store_fixture(shared_data, tmp_path_factory) -> str:
     """Binance spot BTCUSDT, Coinbase (10 products), Kraken (10 pairs) and one simulated minute of ETH on
     Binance and Coinbase, replayed through the flow into SQLite; then predictions rows written for two
-    instruments (the flow writes none until trained models exist)."""
-    folder = tmp_path_factory.mktemp("api_store")
+    instruments (the flow writes none until trained models exist). Built once a session: the modules that
+    import this fixture get fixture definitions of their own, which find it made."""
+    folder = tmp_path_factory.getbasetemp() / "api_store"
+    url = f"sqlite:///{folder / 'flow.db'}"
+    if (folder / "ready").exists():
+        return url
     simulate(folder / "eth", seed=3, minutes=1, symbol="ETHUSDT", price=3000.0)
     recordings = [
         shared_data / "binance" / "spot_btcusdt_20240808.gz",
@@ -101,7 +105,6 @@ def flow_store_fixture(shared_data, tmp_path_factory) -> str:
         shared_data / "kraken" / "KRAKEN.ws.50.0",
         folder / "eth",
     ]
-    url = f"sqlite:///{folder / 'flow.db'}"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("QF_MODELS_DIR", str(folder / "no_models"))  # whatever a developer trained in data/ stays out
         run_flow(recordings, url, online_state_dir=folder / "online_state")
@@ -110,6 +113,7 @@ def flow_store_fixture(shared_data, tmp_path_factory) -> str:
         rows = [row for instrument in PREDICTED for row in prediction_rows(reader, instrument)]
     with store.writer() as writer:
         writer.write("predictions", rows)
+    (folder / "ready").touch()
     return url
 
 
