@@ -104,6 +104,7 @@ def predict_flow(
     models: str | Path | None = None,
     online_state_dir: str | Path | None = None,
     fresh: bool = False,
+    predictions: bool = True,
 ) -> Dataflow:
     """The predict flow over recordings (files or folders), into ``store`` (a store URL, default
     ``QF_STORE`` or the SQLite file under data/). ``speed`` paces the replay at that many times
@@ -112,10 +113,10 @@ def predict_flow(
     ``models`` is a folder of checkpoints from ``quantumflow train`` (default ``QF_MODELS_DIR``,
     else data/models; with none there, no predictions); the online learner and ensemble of each
     instrument are restored from ``online_state_dir`` (default ``QF_ONLINE_STATE``) unless
-    ``fresh``, and saved there as the flow runs."""
+    ``fresh``, and saved there as the flow runs. ``predictions=False`` stops at the features."""
     source = ReplaySource(recordings, feed, speed, batch_messages, on_progress)
     tables = load_tables(micro_price)
-    bundle = load_models(models)
+    bundle = load_models(models) if predictions else None
     state_dir = Path(online_state_dir) if online_state_dir is not None else settings.online_state_dir()
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)

@@ -47,6 +47,7 @@ def run_flow(
     models: str | Path | None = None,
     online_state_dir: str | Path | None = None,
     fresh: bool = False,
+    predictions: bool = True,
 ) -> RunSummary:
     """Replay ``recordings`` through the predict flow into ``store`` with ``workers`` Bytewax workers
     (the other arguments are ``predict_flow``'s)."""
@@ -65,6 +66,7 @@ def run_flow(
         models=models,
         online_state_dir=online_state_dir,
         fresh=fresh,
+        predictions=predictions,
     )
     started = time.perf_counter()
     cli_main(flow, workers_per_process=workers, epoch_interval=EPOCH_INTERVAL)

@@ -114,8 +114,9 @@ class Bundle:
             raise CheckpointError(f"{folder}: unreadable checkpoint: {error}") from None
         if list(meta["inputs"]) != list(INPUT_NAMES):
             raise CheckpointError(f"{folder}: trained on other inputs than this version computes; train again")
+        torch.set_num_threads(1)  # inference runs in a flow worker's thread: one core each, no oversubscription
         bayes = OnlineBayes(len(meta["horizons"]), meta["temperature"])
-        bayes.learners = bayes_state["learners"]
+        bayes.set_learners(bayes_state["learners"])
         return cls(
             [Horizon.parse(name) for name in meta["horizons"]],
             np.asarray(meta["thetas"], dtype=float),

@@ -19,7 +19,7 @@ from models.ensemble import Ensemble
 from models.inputs import ONLINE_INPUT_INDEX
 from models.stream import BboStream
 from operators.features.frame import BookFrame
-from operators.labels import LabelMaker, classify
+from operators.labels import LabelMaker, label_of
 
 
 class Prediction(NamedTuple):
@@ -48,6 +48,7 @@ class _Pending(NamedTuple):
 class InstrumentPredictor:
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
+        self.thetas = bundle.thetas.tolist()
         self.stream = BboStream()
         self.labels = LabelMaker(bundle.horizons)
         self.bayes = copy.deepcopy(bundle.bayes)
@@ -63,7 +64,7 @@ class InstrumentPredictor:
     def restore(self, state: dict) -> None:
         if state["models"] != self.ensemble.models or state["ensemble_losses"].shape != self.ensemble.losses.shape:
             raise ValueError("saved online state belongs to other models")
-        self.bayes.learners = state["bayes"]
+        self.bayes.set_learners(state["bayes"])
         self.ensemble.losses = state["ensemble_losses"]
 
     def observe(self, frame: BookFrame, features: np.ndarray) -> None:
@@ -103,7 +104,7 @@ class InstrumentPredictor:
 
     def _learn(self, h: int, i: int, move: float, now: int) -> Matured:
         pending = self.pending[i]
-        label = int(classify(move, self.bundle.thetas[h]))
+        label = label_of(move, self.thetas[h])
         self.bayes.learn(h, pending.x_online, label)
         self.ensemble.learn(h, pending.prediction.model_probs[:, h], label)
         pending.left[0] -= 1

@@ -24,7 +24,7 @@ from models.calibration import fit_temperature
 from models.inputs import ONLINE_INPUT_INDEX, Normalizer
 from models.nets import NETS
 from models.stream import EventData
-from operators.labels import Horizon, classify, fit_theta
+from operators.labels import DEFAULT_HORIZONS, Horizon, classify, fit_theta, parse_horizons
 
 MISSING = -1  # no label: not matured within the part
 
@@ -40,6 +40,11 @@ class Settings:
     seed: int = 7
     nets: tuple[str, ...] = tuple(NETS)
     max_train_windows: int | None = None  # a cap per epoch (random sample), for quick runs
+
+
+def small_settings() -> Settings:
+    """The small models the main job and the benchmark train when they find none (about a minute)."""
+    return Settings(parse_horizons(DEFAULT_HORIZONS), window=16, epochs=3, max_train_windows=20_000)
 
 
 @dataclass

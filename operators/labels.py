@@ -23,6 +23,7 @@ import numpy as np
 
 DOWN, FLAT, UP = 0, 1, 2  # class indices; the store writes them as -1, 0, +1
 CLASS_SIGNS = (-1, 0, 1)
+DEFAULT_HORIZONS = "10,50,100,1s,10s"
 PRICE_SCALE = 10**10  # mids are counted in units of 1e-10
 _HORIZON = re.compile(r"(\d+)(ms|s)?\Z")
 
@@ -132,8 +133,13 @@ class LabelMaker:
             self._start += drop
 
 
+def label_of(return_bps: float, theta_bps: float) -> int:
+    """The class index of one move against the flat band ±θ."""
+    return UP if return_bps > theta_bps else DOWN if return_bps < -theta_bps else FLAT
+
+
 def classify(return_bps: np.ndarray | float, theta_bps: float) -> np.ndarray:
-    """Class indices (DOWN, FLAT, UP) of moves against the flat band ±θ."""
+    """Class indices (DOWN, FLAT, UP) of moves against the flat band ±θ (``label_of`` for arrays)."""
     r = np.asarray(return_bps, dtype=float)
     return np.where(r > theta_bps, UP, np.where(r < -theta_bps, DOWN, FLAT))
 

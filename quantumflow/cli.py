@@ -82,17 +82,26 @@ def bench_command(
     path: Annotated[Path, typer.Argument(help="Recording to replay.")] = DEFAULT_BENCH_RECORDING,
     feed: FeedOption = None,
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each pass; the median is reported.")] = 3,
+    models: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints whose inference to time (default: $QF_MODELS_DIR; none: small ones trained)."),
+    ] = None,
+    with_models: Annotated[bool, typer.Option("--models-cost/--no-models-cost", help="Also time the models.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Measure throughput on a recording: decode only, parse + sync + book, and the whole flow into SQLite."""
+    """Measure throughput on a recording: decode only, parse + sync + book, the flow into SQLite, and the
+    models' inference cost per event."""
     from dataflows.bench import bench_books
+    from dataflows.bench_models import bench_models
+    from models.bundle import CheckpointError
 
     try:
         result = bench_books(path, feed, repeats)
-    except (RecordingError, ValueError) as error:
+        cost = bench_models(path, models, feed) if with_models else None
+    except (RecordingError, CheckpointError, ValueError) as error:
         raise typer.BadParameter(str(error)) from error
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps({**result.to_dict(), "models": cost and cost.to_dict()}, indent=2))
         return
     console.print(f"recording: {result.recording} ({result.messages:,} messages, {result.events:,} events out)")
     console.print(f"decode only (read + JSON parse): {result.decode_only_msgs_per_s:,.0f} messages/s")
@@ -106,6 +115,18 @@ def bench_command(
         f"committed p50 {result.flow_latency_p50_ms:.1f} ms, p99 {result.flow_latency_p99_ms:.1f} ms"
     )
     console.print(f"median of {result.repeats} runs each")
+    if cost is not None:
+        console.print(
+            f"models ({cost.models}, {cost.horizons} horizons), per predicted event: networks "
+            f"{cost.nets_us_per_event:,.0f} µs (batched), online learner + ensemble + labels "
+            f"{cost.online_us_per_event:,.0f} µs, total {cost.total_us_per_event:,.0f} µs "
+            f"({cost.predicted_events:,} events)"
+        )
+        console.print(
+            f"flow with predictions, 1 worker: {cost.flow_events_per_s:,.0f} events/s, latency read -> rows "
+            f"committed p50 {cost.flow_latency_p50_ms:.1f} ms, p99 {cost.flow_latency_p99_ms:.1f} ms, "
+            f"{cost.prediction_rows:,} prediction rows"
+        )
 
 
 @app.command("run")
@@ -156,7 +177,7 @@ def run_command(
     if not paths:
         paths = [_simulated_recording()]
         if models is None and not (models_dir() / "bayes.pkl").is_file():
-            train_default_models(paths[0], console)
+            train_default_models(paths[0], Console(stderr=True) if as_json else console)
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
         try:

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import data_dir, models_dir
 
-DEFAULT_HORIZONS = "10,50,100,1s,10s"
 HorizonsOption = Annotated[
     str,
     typer.Option(help="Horizons: numbers of best bid/offer changes (10) or times (1s, 500ms), comma separated."),
@@ -74,14 +74,12 @@ def evaluate_command(
 
 
 def train_default_models(recording: Path, console: Console) -> None:
-    """Small models for the main job when none exist: fewer epochs, shorter windows."""
+    """Small models for the main job when none exist."""
     from dataflows.training import run_experiment
-    from models.train import Settings
-    from operators.labels import parse_horizons
+    from models.train import small_settings
 
     console.print(f"no trained models in {models_dir()}: training small ones on {recording} (about a minute)")
-    settings = Settings(parse_horizons(DEFAULT_HORIZONS), window=16, epochs=3, max_train_windows=20_000)
-    run_experiment([recording], settings, models_dir() / "report", save_models=models_dir(), say=console.print)
+    run_experiment([recording], small_settings(), models_dir() / "report", save_models=models_dir(), say=console.print)
 
 
 def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, save_models, as_json, test_fraction=0.15):

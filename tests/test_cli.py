@@ -1,5 +1,6 @@
 """The command line, run as a user would."""
 
+import gzip
 import json
 import os
 import subprocess
@@ -60,7 +61,9 @@ def test_unknown_feed_is_a_clear_error(shared_data):
 
 
 def test_bench_json_reports_both_rates(shared_data):
-    result = run("bench", str(shared_data / "coinbase" / "COINBASE.ws.28.0"), "--repeats", "1", "--json")
+    result = run(
+        "bench", str(shared_data / "coinbase" / "COINBASE.ws.28.0"), "--repeats", "1", "--no-models-cost", "--json"
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["messages"] > 9000 and figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
@@ -77,6 +80,28 @@ def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
     assert (tmp_path / "simulated" / "manifest.json").is_file()
     assert set(json.loads((tmp_path / "micro_price.json").read_text())) == {"binance:BTCUSDT", "coinbase:BTC-USD"}
     assert (tmp_path / "quantumflow.db").is_file()
+    # no models there: small ones were trained on the simulated recording, and they predicted
+    assert (tmp_path / "models" / "bayes.pkl").is_file() and (
+        tmp_path / "models" / "report" / "confusion.png"
+    ).is_file()
+    assert summary["rows"]["predictions"] > summary["rows"]["features"]
+
+
+def test_evaluate_trains_on_one_recording_and_tests_on_the_next(shared_data, tmp_path):
+    with gzip.open(shared_data / "binance" / "spot_btcusdt_20240808.gz", "rb") as source:
+        lines = source.readlines()
+    for name, part in (("first.gz", lines[:25_000]), ("second.gz", lines[25_000:])):
+        with gzip.open(tmp_path / name, "wb") as out:
+            out.writelines(part)
+    options = ("--epochs", "1", "--window", "8", "--horizons", "10,2s", "--out", str(tmp_path / "eval"), "--json")
+    result = run("evaluate", "--train", str(tmp_path / "first.gz"), "--test", str(tmp_path / "second.gz"), *options)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert set(metrics) == {"lstm", "attention_lstm", "transformer", "bayes", "ensemble", "majority", "logistic"}
+    assert set(metrics["ensemble"]) == {"10", "2s"} and 0 < metrics["ensemble"]["10"]["macro_f1"] <= 1
+    assert {p.name for p in (tmp_path / "eval").iterdir()} >= {"confusion.png", "training_curves.png", "results.json"}
+    result = run("evaluate", "--train", str(tmp_path / "first.gz"), "--test", str(tmp_path / "none.gz"))
+    assert result.returncode == 2 and "no such recording" in result.stderr
 
 
 def test_run_rejects_a_bad_store_url_and_a_missing_recording(shared_data, tmp_path):
@@ -87,7 +112,14 @@ def test_run_rejects_a_bad_store_url_and_a_missing_recording(shared_data, tmp_pa
 
 
 def test_bench_json_has_the_flow_figures(shared_data):
-    result = run("bench", str(shared_data / "binance" / "spot_btcusdt_20240808.gz"), "--repeats", "1", "--json")
+    result = run(
+        "bench",
+        str(shared_data / "binance" / "spot_btcusdt_20240808.gz"),
+        "--repeats",
+        "1",
+        "--no-models-cost",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["flow_events_per_s"] > 0 and figures["flow_latency_p99_ms"] >= figures["flow_latency_p50_ms"] > 0

@@ -2,19 +2,22 @@
 and a small training run on a real recording whose checkpoints serve the flow."""
 
 import gzip
+import json
 import pickle
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from dataflows import online_state
 from dataflows.batches import derive_offline
 from dataflows.training import ENSEMBLE, run_experiment
 from models.bayes import OnlineBayes
 from models.bundle import Bundle, CheckpointError
 from models.calibration import fit_temperature, softmax
 from models.ensemble import FORGETTING, SHARPNESS, Ensemble
-from models.inputs import INPUT_NAMES, ONLINE_INPUT_NAMES, Normalizer, raw_inputs
+from models.inputs import INPUT_NAMES, ONLINE_INPUT_INDEX, ONLINE_INPUT_NAMES, Normalizer, raw_inputs
 from models.nets import NETS
 from models.online import InstrumentPredictor
 from models.stream import BboStream
@@ -66,6 +69,10 @@ def test_online_bayes_learns_and_pickles():
     up[1] = 3
     assert bayes.predict(up)[0].argmax() == 2
     assert pickle.loads(pickle.dumps(bayes)).predict(up) == pytest.approx(bayes.predict(up))
+    # the array form of the likelihood is River's own
+    x = rng.normal(size=len(ONLINE_INPUT_NAMES))
+    river = bayes.learners[0].joint_log_likelihood(dict(zip(ONLINE_INPUT_NAMES, x.tolist(), strict=True)))
+    assert bayes.log_likelihoods(x)[0] == pytest.approx([river[c] for c in range(3)], rel=1e-9)
 
 
 def test_inputs_drop_prices_and_standardize():
@@ -162,3 +169,62 @@ def test_no_leakage_inputs_and_predictions_ignore_the_future(trained, tmp_path):
         # the networks run on the batch's windows at once; a shorter last batch may round differently
         np.testing.assert_allclose(model_probs, whole[seq][1], atol=1e-6)
         np.testing.assert_allclose(probs, whole[seq][2], atol=1e-6)
+
+
+def _cut(recording, path, messages):
+    with gzip.open(recording, "rb") as full, gzip.open(path, "wb") as short:
+        for _, line in zip(range(messages), full, strict=False):
+            short.write(line)
+    return path
+
+
+def _flow_predictions(recording, folder, store, state, fresh=False) -> dict[tuple[int, str], dict]:
+    from dataflows.run import run_flow
+    from store import open_store
+
+    run_flow([recording], f"sqlite:///{store}", models=folder, online_state_dir=state, fresh=fresh)
+    with open_store(f"sqlite:///{store}").reader() as reader:
+        return {(row["seq"], row["horizon"]): row for row in reader.rows("predictions")}
+
+
+def test_the_flow_predicts_learns_and_restarts_warm(trained, tmp_path):
+    recording, folder, _ = trained
+    short = _cut(recording, tmp_path / "short.gz", 8000)
+    bundle = Bundle.load(folder)
+    first = _flow_predictions(short, folder, tmp_path / "a.db", tmp_path / "state")
+    offline = _predictions(short, bundle)
+    assert len(first) == 2 * len(offline) > 5000
+    for (seq, horizon), row in first.items():
+        h = HORIZONS.split(",").index(horizon)
+        probs = [row["p_down"], row["p_flat"], row["p_up"]]
+        assert sum(probs) == pytest.approx(1) and row["confidence"] == max(probs)
+        assert row["predicted"] == int(np.argmax(probs)) - 1
+        np.testing.assert_allclose(probs, offline[seq][2][h], atol=1e-6)
+        assert list(json.loads(row["model_probs"])) == bundle.model_names
+    matured = [row for row in first.values() if row["label"] is not None]
+    assert len(matured) > 0.9 * len(first) and all(row["matured_ts"] > row["ts"] for row in matured)
+
+    saved = tmp_path / "saved"
+    shutil.copytree(tmp_path / "state", saved)
+    again = _flow_predictions(short, folder, tmp_path / "b.db", tmp_path / "state")
+    cold = _flow_predictions(short, folder, tmp_path / "c.db", tmp_path / "state", fresh=True)
+    start = min(first)  # (seq, horizon) of the first prediction: made before any label matures
+    bayes = {
+        name: json.loads(rows[start]["model_probs"])["bayes"] for name, rows in (("first", first), ("again", again))
+    }
+    assert bayes["again"] != bayes["first"]  # the restarted learner is not cold: it is the one saved at the end
+    warm = InstrumentPredictor(bundle)
+    assert online_state.restore(saved, "binance:BTCUSDT", warm)
+    x = bundle.normalizer(offline[start[0]][0][None])[0, ONLINE_INPUT_INDEX]
+    assert bayes["again"] == pytest.approx(warm.bayes.predict(x)[HORIZONS.split(",").index(start[1])], abs=1e-6)
+    assert {key: row["p_up"] for key, row in cold.items()} == {key: row["p_up"] for key, row in first.items()}
+
+
+def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
+    from dataflows.bench_models import bench_models
+
+    recording, folder, _ = trained
+    cost = bench_models(_cut(recording, tmp_path / "short.gz", 4000), folder)
+    assert cost.predicted_events > 1000 and cost.horizons == 2
+    assert 0 < cost.nets_us_per_event < cost.total_us_per_event and cost.online_us_per_event > 0
+    assert cost.flow_events_per_s > 0 and cost.prediction_rows > 2 * cost.predicted_events
