@@ -1,59 +1,74 @@
 """The three Torch networks: each reads the last T standardized input vectors of an instrument
-and gives, per horizon, logits of down / flat / up."""
+and gives, per horizon, logits of down / flat / up.
+
+Each also has a linear path from the last input vector straight to the logits ("wide and deep",
+Cheng et al. 2016): most of what is predictable at these horizons is in the current book, which a
+linear model reads well, and the sequence part then only has to learn what the history adds.
+Dropout on the inputs keeps the networks from leaning on a few inputs that drift between days."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+DROPOUT = 0.2
 
-class LSTMNet(nn.Module):
-    """An LSTM over the window; its last hidden state feeds one linear head per horizon."""
 
-    def __init__(self, inputs: int, horizons: int, window: int, hidden: int = 32) -> None:
+class _WideAndDeep(nn.Module):
+    def __init__(self, inputs: int, horizons: int, width: int) -> None:
         super().__init__()
         self.horizons = horizons
-        self.lstm = nn.LSTM(inputs, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, horizons * 3)
+        self.dropout = nn.Dropout(DROPOUT)
+        self.wide = nn.Linear(inputs, horizons * 3)
+        self.head = nn.Linear(width, horizons * 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(x)
+        return (self.wide(x[:, -1]) + self.head(self.deep(x))).view(-1, self.horizons, 3)
+
+    def deep(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class LSTMNet(_WideAndDeep):
+    """An LSTM over the window; its last hidden state feeds the head."""
+
+    def __init__(self, inputs: int, horizons: int, window: int, hidden: int = 32) -> None:
+        super().__init__(inputs, horizons, hidden)
+        self.lstm = nn.LSTM(inputs, hidden, batch_first=True)
+
+    def deep(self, x: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(x)
-        return self.head(states[:, -1]).view(-1, self.horizons, 3)
+        return states[:, -1]
 
 
-class AttentionLSTM(nn.Module):
+class AttentionLSTM(_WideAndDeep):
     """An LSTM whose hidden states are pooled by additive attention (Bahdanau) and joined with
     the last state, so an event far back in the window can weigh in directly."""
 
     def __init__(self, inputs: int, horizons: int, window: int, hidden: int = 32) -> None:
-        super().__init__()
-        self.horizons = horizons
+        super().__init__(inputs, horizons, 2 * hidden)
         self.lstm = nn.LSTM(inputs, hidden, batch_first=True)
         self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
-        self.head = nn.Linear(2 * hidden, horizons * 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def deep(self, x: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(x)
         attention = torch.softmax(self.score(states), dim=1)
-        context = (attention * states).sum(dim=1)
-        return self.head(torch.cat([context, states[:, -1]], dim=1)).view(-1, self.horizons, 3)
+        return torch.cat([(attention * states).sum(dim=1), states[:, -1]], dim=1)
 
 
-class TransformerNet(nn.Module):
+class TransformerNet(_WideAndDeep):
     """A small Transformer encoder with learned positions over the window, read at its last step."""
 
     def __init__(self, inputs: int, horizons: int, window: int, width: int = 32, layers: int = 2) -> None:
-        super().__init__()
-        self.horizons = horizons
+        super().__init__(inputs, horizons, width)
         self.embed = nn.Linear(inputs, width)
         self.position = nn.Parameter(torch.zeros(1, window, width))
         layer = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=2 * width, dropout=0.1, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.head = nn.Linear(width, horizons * 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        encoded = self.encoder(self.embed(x) + self.position[:, -x.shape[1] :])
-        return self.head(encoded[:, -1]).view(-1, self.horizons, 3)
+    def deep(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.embed(x) + self.position[:, -x.shape[1] :])[:, -1]
 
 
 NETS: dict[str, type[nn.Module]] = {"lstm": LSTMNet, "attention_lstm": AttentionLSTM, "transformer": TransformerNet}

@@ -228,3 +228,37 @@ def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
     assert cost.predicted_events > 1000 and cost.horizons == 2
     assert 0 < cost.nets_us_per_event < cost.total_us_per_event and cost.online_us_per_event > 0
     assert cost.flow_events_per_s > 0 and cost.prediction_rows > 2 * cost.predicted_events
+
+
+def test_snapshots_from_a_client_get_the_ensembles_probabilities(trained):
+    from models.serve import SnapshotPredictor
+
+    recording, folder, _ = trained
+    frame = next(d.frame for d in derive_offline([recording]) if type(d) is Derived and len(d.frame) > 40)
+    snapshots = [
+        {
+            "ts": int(frame.ts[i]),
+            "bids": [[p, q] for p, q in zip(frame.bid_prices[i], frame.bid_sizes[i], strict=True) if q > 0],
+            "asks": [[p, q] for p, q in zip(frame.ask_prices[i], frame.ask_sizes[i], strict=True) if q > 0],
+        }
+        for i in range(40)
+    ]
+    predictor = SnapshotPredictor.load(folder)
+    answers = predictor.predict(snapshots)
+    assert [a["horizon"] for a in answers] == HORIZONS.split(",") == predictor.horizons
+    for answer in answers:
+        probs = [answer["p_down"], answer["p_flat"], answer["p_up"]]
+        assert sum(probs) == pytest.approx(1) and answer["confidence"] == max(probs)
+        assert set(answer["models"]) == set(answer["weights"]) == {"lstm", "attention_lstm", "transformer", "bayes"}
+    assert predictor.predict(snapshots) == answers  # serving learns nothing: the same question, the same answer
+    crossed = {"ts": 1, "bids": [[101.0, 1.0]], "asks": [[100.0, 1.0]]}
+    for bad, why in (
+        (crossed, "crossed"),
+        ({"ts": 1, "bids": [], "asks": [[100.0, 1.0]]}, "no bids"),
+        ({"ts": 1, "bids": [[99.0, -1.0]], "asks": [[100.0, 1.0]]}, "positive"),
+        ({"ts": 1, "bids": [[98.0, 1.0], [99.0, 1.0]], "asks": [[100.0, 1.0]]}, "best first"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            predictor.predict([bad])
+    with pytest.raises(FileNotFoundError, match="no trained models"):
+        SnapshotPredictor.load(folder / "nowhere")
