@@ -1,1 +1,2 @@
-"""The FastAPI query and prediction service (coming with the API issue)."""
+"""The FastAPI query and prediction service (docs/api.md): ``api.app.create_app(settings)`` builds it,
+``quantumflow api`` serves it, ``python -m api.bench`` loads it."""

@@ -65,7 +65,10 @@ def predictions_router(context: ApiContext) -> APIRouter:
     )
     async def predict(request: PredictRequest) -> dict[str, Any]:
         """The ensemble's probabilities for the last of a short sequence of book snapshots, without a flow."""
-        snapshots = [snapshot.model_dump() for snapshot in request.snapshots]
+        snapshots = [
+            {"ts": s.ts, "bids": [list(level) for level in s.bids], "asks": [list(level) for level in s.asks]}
+            for s in request.snapshots
+        ]
         try:
             predictions = await context.predictor.predict(snapshots)
         except ValueError as error:
