@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 RECORDING ?=
 ESG_PORT ?= 8502
+API_PORT ?= 8000
 
 .PHONY: run test lint bench clean
 
@@ -17,8 +18,13 @@ $(BIN)/quantumflow: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/quantumflow  ## the main job: replay RECORDING (default: a simulated one) into SQLite, then serve the ESG dashboard
-	$(BIN)/quantumflow run $(RECORDING)
+# the main job: the API on $(API_PORT) beside the flow, which replays RECORDING (default: a simulated
+# one, with small models trained on it the first time) into SQLite with predictions; then the ESG
+# dashboard, until Ctrl-C stops both
+run: $(BIN)/quantumflow
+	$(BIN)/quantumflow api --port $(API_PORT) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/quantumflow run $(RECORDING) && \
+	echo "API: http://127.0.0.1:$(API_PORT)/docs" && \
 	$(BIN)/quantumflow dashboard esg --port $(ESG_PORT)
 
 test: $(BIN)/quantumflow  ## lint, then the whole test suite

@@ -36,7 +36,7 @@ class Settings:
     epochs: int = 20
     patience: int = 3
     batch: int = 256
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-4
     seed: int = 7
     nets: tuple[str, ...] = tuple(NETS)
     max_train_windows: int | None = None  # a cap per epoch (random sample), for quick runs
