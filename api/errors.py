@@ -26,6 +26,7 @@ def unknown_instrument(instrument: str) -> HTTPException:
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for error answers shaped as ErrorMessage (422 is FastAPI's own)."""
     meaning = {
+        400: "a body that cannot be read (not UTF-8 JSON)",
         401: "missing or wrong API key",
         404: "unknown instrument, or nothing stored for it",
         413: "request body too large",

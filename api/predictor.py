@@ -41,18 +41,22 @@ class PredictorHolder:
 
     def _load(self) -> Any:
         try:
+            from models.bundle import CheckpointError
             from models.serve import SnapshotPredictor
         except ImportError as error:
             log.error("the models cannot be imported: %s", error)
             raise ModelsUnavailable(f"the prediction models cannot be imported: {error}") from None
         try:
             predictor = SnapshotPredictor.load(self.models_dir)
-        except FileNotFoundError as error:
-            raise ModelsUnavailable(f"no trained models in {self._folder(error)}; run quantumflow train") from None
+        except FileNotFoundError:
+            raise ModelsUnavailable(f"no trained models in {self._folder()}; run quantumflow train") from None
+        except CheckpointError as error:  # incomplete or inconsistent: retraining fixes it
+            log.error("the models in %s cannot be loaded: %s", self._folder(), error)
+            raise ModelsUnavailable(f"the models in {self._folder()} cannot be loaded: {error}") from None
         log.info("models loaded for horizons %s", ", ".join(predictor.horizons))
         return predictor
 
-    def _folder(self, error: FileNotFoundError) -> str:
+    def _folder(self) -> str:
         if self.models_dir is not None:
             return str(self.models_dir)
         from quantumflow.settings import models_dir

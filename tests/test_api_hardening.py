@@ -99,6 +99,8 @@ def test_non_finite_numbers_and_broken_json_are_a_422(api):
     assert answer.status_code == 422 and "finite number" in answer.text
     broken = api.post("/v1/predict", content=b'{"snapshots": [', headers={"content-type": "application/json"})
     assert broken.status_code == 422 and "JSON decode error" in broken.text
+    unreadable = api.post("/v1/predict", content=b"\xff", headers={"content-type": "application/json"})
+    assert unreadable.status_code == 400 and unreadable.json() == {"detail": "There was an error parsing the body"}
 
 
 # -- limits --------------------------------------------------------------------------------------
@@ -202,38 +204,7 @@ def test_cors_allows_only_the_configured_origins(flow_store):
         assert "access-control-allow-origin" not in http.get("/v1/instruments", headers={"Origin": "x"}).headers
 
 
-# -- POST /v1/predict and the models -------------------------------------------------------------
-
-
-def has_serving_models() -> bool:
-    try:
-        import models.serve  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_serve = pytest.mark.skipif(
-    not has_serving_models(), reason="models/serve.py (SnapshotPredictor, from the models issue) does not exist yet"
-)
-
-
-@needs_serve
-def test_predict_without_trained_models_is_a_503_saying_how_to_train(flow_store, tmp_path):
-    empty = tmp_path / "no_models"
-    with client(replace(SETTINGS, store_url=flow_store, models_dir=empty)) as http:
-        answer = http.post("/v1/predict", json={"snapshots": [SNAPSHOT]})
-        assert answer.status_code == 503
-        assert answer.json() == {"detail": f"no trained models in {empty}; run quantumflow train"}
-
-
-def test_predict_answers_503_while_the_models_cannot_be_loaded(flow_store, tmp_path):
-    with client(replace(SETTINGS, store_url=flow_store, models_dir=tmp_path / "no_models")) as http:
-        answer = http.post("/v1/predict", json={"snapshots": [SNAPSHOT]})
-        assert answer.status_code == 503
-        detail = answer.json()["detail"]
-        assert detail.startswith(("no trained models in", "the prediction models cannot be imported"))
-        assert "Traceback" not in detail
+# -- the schema ----------------------------------------------------------------------------------
 
 
 def test_openapi_documents_every_route_and_its_errors(api):
@@ -251,4 +222,4 @@ def test_openapi_documents_every_route_and_its_errors(api):
         "/v1/arbitrage",
     }
     assert set(paths["/v1/book/{instrument}"]["get"]["responses"]) == {"200", "404", "422", "429", "503"}
-    assert set(paths["/v1/predict"]["post"]["responses"]) == {"200", "413", "422", "429", "503"}
+    assert set(paths["/v1/predict"]["post"]["responses"]) == {"200", "400", "413", "422", "429", "503"}

@@ -60,7 +60,7 @@ def predictions_router(context: ApiContext) -> APIRouter:
     @router.post(
         "/predict",
         response_model=PredictResponse,
-        responses=documented(*((401,) if context.settings.api_key else ()), 413, 429, 503),
+        responses=documented(400, *((401,) if context.settings.api_key else ()), 413, 429, 503),
         dependencies=[Depends(api_key_check(context.settings.api_key))] if context.settings.api_key else [],
     )
     async def predict(request: PredictRequest) -> dict[str, Any]:
