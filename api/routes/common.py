@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import HTTPException, Query
+from fastapi import HTTPException, Path, Query
 
 from api.errors import invalid, unknown_instrument
 from api.schemas import MAX_NS
@@ -15,6 +15,7 @@ V1 = "/v1"  # the prefix of the versioned routes (routers carry it, so route tem
 
 MAX_PAGE = 10_000
 
+InstrumentPath = Annotated[str, Path(description="`exchange:symbol`, e.g. `binance:BTCUSDT` or `kraken:XBT/USD`")]
 Start = Annotated[
     int | None, Query(ge=0, le=MAX_NS, description="start of a time range (ns since the epoch, UTC), inclusive")
 ]

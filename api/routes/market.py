@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from api.context import ApiContext
 from api.errors import documented, invalid
-from api.routes.common import V1, End, Limit, Offset, Start, found, next_offset, time_range
+from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import Book, FeatureRows, InstrumentList
 from operators.features import FEATURE_INDEX, FEATURE_NAMES
 from store.schema import LEVELS
-
-InstrumentPath = Annotated[str, Path(description="`exchange:symbol`, e.g. `binance:BTCUSDT` or `kraken:XBT/USD`")]
 
 
 def market_router(context: ApiContext) -> APIRouter:

@@ -12,8 +12,7 @@ from pydantic import StringConstraints
 
 from api.context import ApiContext
 from api.errors import documented, invalid
-from api.routes.common import V1, End, Limit, Offset, Start, found, next_offset, time_range
-from api.routes.market import InstrumentPath
+from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import LatestPredictions, PredictionRows, PredictRequest, PredictResponse
 from store.base import MAX_HORIZONS
 
