@@ -158,7 +158,7 @@ def _train_net(
     name: str, events: Events, y_train: np.ndarray, y_val: np.ndarray, settings: Settings
 ) -> tuple[torch.nn.Module, np.ndarray, list[dict]]:
     torch.manual_seed(settings.seed)
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(_training_threads())
     rng = np.random.default_rng(settings.seed)
     net = NETS[name](events.z.shape[1], y_train.shape[1], settings.window)
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
@@ -243,3 +243,9 @@ def _fit_bayes(events: Events, parts: Parts, thetas: np.ndarray, y_val: np.ndarr
         [fit_temperature(scores_array[labels[:, h] >= 0, h], labels[labels[:, h] >= 0, h]) for h in range(horizons)]
     )
     return bayes
+
+
+def _training_threads() -> int:
+    """Half the cores, at most 4: Torch's threads spin while they wait, and when they outnumber the
+    free cores (another process busy, as in a test run) training slows down by an order of magnitude."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
