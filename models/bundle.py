@@ -32,7 +32,7 @@ from quantumflow.settings import models_dir
 
 BAYES_FILE = "bayes.pkl"
 MANIFEST = "manifest.json"
-_SHARED = ("inputs", "normalization", "horizons", "thetas", "window")
+_SHARED = ("inputs", "normalization", "horizons", "thetas", "window", "models")
 
 
 class CheckpointError(Exception):
@@ -89,6 +89,7 @@ class Bundle:
             "horizons": [h.name for h in self.horizons],
             "thetas": self.thetas.tolist(),
             "window": self.window,
+            "models": self.model_names,
         }
 
     @classmethod
@@ -112,6 +113,9 @@ class Bundle:
                 temperatures[kind] = np.asarray(checkpoint["meta"]["temperature"], dtype=float)
         except (OSError, KeyError, RuntimeError, pickle.UnpicklingError, EOFError) as error:
             raise CheckpointError(f"{folder}: unreadable checkpoint: {error}") from None
+        missing = [name for name in meta["models"] if name != OnlineBayes.name and name not in nets]
+        if missing:
+            raise CheckpointError(f"{folder}: missing {', '.join(f'{name}.pt' for name in missing)}")
         if list(meta["inputs"]) != list(INPUT_NAMES):
             raise CheckpointError(f"{folder}: trained on other inputs than this version computes; train again")
         torch.set_num_threads(1)  # inference runs in a flow worker's thread: one core each, no oversubscription

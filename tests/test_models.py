@@ -138,6 +138,9 @@ def test_bad_model_folders_are_clear_errors(trained, tmp_path):
     torch.save(checkpoint, tmp_path / "lstm.pt")
     with pytest.raises(CheckpointError, match="not trained together"):
         Bundle.load(tmp_path)
+    (tmp_path / "lstm.pt").unlink()
+    with pytest.raises(CheckpointError, match=r"missing lstm\.pt"):
+        Bundle.load(tmp_path)
 
 
 def _predictions(recording, bundle):
