@@ -210,6 +210,8 @@ def run_command(
         f"{rows.get('dead_letters', 0):,} dead letters, {rows.get('predictions', 0):,} prediction rows "
         f"(written when made and again when their label matures); run {summary.run_id}"
     )
+    if not rows.get("predictions") and models is None and not (models_dir() / "bayes.pkl").is_file():
+        console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
 
 
 @app.command("micro-price")
