@@ -39,6 +39,11 @@ class CheckpointError(Exception):
     """A models folder that is missing, incomplete or inconsistent (the message says which)."""
 
 
+def has_checkpoints(folder: Path) -> bool:
+    """Whether ``folder`` holds a trained models folder (at least one network and the online learner)."""
+    return any(folder.glob("*.pt")) and (folder / BAYES_FILE).is_file()
+
+
 def versions() -> dict[str, str]:
     names = ("quantumflow", "torch", "numpy", "river")
     return {"python": platform.python_version(), **{name: version(name) for name in names}}
@@ -96,9 +101,9 @@ class Bundle:
     def load(cls, folder: str | Path | None = None) -> Bundle:
         """The models in ``folder`` (default ``QF_MODELS_DIR`` or data/models)."""
         folder = Path(folder) if folder is not None else models_dir()
-        files = sorted(folder.glob("*.pt"))
-        if not files or not (folder / BAYES_FILE).is_file():
+        if not has_checkpoints(folder):
             raise CheckpointError(f"no trained models in {folder}: run `quantumflow train RECORDING --out {folder}`")
+        files = sorted(folder.glob("*.pt"))
         try:
             bayes_state = pickle.loads((folder / BAYES_FILE).read_bytes())
             meta = bayes_state["meta"]

@@ -10,6 +10,7 @@ matured after it.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -39,10 +40,11 @@ class Matured(NamedTuple):
     matured_ts: int
 
 
-class _Pending(NamedTuple):
+@dataclass(slots=True)
+class _Pending:
     prediction: Prediction
     x_online: np.ndarray
-    left: list[int]  # horizons still to mature (one-element list: mutable count)
+    left: int  # horizons still to mature
 
 
 class InstrumentPredictor:
@@ -97,7 +99,7 @@ class InstrumentPredictor:
             prediction = Prediction(
                 ts, seq_list[j], exchange_list[j], self.ensemble.combine(model_probs, weights), model_probs, weights
             )
-            self.pending[self.events] = _Pending(prediction, x_online, [len(bundle.horizons)])
+            self.pending[self.events] = _Pending(prediction, x_online, len(bundle.horizons))
             self.events += 1
             made.append(prediction)
         return made, matured
@@ -107,7 +109,7 @@ class InstrumentPredictor:
         label = label_of(move, self.thetas[h])
         self.bayes.learn(h, pending.x_online, label)
         self.ensemble.learn(h, pending.prediction.model_probs[:, h], label)
-        pending.left[0] -= 1
-        if not pending.left[0]:
+        pending.left -= 1
+        if not pending.left:
             del self.pending[i]
         return Matured(pending.prediction, h, label, move, now)

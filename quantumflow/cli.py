@@ -171,12 +171,12 @@ def run_command(
     """Replay recordings through the predict flow (parse, sync, books, features, predictions) into
     the store. With no recording, simulate one, and train small models on it if there are none."""
     from dataflows.run import run_flow
-    from models.bundle import CheckpointError
+    from models.bundle import CheckpointError, has_checkpoints
     from store import StoreError
 
     if not paths:
         paths = [_simulated_recording()]
-        if models is None and not (models_dir() / "bayes.pkl").is_file():
+        if models is None and not has_checkpoints(models_dir()):
             train_default_models(paths[0], Console(stderr=True) if as_json else console)
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
@@ -210,7 +210,7 @@ def run_command(
         f"{rows.get('dead_letters', 0):,} dead letters, {rows.get('predictions', 0):,} prediction rows "
         f"(written when made and again when their label matures); run {summary.run_id}"
     )
-    if not rows.get("predictions") and models is None and not (models_dir() / "bayes.pkl").is_file():
+    if not rows.get("predictions") and models is None and not has_checkpoints(models_dir()):
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
 
 
