@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SHARED_DATA ?= ../shared/data
+SHARED_DATA ?= $(or $(QF_SHARED_DATA),../shared/data)
 RECORDING ?=
 ESG_PORT ?= 8502
 API_PORT ?= 8000
@@ -38,7 +38,7 @@ lint: $(BIN)/quantumflow
 
 bench: $(BIN)/quantumflow  ## throughput, the models' cost per event and the API under load, on the real recordings
 	$(BIN)/quantumflow bench $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
-	$(BIN)/python -m api.bench --recording $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
+	$(BIN)/python -m bench.api --recording $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

@@ -1,1 +1,1 @@
-"""Panel dashboards: the live trading view and the ESG view (coming with their issues)."""
+"""Panel dashboards: the ESG investment view."""

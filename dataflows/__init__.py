@@ -1,1 +1,2 @@
-"""Bytewax flows and their sources and sinks; for now the recording readers, the replay driver and the benchmark."""
+"""Bytewax flows and what they read and write: recording sources, the predict flow and its store sink,
+offline replays for training and evaluation."""

@@ -11,8 +11,8 @@ import numpy as np
 from dataflows.batches import derive_offline
 from dataflows.recordings import RecordingError
 from operators.features.micro_price import MicroPriceTable, estimate_tick, fit_micro_price
-from operators.features.registry import FEATURE_INDEX
 from operators.instrument import Derived
+from quantumflow.features import FEATURE_INDEX
 from quantumflow.settings import micro_price_path
 
 _COLUMNS = [FEATURE_INDEX[name] for name in ("mid", "spread")]

@@ -1,1 +1,2 @@
-"""Direction models: the River online learner, Torch sequence models, the ensemble (coming with the models issue)."""
+"""Direction models: the River online learner, the Torch sequence models, the ensemble, baselines,
+checkpoints, training, serving and evaluation (docs/models.md)."""

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from operators.features.registry import FEATURE_INDEX, FEATURES
+from quantumflow.features import FEATURE_INDEX, FEATURES
 
 _LINEAR_UNITS = {"bps", "ratio in [-1, 1]"}
 _KEPT = [f for f in FEATURES if f.unit != "price"]

@@ -10,8 +10,8 @@ import numpy as np
 
 from models.inputs import raw_inputs
 from operators.features.frame import BookFrame
-from operators.features.registry import FEATURE_INDEX
 from operators.labels import bbo_changes
+from quantumflow.features import FEATURE_INDEX
 
 _MID = FEATURE_INDEX["mid"]
 

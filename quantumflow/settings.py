@@ -35,3 +35,9 @@ def online_state_dir() -> Path:
     """``QF_ONLINE_STATE``, else ``online_state/`` in the data folder: the online learner and ensemble
     of each instrument, saved by the flow so that a restart carries on where it stopped."""
     return Path(os.environ.get("QF_ONLINE_STATE") or data_dir() / "online_state")
+
+
+def shared_data_dir() -> Path:
+    """``QF_SHARED_DATA``, else ``../shared/data`` beside the project: the real exchange recordings that the
+    exactness tests and the benchmarks read (the project ships none)."""
+    return Path(os.environ.get("QF_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data")

@@ -10,7 +10,7 @@ import hashlib
 import re
 from typing import NamedTuple
 
-from operators.features import FEATURE_NAMES
+from quantumflow.features import FEATURE_NAMES
 
 SYMBOL = "SYMBOL"  # a short repeated string (instrument, feed, run id)
 TIMESTAMP = "TIMESTAMP"  # int ns since the epoch, UTC

@@ -28,8 +28,8 @@ from dataflows.run import run_flow
 from dataflows.training import run_experiment
 from models.train import Settings
 from operators.arbitrage import ArbitrageRules, Quote, find_opportunities
-from operators.features import FEATURE_NAMES
 from operators.labels import parse_horizons
+from quantumflow.features import FEATURE_NAMES
 from simulator import simulate
 from store import open_store
 

@@ -14,7 +14,7 @@ from test_api import flow_store_fixture  # noqa: F401 (fixture)
 from test_api_hardening import closed_port
 from typer.testing import CliRunner
 
-from quantumflow.cli import app
+from cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_a_bad_store_url_or_setting_stops_it_before_serving(monkeypatch):
 
 def test_the_command_serves_the_store_until_interrupted(flow_store):
     port = closed_port()
-    command = [sys.executable, "-m", "quantumflow.cli", "api", "--port", str(port), "--store", flow_store]
+    command = [sys.executable, "-m", "cli.main", "api", "--port", str(port), "--store", flow_store]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from operators.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, formulas
 from operators.features.micro_price import MicroPriceTable, estimate_tick, fit_micro_price
-from operators.features.registry import markdown_table
 from operators.instrument import InstrumentState
 from quantumflow.events import BookDelta, BookSnapshot, RawMessage, Trade
+from quantumflow.features import markdown_table
 
 INSTRUMENT = "coinbase:TEST-USD"
 T0 = 1_700_000_000_000_000_000

@@ -90,7 +90,7 @@ def test_two_runs_and_two_workers_give_the_same_store(shared_data, tmp_path):
 
 def _run_in_background(recording, url) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "quantumflow.cli", "run", str(recording), "--store", url],
+        [sys.executable, "-m", "cli.main", "run", str(recording), "--store", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "TQDM_DISABLE": "1"},

@@ -22,9 +22,9 @@ from models.nets import NETS
 from models.online import InstrumentPredictor
 from models.stream import BboStream
 from models.train import Settings
-from operators.features.registry import FEATURE_INDEX, FEATURE_NAMES
 from operators.instrument import Derived
 from operators.labels import parse_horizons
+from quantumflow.features import FEATURE_INDEX, FEATURE_NAMES
 
 
 def test_ensemble_weights_follow_the_rolling_log_loss():
@@ -224,7 +224,7 @@ def test_the_flow_predicts_learns_and_restarts_warm(trained, tmp_path):
 
 
 def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
-    from dataflows.bench_models import bench_models
+    from bench.models import bench_models
 
     recording, folder, _ = trained
     cost = bench_models(_cut(recording, tmp_path / "short.gz", 4000), folder)

@@ -10,7 +10,7 @@ from api.context import ApiContext
 from api.errors import documented, invalid
 from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import Book, FeatureRows, InstrumentList
-from operators.features import FEATURE_INDEX, FEATURE_NAMES
+from quantumflow.features import FEATURE_INDEX, FEATURE_NAMES
 from store.schema import LEVELS
 
 

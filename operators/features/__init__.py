@@ -1,5 +1,5 @@
 """Microstructure features: pure functions over batches of book states, and their registry."""
 
-from operators.features.registry import FEATURE_INDEX, FEATURE_NAMES, FEATURES, Feature
+from quantumflow.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, Feature
 
 __all__ = ["FEATURES", "FEATURE_INDEX", "FEATURE_NAMES", "Feature"]

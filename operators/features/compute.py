@@ -21,7 +21,7 @@ import numpy as np
 from operators.features import formulas
 from operators.features.frame import BookFrame
 from operators.features.micro_price import MicroPriceTable
-from operators.features.registry import (
+from quantumflow.features import (
     DEPTH_BUCKETS_BPS,
     FEATURE_INDEX,
     FEATURE_NAMES,

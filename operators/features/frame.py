@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from operators.book import OrderBook
-from operators.features.registry import LEVELS
+from quantumflow.features import LEVELS
 
 NO_ID = -1  # exchange_ts / update_id when the venue gives none
 

@@ -14,12 +14,12 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli import api_command
+from cli.models import evaluate_command, train_command, train_default_models
 from dashboards.cli import dashboard_app
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.replay import ReplaySummary, replay
 from operators.feeds import FEEDS
-from quantumflow.model_commands import evaluate_command, train_command, train_default_models
-from quantumflow.settings import micro_price_path, models_dir, simulated_recording_dir
+from quantumflow.settings import micro_price_path, models_dir, shared_data_dir, simulated_recording_dir
 
 app = typer.Typer(
     help="QuantumFlow: exact limit order books from exchange streams, microstructure features and predictions.",
@@ -32,10 +32,7 @@ app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
-# ../shared/data beside the project root, where this workplace keeps the real recordings
-DEFAULT_BENCH_RECORDING = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
-)
+DEFAULT_BENCH_RECORDING = shared_data_dir() / "binance" / "usdm_btcusdt_20240808.gz"
 
 DEFAULT_SIMULATED_MINUTES = 10
 DEFAULT_SIMULATION_SEED = 7
@@ -91,8 +88,8 @@ def bench_command(
 ) -> None:
     """Measure throughput on a recording: decode only, parse + sync + book, the flow into SQLite, and the
     models' inference cost per event."""
-    from dataflows.bench import bench_books
-    from dataflows.bench_models import bench_models
+    from bench.books import bench_books
+    from bench.models import bench_models
     from models.bundle import CheckpointError
 
     try:
@@ -273,7 +270,7 @@ def _recordings_size(paths: list[Path]) -> int:
 @app.command("features")
 def features_command() -> None:
     """List the features every feature row holds: name, definition and unit (Markdown)."""
-    from operators.features.registry import markdown_table
+    from quantumflow.features import markdown_table
 
     typer.echo(markdown_table(), nl=False)
 

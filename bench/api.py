@@ -1,7 +1,7 @@
 """API load benchmark: the API serves a filled store in one process; this process drives it at a fixed
 request rate on loopback and reports throughput, latency percentiles and errors.
 
-    python -m api.bench [--rate 500] [--duration 30] [--store URL | --recording PATH] [--json]
+    python -m bench.api [--rate 500] [--duration 30] [--store URL | --recording PATH] [--json]
 
 The load is open-loop: request k is due at start + k / rate whatever happened to the earlier ones, on as
 many keep-alive connections as needed, and its latency counts from when it was due, so a slow server
@@ -28,9 +28,10 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from quantumflow.settings import shared_data_dir
 from store import open_store
 
-SHARED_RECORDING = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "spot_btcusdt_20240808.gz"
+SHARED_RECORDING = shared_data_dir() / "binance" / "spot_btcusdt_20240808.gz"
 REQUEST_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 512
 PLACEHOLDER_HORIZONS = ("10", "1s")
@@ -75,10 +76,11 @@ def run_api_bench(
 ) -> ApiBenchResult:
     """Fill a store (unless one is given), serve it from a second process, load it, and measure."""
     with tempfile.TemporaryDirectory(prefix="qf-api-bench-") as folder:
-        if store_url is None:
+        own_store = store_url is None
+        if own_store:
             store_url = f"sqlite:///{Path(folder) / 'bench.db'}"
             fill_store(store_url, recording, Path(folder))
-        instrument, predictions = prepare_predictions(store_url)
+        instrument, predictions = prepare_predictions(store_url, may_write_placeholders=own_store)
         port = free_port()
         server = start_server(store_url, port, rate)
         try:
@@ -114,10 +116,11 @@ def fill_store(url: str, recording: Path | None, folder: Path) -> None:
     run_flow([recording], url, online_state_dir=folder / "online_state", fresh=True)  # with data/models, if any
 
 
-def prepare_predictions(url: str) -> tuple[str, str]:
+def prepare_predictions(url: str, may_write_placeholders: bool) -> tuple[str, str]:
     """The instrument to load (the one with the most book rows) and where its predictions come from. With no
-    predictions stored (no trained models when the flow ran), placeholder rows are written, one per feature
-    row and horizon, so the endpoint serves rows of the real shape from a table of realistic size."""
+    predictions stored (no trained models when the flow ran) in the benchmark's own store, placeholder rows
+    are written, one per feature row and horizon, so the endpoint serves rows of the real shape from a table
+    of realistic size; a store the user gave is only read."""
     store = open_store(url)
     with store.reader() as reader:
         books = {instrument: reader.count("book", instrument) for instrument in reader.instruments()}
@@ -126,6 +129,11 @@ def prepare_predictions(url: str) -> tuple[str, str]:
         instrument = max(books, key=books.__getitem__)
         if reader.latest_predictions(instrument):
             return instrument, "stored"
+        if not may_write_placeholders:
+            raise ValueError(
+                f"the store {url} has no predictions for {instrument}; train models and replay into it, "
+                "or leave out --store and the benchmark fills a store of its own"
+            )
         events = reader.range("features", instrument, 0, 2**63 - 1, [], limit=100_000)
     probs = json.dumps({"placeholder": [0.25, 0.5, 0.25]})
     rows = [
@@ -307,7 +315,10 @@ def main(
     rate: Annotated[float, typer.Option(min=1, help="Requests a second, offered whatever the answers take.")] = 500,
     duration: Annotated[float, typer.Option(min=1, help="Seconds measured (after the warm-up).")] = 30,
     warmup: Annotated[float, typer.Option(min=0, help="Seconds of load before measuring.")] = 2,
-    store: Annotated[str | None, typer.Option(help="A filled store to serve (default: fill a temporary one).")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="A filled store with predictions to serve, only read (default: fill a temporary one)."),
+    ] = None,
     recording: Annotated[
         Path | None, typer.Option(help="Recording to fill the store with (default: the Binance spot one, or simulate).")
     ] = None,

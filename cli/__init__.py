@@ -1,0 +1,1 @@
+"""The ``quantumflow`` command: the top of the stack, wiring every layer together for users."""
