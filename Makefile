@@ -6,6 +6,8 @@ SHARED_DATA ?= $(or $(QF_SHARED_DATA),../shared/data)
 RECORDING ?=
 ESG_PORT ?= 8502
 API_PORT ?= 8000
+TORCH ?= 2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run test lint bench clean
 
@@ -13,8 +15,10 @@ $(BIN)/quantumflow: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "QuantumFlow needs Python 3.11 or 3.12 (Bytewax has no wheels for newer ones); set PYTHON=python3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# Torch's CPU build first, so that nothing later pulls the CUDA wheels
-	$(BIN)/pip install --quiet torch==2.13.0
+	# Torch's CPU build first, so that nothing later pulls the CUDA wheels: a local CPU wheel if pip
+	# knows of one, else PyTorch's CPU index (PyPI's Linux wheels are CUDA builds of several GB)
+	$(BIN)/pip install --quiet --only-binary=:all: torch==$(TORCH)+cpu 2>/dev/null || \
+		$(BIN)/pip install --quiet torch==$(TORCH) --index-url $(TORCH_INDEX)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 

@@ -1,7 +1,7 @@
 """The ESG dashboard in headless Chromium, started as a user starts it (the CLI, on a free loopback port).
 
-Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`) and Python's playwright; it
-never downloads a browser of its own. A screenshot of each step is saved in the test's tmp dir.
+Needs Chromium (tests/browser.py says where it is looked for). A screenshot of each step is saved in the
+test's tmp dir.
 """
 
 import os
@@ -13,29 +13,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import TIMEOUT_MS, launched_chromium
+from playwright.sync_api import expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
-    )
-playwright = pytest.importorskip("playwright.sync_api", reason="browser test needs playwright (pip install playwright)")
-
-from esg import Universe  # noqa: E402
-from esg.loader import SAMPLE_COMPANIES, load_companies  # noqa: E402
+from esg import Universe
+from esg.loader import SAMPLE_COMPANIES, load_companies
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 30_000
 
 
 def free_port() -> int:
@@ -77,10 +61,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture
@@ -107,7 +88,6 @@ def open_tab(page, name: str) -> None:
 
 
 def test_the_app_loads_with_a_scorecard_and_says_the_data_is_fictional(page, universe):
-    expect = playwright.expect
     expect(page.get_by_text("FICTIONAL sample")).to_be_visible()
     page.locator("select:visible").first.select_option(label="Pebbrock Mining (PBRK)")
     expect(page.get_by_test_id("scorecard-name")).to_contain_text("Pebbrock Mining")
@@ -120,7 +100,6 @@ def test_the_app_loads_with_a_scorecard_and_says_the_data_is_fictional(page, uni
 
 
 def test_a_what_if_change_updates_the_rating(page):
-    expect = playwright.expect
     open_tab(page, "What-if")
     page.locator("select:visible").first.select_option(label="Marrowfell Steel (MRWF)")
     amount = page.locator(".whatif-amount input")
@@ -135,7 +114,6 @@ def test_a_what_if_change_updates_the_rating(page):
 
 
 def test_an_uploaded_portfolio_shows_its_weighted_score(page, universe, tmp_path):
-    expect = playwright.expect
     open_tab(page, "Portfolio")
     holdings = tmp_path / "holdings.csv"
     holdings.write_text("holding,weight\nPBRK,3\nCNDM,1\nNOT-LISTED,1\n")
@@ -148,7 +126,6 @@ def test_an_uploaded_portfolio_shows_its_weighted_score(page, universe, tmp_path
 
 
 def test_sentiment_alerts_are_shown_for_holdings(page):
-    expect = playwright.expect
     open_tab(page, "Sentiment alerts")
     expect(page.get_by_test_id("alert-count")).to_have_text("5")
     expect(page.get_by_text("Explosion at Harrowvale Oil & Gas refinery kills two workers").first).to_be_visible()
