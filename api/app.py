@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.context import ApiContext
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimiter
 from api.predictor import PredictorHolder
@@ -40,7 +41,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         context.store.close()
 
-    app = FastAPI(title="QuantumFlow API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="QuantumFlow API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_docs(app)
     app.state.context = context
     for router in (operations_router, market_router, predictions_router, arbitrage_router):
         app.include_router(router(context))
