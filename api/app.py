@@ -25,7 +25,8 @@ from store import open_store
 DESCRIPTION = """Query what the QuantumFlow predict flow stored (books, features, predictions, cross-venue
 arbitrage) and ask the trained ensemble for predictions on books you send.
 
-Times are integers, nanoseconds since the Unix epoch (UTC). Instruments are `exchange:symbol`.
+Times are integers, nanoseconds since the Unix epoch (UTC); `start` and `end` also take ISO 8601
+(`2024-08-09T00:00:00Z`; no zone means UTC). Instruments are `exchange:symbol`.
 Errors are JSON `{"detail": ...}`. Routes under `/v1` are rate limited per client (429 with Retry-After)."""
 
 
