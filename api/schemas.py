@@ -76,12 +76,17 @@ class StoredPrediction(Prediction):
 
 class LatestPredictions(BaseModel):
     instrument: str
-    predictions: list[StoredPrediction] = Field(description="one per horizon, made on the latest predicted event")
+    predictions: list[StoredPrediction] = Field(
+        description="one per horizon, made on the latest predicted event; event horizons by count, then time "
+        "horizons by length (10, 50, 100, 1s, 10s)"
+    )
 
 
 class PredictionRows(BaseModel):
     instrument: str
-    rows: list[StoredPrediction] = Field(description="ordered by (ts, seq, horizon)")
+    rows: list[StoredPrediction] = Field(
+        description="ordered by (ts, seq), an event's horizons in the models' order (10, 50, 100, 1s, 10s)"
+    )
     next_offset: int | None = Field(description="offset of the next page; null on the last page")
 
 
