@@ -1,7 +1,8 @@
 """The API's interactive docs in headless Chromium with every request off the loopback interface blocked: the
 pages render the operations from the package's own assets, as on a machine without internet.
 
-A screenshot of each page is kept in the test's tmp dir. Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`) and Python's playwright.
+A screenshot of each page is kept in the test's tmp dir. Needs Debian's Chromium at /usr/bin/chromium
+(`apt-get install chromium`) and Python's playwright.
 """
 
 from __future__ import annotations
