@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.context import ApiContext
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimiter
 from api.predictor import PredictorHolder
@@ -24,7 +25,8 @@ from store import open_store
 DESCRIPTION = """Query what the QuantumFlow predict flow stored (books, features, predictions, cross-venue
 arbitrage) and ask the trained ensemble for predictions on books you send.
 
-Times are integers, nanoseconds since the Unix epoch (UTC). Instruments are `exchange:symbol`.
+Times are integers, nanoseconds since the Unix epoch (UTC); `start` and `end` also take ISO 8601
+(`2024-08-09T00:00:00Z`; no zone means UTC). Instruments are `exchange:symbol`.
 Errors are JSON `{"detail": ...}`. Routes under `/v1` are rate limited per client (429 with Retry-After)."""
 
 
@@ -40,7 +42,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         context.store.close()
 
-    app = FastAPI(title="QuantumFlow API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="QuantumFlow API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_docs(app)
     app.state.context = context
     for router in (operations_router, market_router, predictions_router, arbitrage_router):
         app.include_router(router(context))

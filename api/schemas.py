@@ -76,12 +76,17 @@ class StoredPrediction(Prediction):
 
 class LatestPredictions(BaseModel):
     instrument: str
-    predictions: list[StoredPrediction] = Field(description="one per horizon, made on the latest predicted event")
+    predictions: list[StoredPrediction] = Field(
+        description="one per horizon, made on the latest predicted event; event horizons by count, then time "
+        "horizons by length (10, 50, 100, 1s, 10s)"
+    )
 
 
 class PredictionRows(BaseModel):
     instrument: str
-    rows: list[StoredPrediction] = Field(description="ordered by (ts, seq, horizon)")
+    rows: list[StoredPrediction] = Field(
+        description="ordered by (ts, seq), an event's horizons in the models' order (10, 50, 100, 1s, 10s)"
+    )
     next_offset: int | None = Field(description="offset of the next page; null on the last page")
 
 
@@ -113,12 +118,16 @@ class InstrumentAge(BaseModel):
     instrument: str
     last_event_ts: int = Field(description="receive time of its latest book event or trade in the store")
     age_s: float = Field(description="seconds from then to now (large for a replayed recording)")
+    stale: bool = Field(description="older than QF_API_STALE_AFTER_S")
 
 
 class Health(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="ok; degraded (HTTP 200): an instrument's data is stale, or the store has none; "
+        "unavailable (HTTP 503): the store cannot be queried"
+    )
     store: str = Field(description="the store URL")
-    detail: str | None = Field(description="why the store is unavailable")
+    detail: str | None = Field(description="why it is degraded or unavailable: which instruments, how old")
     instruments: list[InstrumentAge]
 
 

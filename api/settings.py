@@ -14,6 +14,7 @@ from operators.arbitrage import ArbitrageRules, rules_with
 DEFAULT_PORT = 8000
 DEFAULT_RATE_LIMIT = "100/s"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_STALE_AFTER_S = 60.0
 PERIODS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 _RATE = re.compile(r"\s*(\d+)\s*/\s*([a-z]+)\s*\Z")
 
@@ -40,6 +41,7 @@ class ApiSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     models_dir: Path | None = None  # None: the models' own default (QF_MODELS_DIR, else data/models)
     arbitrage: ArbitrageRules = field(default_factory=ArbitrageRules)
+    stale_after_s: float | None = DEFAULT_STALE_AFTER_S  # /health is degraded past it; None: never
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -65,6 +67,7 @@ class ApiSettings:
             ),
             models_dir=Path(get("QF_MODELS_DIR")) if get("QF_MODELS_DIR") else None,
             arbitrage=arbitrage,
+            stale_after_s=parse_stale_after(get("QF_API_STALE_AFTER_S"), "QF_API_STALE_AFTER_S"),
         )
 
 
@@ -76,6 +79,22 @@ def parse_rate_limit(text: str, name: str = "rate limit") -> RateLimit | None:
     if not match or match.group(2) not in PERIODS_S or int(match.group(1)) < 1:
         raise ValueError(f"{name}={text!r}: expected REQUESTS/PERIOD with a period of s, min or h (e.g. 100/s), or off")
     return RateLimit(int(match.group(1)), PERIODS_S[match.group(2)])
+
+
+def parse_stale_after(text: str, name: str = "stale after") -> float | None:
+    """Seconds (> 0) since an instrument's last event past which its data is stale; ``"off"`` or ``"0"``: never
+    (e.g. serving a replayed recording); empty: the default."""
+    if not text:
+        return DEFAULT_STALE_AFTER_S
+    if text.lower() in ("0", "off", "none"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"{name}={text!r}: expected a number of seconds above 0 (e.g. 60), or off")
+    return seconds
 
 
 def _int(name: str, text: str, default: int, low: int, high: int) -> int:

@@ -297,6 +297,15 @@ class Reader(ABC):
             return []
         return self._time_page(spec, spec.names, instrument, start_ns, end_ns, limit, offset, chosen)
 
+    def horizons(self, instrument: str) -> list[str]:
+        """The distinct horizons of the instrument's stored predictions, sorted by name. It reads all of the
+        instrument's predictions: callers that ask often keep the answer a while."""
+        spec = TABLES["predictions"]
+        if not self._exists(spec):
+            return []
+        sql = f"SELECT DISTINCT horizon FROM {spec.name} WHERE instrument = {self.placeholder}"
+        return sorted(row[0] for row in self._fetch(sql, (instrument,)))
+
     def latest_run_metrics(self) -> list[dict[str, Any]]:
         """Each worker's latest run_metrics row in the most recent run (the run of the newest row), by worker."""
         spec = TABLES["run_metrics"]

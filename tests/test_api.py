@@ -307,7 +307,9 @@ def test_a_crossing_written_to_a_store_is_an_opportunity(tmp_path):
 def test_health_gives_each_instruments_last_event_age(api, reader, flow_store):
     before = time.time_ns()
     body = api.get("/health").json()
-    assert body["status"] == "ok" and body["detail"] is None and body["store"] == flow_store
+    assert body["store"] == flow_store
+    stale = [i["instrument"] for i in body["instruments"] if i["stale"]]  # older than QF_API_STALE_AFTER_S
+    assert body["status"] == ("degraded" if stale else "ok") and all(i in (body["detail"] or "") for i in stale)
     ages = {i["instrument"]: i for i in body["instruments"]}
     assert sorted(ages) == reader.instruments()
     for instrument, item in ages.items():
@@ -316,6 +318,7 @@ def test_health_gives_each_instruments_last_event_age(api, reader, flow_store):
         )
         assert item["last_event_ts"] == last
         assert (before - last) / 1e9 <= item["age_s"] < (before - last) / 1e9 + 60
+        assert item["stale"] == (item["age_s"] > 60)
 
 
 def test_metrics_count_requests_and_show_the_flows_progress(api, reader):

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 
 from fastapi import HTTPException, Path, Query
+from pydantic import BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from api.errors import invalid, unknown_instrument
 from api.schemas import MAX_NS
+from api.times import to_ns
 from store import Reader
 
 T = TypeVar("T")
@@ -16,12 +19,41 @@ V1 = "/v1"  # the prefix of the versioned routes (routers carry it, so route tem
 MAX_PAGE = 10_000
 
 InstrumentPath = Annotated[str, Path(description="`exchange:symbol`, e.g. `binance:BTCUSDT` or `kraken:XBT/USD`")]
-Start = Annotated[
-    int | None, Query(ge=0, le=MAX_NS, description="start of a time range (ns since the epoch, UTC), inclusive")
+TIME_FORMS = (
+    "nanoseconds since the Unix epoch (an integer), or ISO 8601: `2024-08-09T00:00:00Z`, "
+    "`2024-08-09T02:00:00.5+02:00`, `2024-08-09` (no zone means UTC; up to nine decimals of a second)"
+)
+TIME_EXAMPLES = {
+    "iso": {"summary": "ISO 8601, UTC", "value": "2024-08-09T00:00:00Z"},
+    "offset": {"summary": "ISO 8601 with an offset", "value": "2024-08-09T02:00:00+02:00"},
+    "ns": {"summary": "nanoseconds since the epoch", "value": 1723161600000000000},
+}
+Time = Annotated[
+    int | None,
+    BeforeValidator(lambda value: None if value is None else query_time(value)),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_NS}, {"type": "string", "format": "date-time"}]}
+    ),
 ]
-End = Annotated[int | None, Query(ge=0, le=MAX_NS, description="end of the time range, exclusive (default: no end)")]
+Start = Annotated[
+    Time, Query(description=f"start of a time range, inclusive: {TIME_FORMS}", openapi_examples=TIME_EXAMPLES)
+]
+End = Annotated[
+    Time,
+    Query(
+        description=f"end of the time range, exclusive (default: no end): {TIME_FORMS}", openapi_examples=TIME_EXAMPLES
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows a page")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="rows to skip (next_offset of the previous page)")]
+
+
+def query_time(value: object) -> int:
+    """A time parameter as ns; a 422 with the reason, without pydantic's "Value error, " before it."""
+    try:
+        return to_ns(value)
+    except ValueError as error:
+        raise PydanticCustomError("value_error", "{reason}", {"reason": str(error)}) from None
 
 
 def time_range(start: int | None, end: int | None) -> tuple[int, int]:

@@ -12,14 +12,21 @@ from pydantic import StringConstraints
 
 from api.context import ApiContext
 from api.errors import documented, invalid
+from api.horizons import StoredHorizons, horizon_order, in_horizon_order
 from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import LatestPredictions, PredictionRows, PredictRequest, PredictResponse
+from store import Reader
 from store.base import MAX_HORIZONS
 
 HorizonName = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Horizons = Annotated[
     list[HorizonName] | None,
-    Query(alias="horizon", max_length=MAX_HORIZONS, description="horizons to return (repeatable; default: all)"),
+    Query(
+        alias="horizon",
+        max_length=MAX_HORIZONS,
+        description="horizons to return (repeatable; default: all): `10` is 10 best bid/offer changes, `1s` one "
+        "second; one the instrument has no predictions of is a 422 naming those it has",
+    ),
 ]
 API_KEY_HEADER = "X-API-Key"
 
@@ -27,13 +34,20 @@ API_KEY_HEADER = "X-API-Key"
 def predictions_router(context: ApiContext) -> APIRouter:
     router = APIRouter(prefix=V1, tags=["predictions"])
     store = context.store
+    known = StoredHorizons()
 
     @router.get(
         "/predictions/{instrument:path}/latest", response_model=LatestPredictions, responses=documented(404, 429, 503)
     )
     async def latest_predictions(instrument: InstrumentPath, horizons: Horizons = None) -> dict[str, Any]:
         """The latest prediction of each horizon (empty before the flow has made any for the instrument)."""
-        rows = await store.run(lambda r: found(r, instrument, r.latest_predictions(instrument, horizons)))
+
+        def query(reader: Reader) -> list[dict[str, Any]]:
+            rows = reader.latest_predictions(instrument, horizons)
+            known.check(reader, instrument, horizons, {row["horizon"] for row in rows})
+            return found(reader, instrument, rows)
+
+        rows = sorted(await store.run(query), key=lambda row: horizon_order(row["horizon"]))
         return {"instrument": instrument, "predictions": [stored_prediction(row) for row in rows]}
 
     @router.get("/predictions/{instrument:path}", response_model=PredictionRows, responses=documented(404, 429, 503))
@@ -47,12 +61,16 @@ def predictions_router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """Stored predictions with start <= ts < end, a page at a time; each gains its label once matured."""
         low, high = time_range(start, end)
-        rows = await store.run(
-            lambda r: found(r, instrument, r.prediction_range(instrument, low, high, horizons, limit, offset))
-        )
+
+        def query(reader: Reader) -> list[dict[str, Any]]:
+            rows = reader.prediction_range(instrument, low, high, horizons, limit, offset)
+            known.check(reader, instrument, horizons, {row["horizon"] for row in rows})
+            return found(reader, instrument, rows)
+
+        rows = await store.run(query)
         return {
             "instrument": instrument,
-            "rows": [stored_prediction(row) for row in rows],
+            "rows": [stored_prediction(row) for row in in_horizon_order(rows)],
             "next_offset": next_offset(offset, limit, len(rows)),
         }
 
