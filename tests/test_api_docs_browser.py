@@ -1,8 +1,8 @@
 """The API's interactive docs in headless Chromium with every request off the loopback interface blocked: the
 pages render the operations from the package's own assets, as on a machine without internet.
 
-A screenshot of each page is kept in the test's tmp dir. Needs Debian's Chromium at /usr/bin/chromium
-(`apt-get install chromium`) and Python's playwright.
+A screenshot of each page is kept in the test's tmp dir. Needs Chromium (tests/browser.py says where it is
+looked for).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import ipaddress
 from urllib.parse import urlsplit
 
 import pytest
+from browser import TIMEOUT_MS, launched_chromium
+from playwright.sync_api import expect
 from test_api import SETTINGS, serve
-from test_esg_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, playwright
 
 from api.docs import ASSETS_URL
 
@@ -37,27 +38,30 @@ def docs_server(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="module")
+def browser():
+    yield from launched_chromium()
+
+
 @pytest.fixture
-def page():
+def page(browser):
     """A page whose requests off loopback are aborted and listed in ``page.outside``."""
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.outside = []
-        page.console = []
-        page.on("console", lambda message: page.console.append(message.text))
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.outside = []
+    page.console = []
+    page.on("console", lambda message: page.console.append(message.text))
 
-        def route(request_route):
-            if loopback(request_route.request.url):
-                request_route.continue_()
-            else:
-                page.outside.append(request_route.request.url)
-                request_route.abort()
+    def route(request_route):
+        if loopback(request_route.request.url):
+            request_route.continue_()
+        else:
+            page.outside.append(request_route.request.url)
+            request_route.abort()
 
-        page.route("**/*", route)
-        yield page
-        browser.close()
+    page.route("**/*", route)
+    yield page
+    page.close()
 
 
 def blocked(page) -> list[str]:
@@ -66,7 +70,7 @@ def blocked(page) -> list[str]:
 
 
 def test_swagger_ui_shows_the_operations_without_leaving_loopback(page, docs_server, tmp_path):
-    expect = playwright.expect
+
     served = []
     page.on("response", lambda response: served.append((response.url, response.status)))
     page.goto(f"{docs_server}/docs")
@@ -82,7 +86,7 @@ def test_swagger_ui_shows_the_operations_without_leaving_loopback(page, docs_ser
 
 
 def test_redoc_shows_the_operations_without_leaving_loopback(page, docs_server, tmp_path):
-    expect = playwright.expect
+
     page.goto(f"{docs_server}/redoc")
     expect(page.get_by_text("QuantumFlow API").first).to_be_visible()
     expect(page.get_by_text("/v1/arbitrage").first).to_be_attached()
