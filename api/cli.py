@@ -22,20 +22,24 @@ def api_command(
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
 ) -> None:
     """Serve the query and prediction API (books, features, predictions, arbitrage; docs at /docs)."""
-    from store import StoreError, open_store
+    from quantumflow.net import check_port
+    from store import open_store
 
     try:
         settings = ApiSettings.from_env()
-        settings = replace(
-            settings, port=port or settings.port, host=host or settings.host, store_url=store or settings.store_url
-        )
-        url = open_store(settings.store_url).url  # a bad URL fails here, before serving
-    except (StoreError, ValueError) as error:
+    except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+    settings = replace(
+        settings, port=port or settings.port, host=host or settings.host, store_url=store or settings.store_url
+    )
+    # Before serving: a bad URL, a store that cannot be read, a port that cannot be listened on.
+    backend = open_store(settings.store_url)
+    backend.check(write=False)
+    check_port(settings.host, settings.port)
     from api.server import serve
 
     shown = "localhost" if settings.host == "127.0.0.1" else settings.host
-    typer.echo(f"QuantumFlow API on http://{shown}:{settings.port}/docs, store {url} (Ctrl-C stops it)")
+    typer.echo(f"QuantumFlow API on http://{shown}:{settings.port}/docs, store {backend.url} (Ctrl-C stops it)")
     serve(settings, access_log)
 
 

@@ -14,18 +14,31 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli import api_command
-from cli.models import evaluate_command, train_command, train_default_models
+from cli.errors import ReportingGroup, bad_input, writable_folder
+from cli.models import FeedOption, evaluate_command, train_command, train_default_models
 from dashboards.cli import dashboard_app
-from dataflows.recordings import RecordingError, open_recording
+from dataflows.recordings import open_recording
 from dataflows.replay import ReplaySummary, replay
 from operators.feeds import FEEDS
 from quantumflow.settings import micro_price_path, models_dir, shared_data_dir, simulated_recording_dir
 
 app = typer.Typer(
+    cls=ReportingGroup,
     help="QuantumFlow: exact limit order books from exchange streams, microstructure features and predictions.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an internal error, show the traceback instead of logging it.")
+    ] = False,
+) -> None:
+    ReportingGroup.debug = debug
+
+
 app.add_typer(dashboard_app, name="dashboard")
 app.command("api")(api_command)
 app.command("train")(train_command)
@@ -36,11 +49,6 @@ DEFAULT_BENCH_RECORDING = shared_data_dir() / "binance" / "usdm_btcusdt_20240808
 
 DEFAULT_SIMULATED_MINUTES = 10
 DEFAULT_SIMULATION_SEED = 7
-
-FeedOption = Annotated[
-    str | None,
-    typer.Option("--feed", help=f"Wire protocol of the recording, if it cannot be recognised: {', '.join(FEEDS)}."),
-]
 
 
 @app.command("replay")
@@ -55,10 +63,7 @@ def replay_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
 ) -> None:
     """Rebuild every book in the recordings and summarise: events by type, resyncs, dead letters, final tops."""
-    try:
-        recordings = [open_recording(path, feed) for path in paths]
-    except (RecordingError, ValueError) as error:
-        raise typer.BadParameter(str(error)) from error
+    recordings = [open_recording(path, feed) for path in paths]
     total = sum(r.size for r in recordings)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
         summary = replay(recordings, on_progress=bar.update)
@@ -90,13 +95,10 @@ def bench_command(
     models' inference cost per event."""
     from bench.books import bench_books
     from bench.models import bench_models
-    from models.bundle import CheckpointError
 
-    try:
+    with bad_input():  # e.g. a recording too short to train the models on
         result = bench_books(path, feed, repeats)
         cost = bench_models(path, models, feed) if with_models else None
-    except (RecordingError, CheckpointError, ValueError) as error:
-        raise typer.BadParameter(str(error)) from error
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "models": cost and cost.to_dict()}, indent=2))
         return
@@ -168,30 +170,28 @@ def run_command(
     """Replay recordings through the predict flow (parse, sync, books, features, predictions) into
     the store. With no recording, simulate one, and train small models on it if there are none."""
     from dataflows.run import run_flow
-    from models.bundle import CheckpointError, has_checkpoints
-    from store import StoreError
+    from models.bundle import has_checkpoints
+    from store import open_store
 
+    open_store(store).check()  # before simulating or training anything
     if not paths:
         paths = [_simulated_recording()]
         if models is None and not has_checkpoints(models_dir()):
             train_default_models(paths[0], Console(stderr=True) if as_json else console)
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
-        try:
-            summary = run_flow(
-                paths,
-                store,
-                workers,
-                feed,
-                speed,
-                None if micro_price is None else str(micro_price),
-                batch_messages=batch,
-                on_progress=lambda done: bar.update(done - bar.n),
-                models=models,
-                fresh=fresh,
-            )
-        except (RecordingError, StoreError, CheckpointError, ValueError) as error:
-            raise typer.BadParameter(str(error)) from error
+        summary = run_flow(
+            paths,
+            store,
+            workers,
+            feed,
+            speed,
+            None if micro_price is None else str(micro_price),
+            batch_messages=batch,
+            on_progress=lambda done: bar.update(done - bar.n),
+            models=models,
+            fresh=fresh,
+        )
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
@@ -226,10 +226,7 @@ def micro_price_command(
     from dataflows.micro_price import fit_tables, save_tables
 
     with tqdm(total=_recordings_size(paths), unit="B", unit_scale=True, desc="fit", disable=None, leave=False) as bar:
-        try:
-            tables = fit_tables(paths, feed, on_progress=lambda done: bar.update(done - bar.n))
-        except (RecordingError, ValueError) as error:
-            raise typer.BadParameter(str(error)) from error
+        tables = fit_tables(paths, feed, on_progress=lambda done: bar.update(done - bar.n))
     out = out or micro_price_path()
     save_tables(out, tables)
     for instrument, table in tables.items():
@@ -261,10 +258,7 @@ def _simulated_recording() -> Path:
 def _recordings_size(paths: list[Path]) -> int:
     from dataflows.sources import recording_paths
 
-    try:
-        return sum(path.stat().st_size for path in recording_paths(paths))
-    except RecordingError as error:
-        raise typer.BadParameter(str(error)) from error
+    return sum(path.stat().st_size for path in recording_paths(paths))
 
 
 @app.command("features")
@@ -301,21 +295,20 @@ def simulate_command(
 
     from simulator import simulate
 
+    writable_folder(out)
     began = time.perf_counter()
-    try:
-        with tqdm(total=max(0, round(minutes * 60)), unit="s", desc="simulate", disable=None, leave=False) as bar:
-            result = simulate(
-                out,
-                seed=seed,
-                minutes=minutes,
-                symbol=symbol,
-                price=price,
-                faults=faults,
-                compress=compress,
-                progress=bar.update,
-            )
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from error
+    ticks = max(0, round(minutes * 60))
+    with bad_input(), tqdm(total=ticks, unit="s", desc="simulate", disable=None, leave=False) as bar:
+        result = simulate(
+            out,
+            seed=seed,
+            minutes=minutes,
+            symbol=symbol,
+            price=price,
+            faults=faults,
+            compress=compress,
+            progress=bar.update,
+        )
     seconds = time.perf_counter() - began
     total = sum(result.messages.values())
     console.print(f"{minutes:g} simulated minutes (seed {seed}) in {seconds:.1f} s, {total / seconds:,.0f} messages/s")

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from cli.errors import USAGE, UserError, bad_input, known_feed
+from operators.feeds import FEEDS
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import data_dir, models_dir
 
@@ -25,6 +27,14 @@ EpochsOption = Annotated[
 ]
 WindowOption = Annotated[int, typer.Option(min=2, max=512, help="Events each network reads (the window T).")]
 SeedOption = Annotated[int, typer.Option(help="Seed of every random choice (same seed, same models).")]
+FeedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--feed",
+        help=f"Wire protocol of the recording, if it cannot be recognised: {', '.join(FEEDS)}.",
+        callback=known_feed,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON: model -> horizon -> metric.")]
 _SHOWN = ("accuracy", "macro_f1", "log_loss", "ece")
 _PER_CLASS = ("precision_down", "precision_flat", "precision_up", "recall_down", "recall_flat", "recall_up")
@@ -40,7 +50,7 @@ def train_command(
     test_fraction: Annotated[
         float, typer.Option(min=0.05, max=0.5, help="Last share of the time held out as the test part.")
     ] = 0.15,
-    feed: Annotated[str | None, typer.Option(help="Wire protocol, if the recording cannot be recognised.")] = None,
+    feed: FeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the networks and the online learner on recordings (split in time: train, validation,
@@ -59,7 +69,7 @@ def evaluate_command(
     epochs: EpochsOption = 20,
     window: WindowOption = 32,
     seed: SeedOption = 7,
-    feed: Annotated[str | None, typer.Option(help="Wire protocol, if the recording cannot be recognised.")] = None,
+    feed: FeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train on one recording and test on a later one: accuracy, macro-F1, per-class precision and
@@ -83,14 +93,13 @@ def train_default_models(recording: Path, console: Console) -> None:
 
 
 def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, save_models, as_json, test_fraction=0.15):
-    from dataflows.recordings import RecordingError
     from dataflows.sources import recording_paths
     from dataflows.training import run_experiment
     from models.train import Settings
     from operators.labels import parse_horizons
 
     console = Console(width=shutil.get_terminal_size((150, 24)).columns, stderr=as_json)
-    try:
+    with bad_input():  # bad horizons, or recordings too short to train on
         settings = Settings(parse_horizons(horizons), window=window, epochs=epochs, seed=seed)
         total = sum(path.stat().st_size for path in recording_paths(paths))
         with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
@@ -105,8 +114,6 @@ def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, sa
                 on_progress=lambda done: bar.update(done - bar.n),
                 test_fraction=test_fraction,
             )
-    except (RecordingError, ValueError) as error:
-        raise typer.BadParameter(str(error)) from error
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=1))
         return
@@ -142,14 +149,11 @@ def results_table(metrics: dict[str, dict[str, dict]]) -> Table:
 
 
 def _first_receive_ts(paths: list[Path]) -> int:
-    from dataflows.recordings import RecordingError, open_recording
+    from dataflows.recordings import open_recording
     from dataflows.sources import recording_paths
 
-    try:
-        firsts = [next(iter(open_recording(path)), None) for path in recording_paths(paths)]
-    except RecordingError as error:
-        raise typer.BadParameter(str(error)) from error
+    firsts = [next(iter(open_recording(path)), None) for path in recording_paths(paths)]
     times = [message.receive_ts for message in firsts if message is not None]
     if not times:
-        raise typer.BadParameter("the test recordings hold no messages")
+        raise UserError("the test recordings hold no messages", USAGE)
     return min(times)

@@ -55,6 +55,7 @@ def esg_command(
     from dashboards.esg import EsgSettings, build_app, load_universe
     from esg.loader import SAMPLE_COMPANIES, SAMPLE_HEADLINES, SAMPLE_HOLDINGS, HeadlineFile, load_holdings
     from esg.validation import EsgDataError
+    from quantumflow.net import check_port
 
     settings = EsgSettings(
         companies or SAMPLE_COMPANIES, holdings or SAMPLE_HOLDINGS, headlines or SAMPLE_HEADLINES, alerts_db
@@ -65,6 +66,7 @@ def esg_command(
         list(HeadlineFile(settings.headlines))
     except EsgDataError as problem:
         raise typer.BadParameter(str(problem)) from problem
+    check_port(address, port)
 
     import panel as pn
 

@@ -11,7 +11,8 @@ import numpy as np
 
 class FlowMetrics:
     """Events in, rows out, dead letters, and per-event latency from the source reading a message
-    to its rows being committed to the store. Shared by the workers of one process."""
+    to its rows being committed to the store; and the store failure that stopped the run, if one did.
+    Shared by the workers of one process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -22,6 +23,7 @@ class FlowMetrics:
         self.started = time.perf_counter()
         self._latencies_ns: list[int] = []
         self._weights: list[int] = []
+        self.store_failure: Exception | None = None  # set by the sink when the store failed for good
 
     def record(self, events: int, rows: dict[str, int], latency_ns: int) -> None:
         """One item written: the events it accounts for, its rows per table, and how long ago

@@ -13,6 +13,7 @@ from bytewax.run import cli_main
 
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
+from dataflows.sink import stop_source_on_store_failure
 from dataflows.sources import BATCH_MESSAGES
 
 # Bytewax holds items exchanged between workers until their epoch closes, so with several workers
@@ -50,7 +51,8 @@ def run_flow(
     predictions: bool = True,
 ) -> RunSummary:
     """Replay ``recordings`` through the predict flow into ``store`` with ``workers`` Bytewax workers
-    (the other arguments are ``predict_flow``'s)."""
+    (the other arguments are ``predict_flow``'s). A store that cannot be used raises StoreUnavailable
+    before the flow starts; one that fails for good while it runs stops it and raises StoreStopped."""
     metrics = FlowMetrics()
     run_id = uuid.uuid4().hex[:12]
     flow = predict_flow(
@@ -62,7 +64,7 @@ def run_flow(
         batch_messages,
         run_id,
         metrics,
-        on_progress=on_progress,
+        on_progress=stop_source_on_store_failure(metrics, on_progress),
         models=models,
         online_state_dir=online_state_dir,
         fresh=fresh,
@@ -70,6 +72,8 @@ def run_flow(
     )
     started = time.perf_counter()
     cli_main(flow, workers_per_process=workers, epoch_interval=EPOCH_INTERVAL)
+    if metrics.store_failure is not None:
+        raise metrics.store_failure
     seconds = time.perf_counter() - started
     return RunSummary(
         run_id,

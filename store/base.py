@@ -27,8 +27,21 @@ BUCKET_UNITS = (
 )
 
 
-class StoreError(ValueError):
-    """A bad store URL, table, column or argument, or a store operation that failed."""
+class StoreError(Exception):
+    """A store operation that failed, or a bad table, column or argument asked of the store."""
+
+
+class StoreConfigError(StoreError):
+    """A bad store URL or store setting: the user's to correct."""
+
+
+class StoreUnavailable(StoreError):
+    """A store that cannot be opened, reached or written, found before any row is written."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(f"store {url} cannot be used: {cause}")
+        self.url = url
+        self.cause = cause
 
 
 class StoreTimeout(StoreError):
@@ -113,6 +126,12 @@ class Store(ABC):
     @abstractmethod
     def reader(self) -> Reader: ...
 
+    @abstractmethod
+    def check(self, write: bool = True) -> None:
+        """Open the store and, for ``write``, create its tables (or add the columns they lack), so that a
+        store that cannot be used fails before a flow or a server starts: StoreUnavailable, naming the
+        URL and the cause."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
@@ -135,6 +154,14 @@ class Writer(ABC):
         self._closed = False
 
     def write(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        queued = self.queue(table, rows)
+        if len(queued) >= self.batch_rows:
+            self._send(table)
+        if self._pending and time.monotonic() - self._oldest >= self.max_delay_s:
+            self.flush()
+
+    def queue(self, table: str, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+        """Check and queue rows without sending any (``flush`` sends them); the table's queue."""
         if self._closed:
             raise StoreError("this writer is closed")
         spec = table_spec(table)
@@ -144,16 +171,17 @@ class Writer(ABC):
         for row in rows:
             if len(row) != width:
                 raise StoreError(f"a {spec.name} row has {len(row)} values; expected {width}: {', '.join(spec.names)}")
-        if not rows:
-            return
         if not self._pending:
             self._oldest = time.monotonic()
         queued = self._pending.setdefault(spec.name, [])
         queued.extend(rows)
-        if len(queued) >= self.batch_rows:
-            self._send(spec.name)
-        if self._pending and time.monotonic() - self._oldest >= self.max_delay_s:
-            self.flush()
+        if not queued:
+            del self._pending[spec.name]
+        return queued
+
+    def discard(self) -> None:
+        """Drop the queued rows (a writer given up on closes without sending them)."""
+        self._pending.clear()
 
     def flush(self) -> None:
         for name in list(self._pending):
@@ -175,7 +203,7 @@ class Writer(ABC):
         if exc_type is None:
             self.close()
         else:  # keep the error that ended the block; what was queued is not sent
-            self._pending.clear()
+            self.discard()
             self.close()
 
     def _send(self, name: str) -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import math
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +26,17 @@ from typing import Any
 import psycopg
 from questdb import Protocol, QuestDBError, Sender, TimestampNanos
 
-from store.base import Reader, Store, StoreError, StoreTimeout, Writer, instrument_table, select_columns
-from store.schema import BINARY, DOUBLE, INT, LONG, STRING, SYMBOL, TIMESTAMP, Table
+from store.base import (
+    Reader,
+    Store,
+    StoreError,
+    StoreTimeout,
+    StoreUnavailable,
+    Writer,
+    instrument_table,
+    select_columns,
+)
+from store.schema import BINARY, DOUBLE, INT, LONG, STRING, SYMBOL, TABLES, TIMESTAMP, Table
 from store.url import QuestDBLocation, timeout_s
 
 SQL_TYPES = {
@@ -151,6 +162,18 @@ def new_sender(location: QuestDBLocation) -> Sender:
     return sender
 
 
+def ping_http(location: QuestDBLocation, timeout: float) -> None:
+    """Raise OSError unless an HTTP server answers on the ILP/HTTP port (any status will do: QuestDB
+    answers /ping with 204, and with 401 where authentication is on)."""
+    try:
+        with urllib.request.urlopen(f"http://{location.host}:{location.http_port}/ping", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        pass
+    except urllib.error.URLError as e:
+        raise e.reason if isinstance(e.reason, OSError) else OSError(str(e.reason)) from e
+
+
 class PG:
     """One PG-wire connection, opened on first use. One that the server dropped (QuestDB closes idle
     ones after 5 minutes by default) is opened again and the statement retried once."""
@@ -203,6 +226,33 @@ class QuestDBStore(Store):
 
     def reader(self) -> QuestDBReader:
         return QuestDBReader(PG(self.location, timeout_s()))
+
+    def check(self, write: bool = True) -> None:
+        host, timeout = self.location.host, timeout_s()
+        if write:
+            try:
+                ping_http(self.location, timeout)
+            except OSError as e:
+                why = e.strerror or str(e) or type(e).__name__
+                raise StoreUnavailable(
+                    self.url, f"no answer on the ILP/HTTP port {host}:{self.location.http_port}: {why}"
+                ) from e
+        try:
+            psycopg.connect(**pg_connect_kwargs(self.location, timeout)).close()
+        except psycopg.Error as e:
+            why = " ".join(str(e).split())
+            raise StoreUnavailable(
+                self.url, f"no answer on the PG wire port {host}:{self.location.pg_port}: {why}"
+            ) from e
+        if write:
+            pg = PG(self.location, timeout)
+            try:
+                for spec in TABLES.values():
+                    ensure_table(pg, spec)
+            except StoreError as e:
+                raise StoreUnavailable(self.url, f"creating the tables failed: {' '.join(str(e).split())}") from e
+            finally:
+                pg.close()
 
 
 class QuestDBWriter(Writer):

@@ -7,6 +7,7 @@ block writers in WAL mode; a progress handler interrupts any query past the time
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import threading
@@ -17,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from store.base import Reader, Store, StoreError, StoreTimeout, Writer
-from store.schema import BINARY, DOUBLE, INT, LONG, STRING, SYMBOL, TIMESTAMP, Table
+from store.base import Reader, Store, StoreError, StoreTimeout, StoreUnavailable, Writer
+from store.schema import BINARY, DOUBLE, INT, LONG, STRING, SYMBOL, TABLES, TIMESTAMP, Table
 from store.url import timeout_s
 
 SQL_TYPES = {
@@ -50,11 +51,50 @@ def upsert_sql(spec: Table) -> str:
 
 
 def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; a crash loses at most the last commits
+    """A connection to the database file, made with its folder if need be; StoreUnavailable (naming the
+    file and the cause) where that cannot be done."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreUnavailable(_url(path), f"{path.parent} is a file, not a folder") from None
+    except OSError as e:
+        raise StoreUnavailable(_url(path), f"cannot make the folder {path.parent}: {e.strerror or e}") from e
+    conn = None
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; a crash loses at most the last commits
+    except sqlite3.Error as e:
+        if conn is not None:
+            conn.close()
+        raise StoreUnavailable(_url(path), _cannot_open(path, e)) from e
     return conn
+
+
+def _cannot_open(path: Path, error: sqlite3.Error) -> str:
+    """Why SQLite could not open the file, in the file system's words where SQLite has none."""
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    if getattr(error, "sqlite_errorname", "") == "SQLITE_NOTADB":
+        return f"{path} is not a SQLite database ({error})"
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        return f"cannot open {path} for writing: {e.strerror or e}"
+    return f"{path}: {error}"
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction, keeping the error that failed it (SQLite may have rolled back already)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def ensure_table(conn: sqlite3.Connection, spec: Table) -> None:
@@ -73,7 +113,7 @@ def ensure_table(conn: sqlite3.Connection, spec: Table) -> None:
             conn.execute(f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {SQL_TYPES[column.type]}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
 
 
@@ -85,8 +125,26 @@ def _missing(conn: sqlite3.Connection, spec: Table) -> list:
 class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.url = f"sqlite:///{path}"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.url = _url(path)
+
+    def check(self, write: bool = True) -> None:
+        conn = connect(self.path, timeout_s())
+        try:
+            if write:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("CREATE TABLE qf_write_check (x)")  # a write that fails on a read-only file
+                rollback(conn)
+                for spec in TABLES.values():
+                    ensure_table(conn, spec)
+            else:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(self.url, f"{self.path}: {e}") from e
+        except StoreError as e:
+            raise StoreUnavailable(self.url, str(e)) from e
+        finally:
+            rollback(conn)
+            conn.close()
 
     def writer(self, batch_rows: int = 10_000, max_delay_s: float = 1.0) -> SQLiteWriter:
         return SQLiteWriter(self.path, batch_rows, max_delay_s)
@@ -109,14 +167,14 @@ class SQLiteWriter(Writer):
                 ensure_table(conn, spec)
                 sql = self._upserts[spec.name] = upsert_sql(spec)
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, rows)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            conn.executemany(sql, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as e:
+            rollback(conn)
             raise StoreError(f"writing {len(rows)} rows to {spec.name} failed: {e}") from e
+        except BaseException:
+            rollback(conn)
+            raise
 
     def _close(self) -> None:
         self._conn.close()

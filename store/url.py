@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from quantumflow.settings import data_dir
-from store.base import StoreError
+from store.base import StoreConfigError
 
 FORMS = (
     "sqlite:///RELATIVE/PATH, sqlite:////ABSOLUTE/PATH, or questdb://HOST[:HTTP_PORT][?pg_port=N] "
@@ -18,6 +18,8 @@ FORMS = (
 QUESTDB_HTTP_PORT = 9000
 QUESTDB_PG_PORT = 8812
 DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,38 @@ def parse_url(url: str) -> SQLiteLocation | QuestDBLocation:
 
 def timeout_s() -> float:
     """Every query's time limit, in seconds: ``QF_STORE_TIMEOUT_S`` (default 5)."""
-    text = os.environ.get("QF_STORE_TIMEOUT_S", "")
+    return _seconds("QF_STORE_TIMEOUT_S", DEFAULT_TIMEOUT_S, allow_zero=False)
+
+
+def retries() -> int:
+    """How many times the flow retries a write the store refused before it stops: ``QF_STORE_RETRIES``
+    (default 5; 0: stop at the first failure)."""
+    text = os.environ.get("QF_STORE_RETRIES", "").strip()
     if not text:
-        return DEFAULT_TIMEOUT_S
+        return DEFAULT_RETRIES
+    if not text.isdigit() or int(text) > 1000:
+        raise StoreConfigError(f"QF_STORE_RETRIES={text!r}: expected a whole number of retries from 0 to 1000")
+    return int(text)
+
+
+def backoff_s() -> float:
+    """The wait before the first retry, in seconds, doubled before each next one: ``QF_STORE_BACKOFF_S``
+    (default 0.5, so 5 retries span about 15 s)."""
+    return _seconds("QF_STORE_BACKOFF_S", DEFAULT_BACKOFF_S, allow_zero=True)
+
+
+def _seconds(name: str, default: float, allow_zero: bool) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0 < value < float("inf"):
-        raise StoreError(f"QF_STORE_TIMEOUT_S={text!r}: expected a positive number of seconds")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value < float("inf")):
+        expected = "a number of seconds >= 0" if allow_zero else "a positive number of seconds"
+        raise StoreConfigError(f"{name}={text!r}: expected {expected}")
     return value
 
 
@@ -114,6 +139,6 @@ def _questdb(url: str) -> QuestDBLocation:
     )
 
 
-def _bad(url: str, what: str) -> StoreError:
+def _bad(url: str, what: str) -> StoreConfigError:
     shown = re.sub(r"//[^/@]*@", "//***@", url)  # never echo a password
-    return StoreError(f"bad store URL {shown!r}: {what}; accepted forms: {FORMS}")
+    return StoreConfigError(f"bad store URL {shown!r}: {what}; accepted forms: {FORMS}")

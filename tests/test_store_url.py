@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from store import StoreError, digest, open_store
+from store import StoreConfigError, StoreError, digest, open_store
 from store.questdb import QuestDBStore
 from store.schema import FEATURE_NAMES, FEATURES, TABLES
 from store.sqlite import SQLiteStore
@@ -30,7 +30,9 @@ def test_sqlite_paths(tmp_path, monkeypatch):
     assert parse_url(f"sqlite:///{tmp_path}/abs.db").path == tmp_path / "abs.db"  # four slashes: absolute
     assert parse_url("sqlite:////var/q.db").path == Path("/var/q.db")
     store = open_store("sqlite:///nested/folder/q.db")
-    assert isinstance(store, SQLiteStore) and (tmp_path / "nested" / "folder").is_dir()
+    assert isinstance(store, SQLiteStore) and not (tmp_path / "nested").exists()  # nothing made before it is used
+    store.check()
+    assert (tmp_path / "nested" / "folder" / "q.db").is_file()
     assert store.url == f"sqlite:///{tmp_path}/nested/folder/q.db"
 
 
@@ -65,7 +67,7 @@ def test_a_bad_url_says_what_is_wrong_and_what_is_accepted(url, why):
     with pytest.raises(StoreError, match=why) as caught:
         open_store(url)
     assert "accepted forms: sqlite:///RELATIVE/PATH, sqlite:////ABSOLUTE/PATH, or questdb://" in str(caught.value)
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, StoreConfigError) and not isinstance(caught.value, ValueError)
 
 
 def test_credentials_in_a_url_are_refused_and_not_echoed():

@@ -1,0 +1,159 @@
+"""How the command line reports what went wrong.
+
+A user's mistake (a bad path, option, setting or URL) or a problem of their surroundings (a store
+that cannot be used, a port in use, a folder that cannot be written) is one line on stderr: exit
+status 2 for a bad argument, 1 for the rest. Anything else is an internal error: one line naming
+the log file its traceback went to, or with ``--debug`` the traceback itself. Every error's
+traceback is appended to the log file, and so are the flow's warnings (a store write retried).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from quantumflow.settings import data_dir
+
+USAGE = 2  # a bad argument, as click reports its own
+FAILED = 1
+FLOW_LOGGER = "quantumflow.flow"
+
+# (module, exception class, exit status): the project's errors that are the user's to fix. Looked up
+# by module, so that reporting one imports nothing (an error of a module not imported cannot occur).
+USER_ERRORS = (
+    ("store.base", "StoreConfigError", USAGE),
+    ("store.base", "StoreError", FAILED),  # a store that cannot be used, or that failed while running
+    ("dataflows.recordings", "RecordingError", USAGE),
+    ("models.bundle", "CheckpointError", USAGE),
+    ("esg.validation", "EsgDataError", USAGE),
+    ("quantumflow.net", "PortUnavailable", FAILED),
+)
+
+
+class UserError(Exception):
+    """A problem the user can fix, said in one line."""
+
+    def __init__(self, message: str, status: int = FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@contextmanager
+def bad_input() -> Iterator[None]:
+    """A ValueError raised inside is a bad argument (exit status 2), said in one line."""
+    try:
+        yield
+    except ValueError as error:
+        raise UserError(str(error), USAGE) from error
+
+
+def known_feed(name: str | None) -> str | None:
+    """A ``--feed`` option's check: a name of a feed QuantumFlow reads."""
+    from operators.feeds import get_feed
+
+    if name is not None:
+        try:
+            get_feed(name)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return name
+
+
+def writable_folder(path: Path) -> None:
+    """Make the folder if need be and try writing in it; UserError naming it and the cause if that fails."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write in the folder {path}: {error.strerror or error}") from error
+
+
+def log_file() -> Path:
+    return data_dir() / "logs" / "quantumflow.log"
+
+
+class ReportingGroup(TyperGroup):
+    """The command group (``typer.Typer(cls=ReportingGroup)``) whose commands' errors are reported as
+    this module says; ``debug`` (the ``--debug`` option) lets an internal error's traceback through."""
+
+    debug = False
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        handler = _log_warnings()
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise  # typer's own: usage errors, --help, Ctrl-C
+        except Exception as error:
+            if ReportingGroup.debug:
+                raise
+            ctx.exit(report(error))
+        finally:
+            if handler is not None:
+                logging.getLogger(FLOW_LOGGER).removeHandler(handler)
+                handler.close()
+
+
+def report(error: Exception) -> int:
+    """Print ``error`` in one line on stderr and log its traceback; the exit status."""
+    status = user_status(error)
+    written = _append_traceback(error)
+    if status is not None:
+        message = f"Error: {error}"
+    else:
+        status = FAILED
+        where = f"the traceback is in {written}" if isinstance(written, Path) else f"no log: {written}"
+        message = f"Internal error: {type(error).__name__}: {error} ({where}; --debug shows it here)"
+    typer.echo(" ".join(message.split()), err=True)
+    return status
+
+
+def user_status(error: BaseException) -> int | None:
+    """The exit status of a user's error, None for an internal one."""
+    if isinstance(error, UserError):
+        return error.status
+    for module, name, status in USER_ERRORS:
+        kind = getattr(sys.modules.get(module), name, None)
+        if kind is not None and isinstance(error, kind):
+            return status
+    if isinstance(error, OSError) and error.filename is not None:
+        return FAILED  # a path that cannot be read or written, named by the message
+    return None
+
+
+def _append_traceback(error: Exception) -> Path | str:
+    """Append the error's traceback to the log file; its path, or why it could not be written."""
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"{datetime.now().isoformat(timespec='seconds')} quantumflow {' '.join(sys.argv[1:])}\n")
+            log.write("".join(traceback.format_exception(error)))
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
+    return path
+
+
+def _log_warnings() -> logging.Handler | None:
+    """Send the flow's warnings (a store write retried) to the log file, not to the terminal."""
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    except OSError:
+        return None
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger(FLOW_LOGGER).addHandler(handler)
+    return handler
