@@ -1,9 +1,15 @@
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
 from quantumflow.settings import shared_data_dir
 from simulator import simulate
+
+if TYPE_CHECKING:
+    from dataflows.training import Result
 
 SHARED_DATA = shared_data_dir()
 
@@ -33,6 +39,23 @@ def faulty_recording(tmp_path_factory) -> Path:
     kinds = {fault["kind"] for fault in simulate(folder, seed=7, minutes=2, faults=True).faults}
     assert kinds == {"dropped_diff", "dropped_l2_message", "malformed_line"}, kinds
     return folder
+
+
+class TrainedModels(NamedTuple):
+    recording: Path  # trained on its first 85%, tested on the rest
+    folder: Path  # the checkpoints
+    result: Result
+
+
+@pytest.fixture(scope="session")
+def simulated_models(simulated_recording, tmp_path_factory) -> TrainedModels:
+    """Small models (pipeline_runs.MODEL_HORIZONS) trained on the simulated Binance minute: enough to predict
+    with and to check what training reports, not to be right."""
+    from pipeline_runs import train_small_models  # torch and Bytewax, only for the tests that need them
+
+    recording = simulated_recording / "binance_btcusdt.gz"
+    folder = tmp_path_factory.mktemp("models")
+    return TrainedModels(recording, folder, train_small_models(recording, folder))
 
 
 @pytest.fixture(autouse=True, scope="session")
