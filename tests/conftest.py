@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
+from store_backends import BACKENDS, empty_store_url
 
 from quantumflow.settings import shared_data_dir
 from simulator import simulate
@@ -39,6 +40,18 @@ def faulty_recording(tmp_path_factory) -> Path:
     kinds = {fault["kind"] for fault in simulate(folder, seed=7, minutes=2, faults=True).faults}
     assert kinds == {"dropped_diff", "dropped_l2_message", "malformed_line"}, kinds
     return folder
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store_url(store_backend, tmp_path) -> str:
+    """The URL of an empty store, once per backend: a new SQLite file; the QuestDB server that
+    QF_TEST_QUESTDB=host:port names, its tables dropped (skipped without it). See store_backends.py."""
+    return empty_store_url(store_backend, tmp_path)
 
 
 class TrainedModels(NamedTuple):
