@@ -155,13 +155,9 @@ def test_a_reader_process_queries_while_the_flow_writes(simulated_recording, tmp
 # -- a real recording: exactness ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def spot(shared_data):
-    return shared_data / "binance" / "spot_btcusdt_20240808.gz"
-
-
-def test_feature_mid_and_spread_equal_the_book_ticker(spot, tmp_path):
+def test_feature_mid_and_spread_equal_the_book_ticker(shared_data, tmp_path):
     """Every feature row made at a bookTicker's update id has that bookTicker's mid and spread."""
+    spot = shared_data / "binance" / "spot_btcusdt_20240808.gz"
     url = _store(tmp_path)
     summary = replay([spot], url)
     tickers = {}
