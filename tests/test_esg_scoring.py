@@ -13,26 +13,86 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from esg import Universe
+from esg.metrics import METRICS, PILLARS
 from esg.rating import RATINGS, bands, rating
 from esg.scoring import score
 from esg.weights import DEFAULT_WEIGHTS, Weights
 
 
-def test_default_weights_are_the_documented_ones():
-    assert dict(DEFAULT_WEIGHTS.pillars) == {"E": 0.4, "S": 0.3, "G": 0.3}
-    assert dict(DEFAULT_WEIGHTS.metrics) == {
-        "carbon_intensity": 0.4,
-        "energy_intensity": 0.2,
-        "water_intensity": 0.2,
-        "renewable_energy_pct": 0.2,
-        "lost_time_injury_rate": 0.3,
-        "employee_turnover_pct": 0.2,
-        "women_in_management_pct": 0.25,
-        "training_hours_per_employee": 0.25,
-        "board_independence_pct": 0.4,
-        "controversies": 0.4,
-        "ceo_pay_ratio": 0.2,
-    }
+def test_default_weights_cover_every_metric_and_sum_to_one_in_each_pillar():
+    for pillar in PILLARS:
+        members = [m.name for m in METRICS if m.pillar == pillar]
+        assert members and math.fsum(DEFAULT_WEIGHTS.metrics[m] for m in members) == pytest.approx(1.0)
+    assert set(DEFAULT_WEIGHTS.metrics) == {m.name for m in METRICS}
+    assert math.fsum(DEFAULT_WEIGHTS.pillars.values()) == pytest.approx(1.0)
+    assert all(w > 0 for w in [*DEFAULT_WEIGHTS.pillars.values(), *DEFAULT_WEIGHTS.metrics.values()])
+
+
+BETTER = {  # a figure that makes a company better than the plain record on exactly one metric
+    "carbon_intensity": {"scope1_tco2e": 500.0},
+    "energy_intensity": {"energy_use_mwh": 4000.0},
+    "water_intensity": {"water_use_m3": 10_000.0},
+    "renewable_energy_pct": {"renewable_energy_pct": 80.0},
+    "board_independence_pct": {"board_independence_pct": 90.0},
+    "controversies": {"controversies": 0},
+    "ceo_pay_ratio": {"ceo_pay_ratio": 50.0},
+}
+
+
+def _lead(*metrics: str, on: str = "overall") -> float:
+    """How far ahead of an otherwise equal peer a company is (on a pillar or overall) when it is better on
+    ``metrics``: each such metric scores 7 against 3."""
+    change = {column: value for metric in metrics for column, value in BETTER[metric].items()}
+    scored = score(companies(record("better", **change), record("plain")))
+    return scored.loc["better", on] - scored.loc["plain", on]
+
+
+def test_the_documented_emphases_show_in_the_scores():
+    """docs/esg.md: carbon counts most within E; board independence and controversies equally within G,
+    the CEO pay ratio half as much; the environment pillar more than governance overall."""
+    carbon, energy, water = (_lead(m, on="E") for m in ("carbon_intensity", "energy_intensity", "water_intensity"))
+    assert carbon > energy > 0 and energy == pytest.approx(water)
+    board, controversies, pay = (_lead(m, on="G") for m in ("board_independence_pct", "controversies", "ceo_pay_ratio"))
+    assert board == pytest.approx(controversies) == pytest.approx(2 * pay) and pay > 0
+    environment = _lead("carbon_intensity", "energy_intensity", "water_intensity", "renewable_energy_pct")
+    governance = _lead("board_independence_pct", "controversies", "ceo_pay_ratio")
+    assert environment > governance > 0
+
+
+def test_a_made_up_company_scored_by_hand():
+    """Two companies in one sector; the first emits half as much (scope 1), has 70% renewables against 30%,
+    and one more controversy. Every differing metric has z = +-1 (two values), so scores 7 and 3."""
+    scored = score(
+        companies(
+            record("x", scope1_tco2e=500.0, renewable_energy_pct=70.0, controversies=2),
+            record("y", scope1_tco2e=1000.0, renewable_energy_pct=30.0, controversies=1),
+        )
+    )
+    e = 0.4 * 7 + 0.2 * 5 + 0.2 * 5 + 0.2 * 7  # carbon, energy, water, renewables
+    g = 0.4 * 5 + 0.4 * 3 + 0.2 * 5  # independence, controversies, pay ratio
+    assert scored.loc["x", ["E", "S", "G"]].tolist() == pytest.approx([e, 5.0, g])  # 6.2, 5, 4.2
+    assert scored.loc["x", "overall"] == pytest.approx(0.4 * e + 0.3 * 5 + 0.3 * g)  # 5.24
+    assert scored.loc["x", "rating"] == "BBB"
+
+
+improvable = st.sampled_from(
+    [("scope1_tco2e", -1), ("renewable_energy_pct", 1), ("lost_time_injury_rate", -1), ("ceo_pay_ratio", -1)]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(1, 100), min_size=1, max_size=6), improvable, st.floats(0.5, 50))
+def test_a_better_metric_never_lowers_a_companys_score(peers, metric, step):
+    """Improving one figure of one company (the others unchanged) never lowers its pillar or overall score."""
+    column, better = metric
+
+    def scored(value):
+        others = (record(f"p{i}", **{column: v}) for i, v in enumerate(peers))
+        return score(companies(record("me", **{column: value}), *others)).loc["me"]
+
+    before, after = scored(50.0), scored(50.0 + better * step)
+    for name in ("E", "S", "G", "overall"):
+        assert after[name] >= before[name] - 1e-9, name
 
 
 def test_carbon_intensity_scores_by_hand():

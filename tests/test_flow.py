@@ -1,7 +1,12 @@
-"""The predict flow on Bytewax, end to end into a SQLite store, on the real recordings."""
+"""The predict flow on Bytewax, end to end into a SQLite store. On simulated recordings: the rows it writes,
+faults as resyncs and dead letters, the same store from two runs and from two workers (predictions
+included), no duplicates after a kill, readers while it writes. On a real recording: feature rows that
+agree with Binance's own bookTicker."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import signal
 import subprocess
@@ -9,18 +14,18 @@ import sys
 import time
 
 import pytest
+from pipeline_runs import replay
 
 from dataflows.recordings import open_recording
-from dataflows.run import run_flow
 from operators.feeds import parse
 from quantumflow.events import BestBidOffer
-from store import open_store
+from store import digest, open_store
 
-DATA_TABLES = ("features", "book", "trades", "resyncs", "dead_letters")
+DATA_TABLES = ("features", "book", "trades", "resyncs", "dead_letters", "predictions")
 
 
-def _store(tmp_path, name="flow.db") -> str:
-    return f"sqlite:///{tmp_path / name}"
+def _store(folder, name="flow.db") -> str:
+    return f"sqlite:///{folder / name}"
 
 
 def _contents(url: str) -> dict[str, list[dict]]:
@@ -28,21 +33,133 @@ def _contents(url: str) -> dict[str, list[dict]]:
         return {table: reader.rows(table) for table in DATA_TABLES}
 
 
-@pytest.fixture(scope="module")
-def spot(shared_data):
-    return shared_data / "binance" / "spot_btcusdt_20240808.gz"
+# -- simulated recordings ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def spot_store(spot, tmp_path_factory):
-    url = _store(tmp_path_factory.mktemp("spot"))
-    summary = run_flow([spot], url)
-    return url, summary
+def simulated_store(simulated_recording, tmp_path_factory):
+    url = _store(tmp_path_factory.mktemp("simulated_store"))
+    return url, replay([simulated_recording], url)
 
 
-def test_feature_mid_and_spread_equal_the_book_ticker(spot, spot_store):
+def test_rows_are_written_once_per_event_with_readable_keys(simulated_store):
+    url, summary = simulated_store
+    with open_store(url).reader() as reader:
+        assert reader.instruments() == ["binance:BTCUSDT", "coinbase:BTC-USD"]
+        assert reader.count("dead_letters") == reader.count("resyncs") == reader.count("predictions") == 0
+        assert summary.rows == {table: reader.count(table) for table in summary.rows}
+        for instrument in reader.instruments():
+            assert 0 < reader.count("book", instrument) < reader.count("features", instrument)
+            assert reader.count("trades", instrument) > 0
+            latest = reader.latest("features", instrument, ["mid", "spread_bps"])
+            assert latest["mid"] > 0 and latest["spread_bps"] > 0
+            keys = [(row["ts"], row["seq"]) for row in reader.range("features", instrument, 0, 2**63 - 1, [], 100_000)]
+            assert len(set(keys)) == len(keys) and [seq for _, seq in keys] == sorted(seq for _, seq in keys)
+    assert summary.events_in > 10_000
+
+
+def test_faults_become_resyncs_and_dead_letters_with_their_bytes(faulty_recording, tmp_path):
+    url = _store(tmp_path)
+    replay([faulty_recording], url)
+    faults = json.loads((faulty_recording / "manifest.json").read_text())["faults"]
+    cut_lines = {}
+    for fault in faults:
+        if fault["kind"] == "malformed_line":
+            with gzip.open(faulty_recording / fault["file"], "rb") as recording:
+                line = next(line for line in recording if line.startswith(b"%d " % fault["receive_ns"]))
+            cut_lines[fault["receive_ns"]] = line.rstrip(b"\n").split(b" ", 1)[1]
+    with open_store(url).reader() as reader:
+        letters = reader.dead_letters()
+        resyncs = reader.rows("resyncs")
+    assert {letter["ts"]: letter["raw"] for letter in letters} == cut_lines
+    assert all(letter["digest"] == digest(letter["raw"]) and "malformed" in letter["reason"] for letter in letters)
+    gaps = {"dropped_diff": "binance:BTCUSDT", "dropped_l2_message": "coinbase:BTC-USD"}
+    lost = sorted(gaps[fault["kind"]] for fault in faults if fault["kind"] in gaps)
+    assert sorted(row["instrument"] for row in resyncs) == lost
+    assert all("gap" in row["reason"] for row in resyncs)
+
+
+def test_two_runs_and_two_workers_give_the_same_store(faulty_recording, simulated_models, tmp_path):
+    """With predictions: each run starts its online learners from the checkpoints (fresh)."""
+    stores = {}
+    for name, workers in (("one", 1), ("again", 1), ("two", 2)):
+        stores[name] = _store(tmp_path, f"{name}.db")
+        replay(
+            [faulty_recording],
+            stores[name],
+            workers=workers,
+            models=simulated_models.folder,
+            online_state=tmp_path / f"{name}_state",
+            fresh=True,
+        )
+    expected = _contents(stores["one"])
+    assert {row["instrument"] for row in expected["predictions"]} == {"binance:BTCUSDT", "coinbase:BTC-USD"}
+    assert all(expected[table] for table in DATA_TABLES)  # every table has rows: a fault makes each kind
+    assert _contents(stores["again"]) == expected
+    assert _contents(stores["two"]) == expected
+
+
+def _run_in_background(recording, url, speed) -> subprocess.Popen:
+    """``quantumflow run`` paced at ``speed`` times real time, so that it is still running when a test acts."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "run", str(recording), "--store", url, "--speed", str(speed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+
+
+def _wait_for_rows(url, process, at_least=1) -> None:
+    deadline = time.monotonic() + 300  # a guard against a hung run, not a measurement
+    with open_store(url).reader() as reader:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if reader.count("features") >= at_least:
+                    return
+            except Exception:  # the table may not exist yet
+                pass
+            time.sleep(0.05)
+    pytest.fail(f"the flow wrote no {at_least} feature rows (exit status {process.poll()})")
+
+
+def test_a_killed_run_run_again_leaves_no_duplicates(simulated_recording, simulated_store, tmp_path):
+    """Killed a few seconds into a replay paced to last 15 s, then replayed whole into the same store."""
+    clean, _ = simulated_store
+    killed = _store(tmp_path, "killed.db")
+    process = _run_in_background(simulated_recording, killed, speed=4)
+    _wait_for_rows(killed, process, at_least=1_000)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = open_store(killed).reader().count("features")
+    replay([simulated_recording], killed)
+    after = _contents(killed)
+    assert 0 < partial < len(after["features"])
+    assert after == _contents(clean)
+
+
+def test_a_reader_process_queries_while_the_flow_writes(simulated_recording, tmp_path):
+    url = _store(tmp_path)
+    process = _run_in_background(simulated_recording, url, speed=10)
+    _wait_for_rows(url, process)
+    counts = []
+    with open_store(url).reader() as reader:
+        while process.poll() is None:
+            counts.append(reader.count("features"))
+            reader.latest("features", "binance:BTCUSDT", ["mid"])
+            reader.latest_per_instrument("book")
+    assert process.wait() == 0, process.stderr.read().decode()
+    assert counts == sorted(counts) and len(set(counts)) > 1  # saw the rows arrive, never fewer
+    assert open_store(url).reader().count("features") >= counts[-1] > 0
+
+
+# -- a real recording: exactness ------------------------------------------------------------------
+
+
+def test_feature_mid_and_spread_equal_the_book_ticker(shared_data, tmp_path):
     """Every feature row made at a bookTicker's update id has that bookTicker's mid and spread."""
-    url, summary = spot_store
+    spot = shared_data / "binance" / "spot_btcusdt_20240808.gz"
+    url = _store(tmp_path)
+    summary = replay([spot], url)
     tickers = {}
     for raw in open_recording(spot):
         for event in parse(raw):
@@ -50,6 +167,7 @@ def test_feature_mid_and_spread_equal_the_book_ticker(spot, spot_store):
                 tickers[event.sequence] = event
     with open_store(url).reader() as reader:
         rows = reader.rows("features")
+        assert reader.count("dead_letters") == reader.count("resyncs") == 0
     assert summary.rows["features"] == len(rows) > 30_000
     matched = depth_rows = 0
     for row in rows:
@@ -62,80 +180,3 @@ def test_feature_mid_and_spread_equal_the_book_ticker(spot, spot_store):
         depth_rows += row["ts"] != ticker.receive_ts  # a depth update landing on the same id
     assert matched > 25_000
     assert depth_rows > 0
-
-
-def test_rows_are_written_once_per_event_with_readable_keys(spot_store):
-    url, summary = spot_store
-    with open_store(url).reader() as reader:
-        assert reader.instruments() == ["binance:BTCUSDT"]
-        assert reader.count("dead_letters") == 0
-        assert reader.count("resyncs") == 0
-        assert 0 < reader.count("book") < reader.count("features")
-        latest = reader.latest("features", "binance:BTCUSDT", ["mid", "spread_bps"])
-    assert latest["mid"] > 0
-    assert summary.events_in > 40_000
-
-
-def test_two_runs_and_two_workers_give_the_same_store(shared_data, tmp_path):
-    recordings = [shared_data / "coinbase" / "COINBASE.ws.28.0", shared_data / "binance" / "spot_btcusdt_20240808.gz"]
-    first, again, two = (_store(tmp_path, name) for name in ("one.db", "again.db", "two.db"))
-    run_flow(recordings, first)
-    run_flow(recordings, again)
-    run_flow(recordings, two, workers=2)
-    expected = _contents(first)
-    assert len({row["instrument"] for row in expected["features"]}) == 11
-    assert _contents(again) == expected
-    assert _contents(two) == expected
-
-
-def _run_in_background(recording, url) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "run", str(recording), "--store", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "TQDM_DISABLE": "1"},
-    )
-
-
-def _wait_for_rows(url, process, at_least=1, timeout=60) -> None:
-    deadline = time.monotonic() + timeout
-    with open_store(url).reader() as reader:
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if reader.count("features") >= at_least:
-                    return
-            except Exception:  # the table may not exist yet
-                pass
-            time.sleep(0.05)
-    pytest.fail("the flow wrote no feature rows in time")
-
-
-def test_a_killed_run_run_again_leaves_no_duplicates(shared_data, tmp_path):
-    recording = shared_data / "binance" / "usdm_btcusdt_20240808.gz"
-    killed, clean = _store(tmp_path, "killed.db"), _store(tmp_path, "clean.db")
-    process = _run_in_background(recording, killed)
-    _wait_for_rows(killed, process, at_least=5_000)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    partial = open_store(killed).reader().count("features")
-    run_flow([recording], killed)
-    run_flow([recording], clean)
-    after = _contents(killed)
-    assert 0 < partial < len(after["features"])
-    assert after == _contents(clean)
-
-
-def test_a_reader_process_queries_while_the_flow_writes(shared_data, tmp_path):
-    url = _store(tmp_path)
-    process = _run_in_background(shared_data / "binance" / "usdm_btcusdt_20240808.gz", url)
-    _wait_for_rows(url, process)
-    counts = []
-    with open_store(url).reader() as reader:
-        while process.poll() is None:
-            counts.append(reader.count("features"))
-            reader.latest("features", "binance_usdm:BTCUSDT", ["mid"])
-            reader.latest_per_instrument("book")
-    assert process.wait() == 0, process.stderr.read().decode()
-    assert len(counts) > 5
-    assert counts == sorted(counts)
-    assert open_store(url).reader().count("features") >= counts[-1] > 0

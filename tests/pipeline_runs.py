@@ -1,0 +1,37 @@
+"""The one place the tests start the predict flow and the trainer, so that a change to their options
+changes one file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from dataflows.run import RunSummary, run_flow
+from dataflows.training import Result, run_experiment
+from models.train import Settings
+from operators.labels import parse_horizons
+
+MODEL_HORIZONS = ("10", "1s")
+
+
+def replay(
+    recordings: Sequence[Path],
+    store_url: str,
+    *,
+    workers: int = 1,
+    models: Path | None = None,
+    online_state: Path | None = None,
+    fresh: bool = False,
+) -> RunSummary:
+    """Replay ``recordings`` through the predict flow into the store at ``store_url`` (predicting with
+    ``models`` if given, the online learners' state kept in ``online_state``)."""
+    return run_flow(
+        list(recordings), store_url, workers=workers, models=models, online_state_dir=online_state, fresh=fresh
+    )
+
+
+def train_small_models(recording: Path, folder: Path) -> Result:
+    """Small models (window 8, two epochs, at most 4,000 training windows) for MODEL_HORIZONS, fitted on the
+    first 85% of ``recording`` and tested on the rest; checkpoints in ``folder``, the report in folder/report."""
+    settings = Settings(parse_horizons(",".join(MODEL_HORIZONS)), window=8, epochs=2, max_train_windows=4_000)
+    return run_experiment([recording], settings, folder / "report", save_models=folder, say=lambda _: None)
