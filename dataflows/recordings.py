@@ -49,6 +49,8 @@ _LOBSTER_NAME = re.compile(
     r"^(?P<ticker>[A-Za-z.]+)_(?P<day>\d{4}-\d{2}-\d{2})_\d+_\d+_(message|orderbook)_(?P<levels>\d+)\.csv$"
 )
 _NEW_YORK = ZoneInfo("America/New_York")
+_NATIVE_LINE = re.compile(rb"^\d+ ")
+_CRYPTOFEED_LINE = re.compile(rb"^(wss://|\d+(\.\d+)?: )")  # the first line of a format tells it (bad ones do not)
 _MAX_NS_DIGITS = 19  # receive times fit a signed 64-bit integer of nanoseconds
 CUT_OFF = "recording cut off"
 
@@ -165,10 +167,10 @@ def open_recording(path: str | Path, feed: str | None = None) -> Recording:
     if lobster:
         return Recording(path, "lobster", lobster["ticker"], "lobster")
     head = _head_lines(path)
-    first = next((line for line in head if line.strip()), b"")
-    if first.startswith(b"wss://") or re.match(rb"^\d+(\.\d+)?: ", first):
+    first = next((line for line in head if _CRYPTOFEED_LINE.match(line) or _NATIVE_LINE.match(line)), b"")
+    if _CRYPTOFEED_LINE.match(first):
         return Recording(path, feed or _cryptofeed_feed(path, head), None, "cryptofeed")
-    if re.match(rb"^\d+ ", first):
+    if _NATIVE_LINE.match(first):
         sniffed_feed, symbol = _sniff_native(head)
         if feed is None and sniffed_feed is None:
             raise RecordingError(f"{path}: cannot tell which feed this recording holds; pass --feed")

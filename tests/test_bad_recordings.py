@@ -108,6 +108,14 @@ def test_garbage_lines_are_dead_letters_and_the_books_stay_exact(spot_lines, cle
     assert all(letter.reason.startswith(f"{NOT_A_LINE}: expected '<receive time") for letter in letters)
 
 
+def test_a_recording_that_starts_with_garbage_is_still_recognised(spot_lines, tmp_path):
+    recording = open_recording(_write(tmp_path / "first.gz", [b"garbage", *spot_lines[:100]]))
+    assert (recording.feed, recording.symbol, recording.kind) == ("binance", "BTCUSDT", "native")
+    first, *rest = recording
+    assert type(first) is DeadLetter and first.raw == b"garbage" and first.receive_ts == 0
+    assert len(rest) == 100 and all(type(raw) is RawMessage for raw in rest)
+
+
 def test_every_book_ticker_still_matches_with_garbage_in_between(spot_lines, tmp_path):
     from test_binance_sync import compare_with_tickers
 
