@@ -1,7 +1,8 @@
 """Throughput on a recording, beside the cost of merely decoding it.
 
 Every pass reads the file from disk (gzip included): the decode-only pass then just parses
-each message's JSON; the book pass runs parse + sync + book (``BookBuilder``); the flow pass
+each message's JSON; the book pass runs the flow's keyed steps in this process, parse -> key by
+instrument -> sync + book + features (``InstrumentStates``, in the flow's batches); the flow pass
 runs the predict flow up to the features on one Bytewax worker, parse -> book -> features -> a
 fresh SQLite store (the models' cost is measured apart, by ``bench_models``), and measures each
 event's latency from the source reading it to its feature row being committed. Ratios to
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import orjson
 
+from dataflows.batches import InstrumentStates
 from dataflows.recordings import open_recording
 from dataflows.run import RunSummary, run_flow
-from operators.pipeline import BookBuilder
+from quantumflow.events import RawMessage
 
 
 @dataclass
@@ -54,16 +56,16 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
     def decode_only() -> tuple[int, int]:
         messages = 0
         for raw in open_recording(path, feed):
-            orjson.loads(raw.payload)
-            messages += 1
+            if type(raw) is RawMessage:  # not a bad line's dead letter
+                orjson.loads(raw.payload)
+                messages += 1
         return messages, 0
 
     def full() -> tuple[int, int]:
-        builder = BookBuilder()
         messages = events = 0
-        for raw in open_recording(path, feed):
-            events += len(builder.process(raw))
-            messages += 1
+        for step in InstrumentStates().replay(open_recording(path, feed)):
+            messages += step.messages
+            events += step.events
         return messages, events
 
     decode_s, (messages, _) = _median_seconds(decode_only, repeats)

@@ -54,7 +54,11 @@ DEFAULT_SIMULATION_SEED = 7
 @app.command("replay")
 def replay_command(
     paths: Annotated[
-        list[Path], typer.Argument(help="Recording files (native .gz, cryptofeed capture, or LOBSTER csv).")
+        list[Path],
+        typer.Argument(
+            help="Recordings: files (native .gz, cryptofeed capture, or LOBSTER csv), or folders of them "
+            "(merged by local receive time)."
+        ),
     ],
     feed: FeedOption = None,
     out: Annotated[
@@ -62,8 +66,11 @@ def replay_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
 ) -> None:
-    """Rebuild every book in the recordings and summarise: events by type, resyncs, dead letters, final tops."""
-    recordings = [open_recording(path, feed) for path in paths]
+    """Rebuild every book in the recordings and summarise: events by type, resyncs, dead letters, final tops.
+    Bad lines and a file cut off mid-write are dead letters; the replay goes on."""
+    from dataflows.sources import recording_paths
+
+    recordings = [open_recording(path, feed) for path in recording_paths(paths)]
     total = sum(r.size for r in recordings)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
         summary = replay(recordings, on_progress=bar.update)
@@ -91,8 +98,8 @@ def bench_command(
     with_models: Annotated[bool, typer.Option("--models-cost/--no-models-cost", help="Also time the models.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Measure throughput on a recording: decode only, parse + sync + book, the flow into SQLite, and the
-    models' inference cost per event."""
+    """Measure throughput on a recording: decode only, the flow's keyed steps in this process (parse, sync,
+    book, features), the flow into SQLite, and the models' inference cost per event."""
     from bench.books import bench_books
     from bench.models import bench_models
 
@@ -102,10 +109,10 @@ def bench_command(
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "models": cost and cost.to_dict()}, indent=2))
         return
-    console.print(f"recording: {result.recording} ({result.messages:,} messages, {result.events:,} events out)")
+    console.print(f"recording: {result.recording} ({result.messages:,} messages, {result.events:,} events)")
     console.print(f"decode only (read + JSON parse): {result.decode_only_msgs_per_s:,.0f} messages/s")
     console.print(
-        f"parse + sync + book:             {result.book_msgs_per_s:,.0f} messages/s "
+        f"parse + sync + book + features:  {result.book_msgs_per_s:,.0f} messages/s "
         f"({result.book_events_per_s:,.0f} events/s), {result.ratio:.2f} x decode-only"
     )
     console.print(
@@ -204,9 +211,11 @@ def run_command(
     console.print(
         f"written: {rows.get('features', 0):,} feature rows, {rows.get('book', 0):,} book rows, "
         f"{rows.get('trades', 0):,} trades, {rows.get('resyncs', 0):,} resyncs, "
-        f"{rows.get('dead_letters', 0):,} dead letters, {rows.get('predictions', 0):,} prediction rows "
+        f"{rows.get('dead_letters', 0):,} dead letters ({summary.decoder_errors:,} of them decoder errors), "
+        f"{rows.get('predictions', 0):,} prediction rows "
         f"(written when made and again when their label matures); run {summary.run_id}"
     )
+    _warn_decoder_errors(summary.decoder_errors)
     if not rows.get("predictions") and models is None and not has_checkpoints(models_dir()):
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
 
@@ -327,6 +336,14 @@ def feeds_command() -> None:
         console.print(f"{feed.name:18} exchange {feed.exchange:14} {feed.description}")
 
 
+def _warn_decoder_errors(count: int) -> None:
+    if count:
+        Console(stderr=True).print(
+            f"[bold red]{count:,} decoder errors:[/] a decoder failed on messages it should have read or "
+            "rejected; they are in the dead letters, reason 'decoder error: ...' (a bug to report)"
+        )
+
+
 def _print_summary(summary: ReplaySummary) -> None:
     console.print(
         f"{summary.messages:,} messages ({summary.quiet_messages:,} with no market data, "
@@ -336,6 +353,8 @@ def _print_summary(summary: ReplaySummary) -> None:
     for title, counts in (("resyncs", summary.resyncs), ("dead letters", summary.dead_letters)):
         detail = ", ".join(f"{reason} {count:,}" for reason, count in counts.items())
         console.print(f"{title}: {sum(counts.values()):,}" + (f" ({detail})" if detail else ""))
+    console.print(f"decoder errors: {summary.decoder_errors:,}")
+    _warn_decoder_errors(summary.decoder_errors)
     table = Table(title="final books")
     for column in ("instrument", "state", "sequence", "bid size", "bid", "ask", "ask size"):
         table.add_column(column, justify="left" if column in ("instrument", "state") else "right")

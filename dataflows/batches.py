@@ -1,9 +1,11 @@
-"""Raw batches parsed and grouped by instrument: the step before the keyed state, shared by the
-Bytewax flow and by offline replays (training, fitting, tests)."""
+"""Raw batches parsed and grouped by instrument, then each instrument's keyed state: the one path
+from raw messages to books, shared by the Bytewax flow (``split_by_instrument`` before its keyed
+step) and by everything that runs it in this process (``InstrumentStates``: replays, training,
+fitting, the benchmark, the tests), so what they measure is what the flow does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
@@ -11,9 +13,10 @@ from typing import NamedTuple
 from dataflows.recordings import open_recording
 from dataflows.rows import TableRows, dead_letter_rows
 from dataflows.sources import BATCH_MESSAGES, merged, recording_paths
+from operators.book import OrderBook
 from operators.features.micro_price import MicroPriceTable
-from operators.feeds import parse
-from operators.instrument import Derived, InstrumentState
+from operators.feeds import is_decoder_error, parse
+from operators.instrument import Derived, InstrumentState, Observer
 from quantumflow.events import DeadLetter, MarketEvent, RawMessage
 
 
@@ -24,13 +27,25 @@ class InstrumentBatch(NamedTuple):
     events: list[tuple[MarketEvent, RawMessage]]
 
 
-def split_by_instrument(messages: list[RawMessage], read_ns: int = 0) -> list[InstrumentBatch | TableRows]:
-    """Parse messages; their events grouped by instrument in stream order, and the messages that
-    could not be parsed as dead-letter rows."""
+class Parsed(NamedTuple):
+    batches: list[InstrumentBatch]  # events grouped by instrument, in stream order
+    dead_letters: list[DeadLetter]  # lines and messages that could not be parsed
+    quiet: int  # messages without market data (heartbeats, subscription answers)
+
+
+def parse_batch(messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0) -> Parsed:
+    """Parse messages (a recording's bad lines come as dead letters already)."""
     by_instrument: dict[str, InstrumentBatch] = {}
     dead: list[DeadLetter] = []
+    quiet = 0
     for raw in messages:
-        for event in parse(raw):
+        if type(raw) is DeadLetter:
+            dead.append(raw)
+            continue
+        events = parse(raw)
+        if not events:
+            quiet += 1
+        for event in events:
             if type(event) is DeadLetter:
                 dead.append(event)
                 continue
@@ -38,15 +53,75 @@ def split_by_instrument(messages: list[RawMessage], read_ns: int = 0) -> list[In
             if group is None:
                 group = by_instrument[event.instrument] = InstrumentBatch(event.instrument, raw.feed, read_ns, [])
             group.events.append((event, raw))
-    out: list[InstrumentBatch | TableRows] = list(by_instrument.values())
+    return Parsed(list(by_instrument.values()), dead, quiet)
+
+
+def split_by_instrument(
+    messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0
+) -> list[InstrumentBatch | TableRows]:
+    """The flow's parse step: each instrument's batch, and the messages that could not be parsed
+    as dead-letter rows."""
+    batches, dead, _ = parse_batch(messages, read_ns)
+    out: list[InstrumentBatch | TableRows] = list(batches)
     if dead:
-        out.append(TableRows(read_ns, len(dead), {"dead_letters": dead_letter_rows(dead)}))
+        out.append(dead_letter_table(dead, read_ns))
     return out
+
+
+def dead_letter_table(letters: list[DeadLetter], read_ns: int = 0) -> TableRows:
+    """Dead letters as rows, with how many are decoder errors (bugs, counted apart)."""
+    decoder_errors = sum(map(is_decoder_error, letters))
+    return TableRows(read_ns, len(letters), {"dead_letters": dead_letter_rows(letters)}, decoder_errors)
 
 
 def new_state(batch: InstrumentBatch, micro_prices: dict[str, MicroPriceTable]) -> InstrumentState:
     """The keyed state of the instrument ``batch`` is the first of."""
     return InstrumentState(batch.instrument, batch.feed, micro_prices.get(batch.instrument))
+
+
+class Step(NamedTuple):
+    """What one batch of messages gave."""
+
+    messages: int  # raw messages, without the lines that were dead letters already
+    events: int  # market events parsed from them
+    derived: list[Derived]
+    dead_letters: list[DeadLetter]  # lines and messages that could not be parsed
+    quiet: int
+
+
+class InstrumentStates:
+    """The flow's parse -> key by instrument -> keyed state, in this process: one
+    ``InstrumentState`` per instrument (``states``), fed batches as the flow feeds them.
+    ``observe`` is called after each event with the sync's outputs (see ``Observer``)."""
+
+    def __init__(self, micro_prices: dict[str, MicroPriceTable] | None = None, observe: Observer | None = None) -> None:
+        self.states: dict[str, InstrumentState] = {}
+        self.micro_prices = micro_prices or {}
+        self.observe = observe
+
+    def book(self, instrument: str) -> OrderBook:
+        return self.states[instrument].sync.book
+
+    def on_messages(self, messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0) -> Step:
+        batches, dead, quiet = parse_batch(messages, read_ns)
+        derived = []
+        events = 0
+        for batch in batches:
+            events += len(batch.events)
+            state = self.states.get(batch.instrument)
+            if state is None:
+                state = self.states[batch.instrument] = new_state(batch, self.micro_prices)
+            derived.append(state.on_batch(batch.events, self.observe))
+        lines = sum(type(raw) is DeadLetter for raw in messages)
+        return Step(len(messages) - lines, events, derived, dead, quiet)
+
+    def replay(
+        self, messages: Iterable[RawMessage | DeadLetter], batch_messages: int = BATCH_MESSAGES
+    ) -> Iterator[Step]:
+        """``messages`` in batches of ``batch_messages``, as the replay source cuts them."""
+        messages = iter(messages)
+        while chunk := list(islice(messages, batch_messages)):
+            yield self.on_messages(chunk)
 
 
 def derive_offline(
@@ -59,16 +134,9 @@ def derive_offline(
     """The flow's keyed steps run in this process over recordings: each instrument batch's
     ``Derived``, and dead-letter rows, in stream order. ``on_progress`` gets the bytes read."""
     recordings = [open_recording(path, feed) for path in recording_paths(paths)]
-    states: dict[str, InstrumentState] = {}
-    messages = merged(recordings)
-    while chunk := list(islice(messages, batch_messages)):
-        for item in split_by_instrument(chunk):
-            if type(item) is TableRows:
-                yield item
-                continue
-            state = states.get(item.instrument)
-            if state is None:
-                state = states[item.instrument] = new_state(item, micro_prices or {})
-            yield state.on_batch(item.events)
+    for step in InstrumentStates(micro_prices).replay(merged(recordings), batch_messages):
+        yield from step.derived
+        if step.dead_letters:
+            yield dead_letter_table(step.dead_letters)
         if on_progress is not None:
             on_progress(sum(recording.bytes_read for recording in recordings))

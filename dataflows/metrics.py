@@ -10,25 +10,28 @@ import numpy as np
 
 
 class FlowMetrics:
-    """Events in, rows out, dead letters, and per-event latency from the source reading a message
-    to its rows being committed to the store; and the store failure that stopped the run, if one did.
-    Shared by the workers of one process."""
+    """Events in, rows out, dead letters (and among them, counted apart, decoder errors: bugs, not
+    bad input), and per-event latency from the source reading a message to its rows being
+    committed to the store; and the store failure that stopped the run, if one did. Shared by the
+    workers of one process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.events_in = 0
         self.rows_out = 0
         self.dead_letters = 0
+        self.decoder_errors = 0  # among the dead letters
         self.rows_by_table: Counter[str] = Counter()
         self.started = time.perf_counter()
         self._latencies_ns: list[int] = []
         self._weights: list[int] = []
         self.store_failure: Exception | None = None  # set by the sink when the store failed for good
 
-    def record(self, events: int, rows: dict[str, int], latency_ns: int) -> None:
-        """One item written: the events it accounts for, its rows per table, and how long ago
-        its messages were read (counted once per feature row it made)."""
+    def record(self, events: int, rows: dict[str, int], latency_ns: int, decoder_errors: int = 0) -> None:
+        """One item written: the events it accounts for, its rows per table, how long ago its
+        messages were read (counted once per feature row it made), and its decoder errors."""
         with self._lock:
+            self.decoder_errors += decoder_errors
             self.events_in += events
             self.rows_by_table.update(rows)
             self.rows_out += sum(rows.values())

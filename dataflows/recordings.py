@@ -9,14 +9,23 @@ Three formats, told apart by their content (or names, for LOBSTER):
   ``wss://`` record what the client sent (``<-``) or a connect (``<->``) and are skipped. The
   feed is recognised from the websocket address.
 * **LOBSTER** ``TICKER_DATE_START_END_message_N.csv`` with its ``..._orderbook_N.csv``: times
-  are seconds after midnight in New York on DATE.
+  are seconds after midnight in New York on DATE. The two files must have as many rows.
+
+A bad line never stops a replay: a line that is not a line of its format, or the partial last line
+of a gzip file cut off mid-write (a recorder killed), is yielded as a ``DeadLetter`` with its bytes
+and the reason, and reading goes on (a cut file ends there, with a warning naming the file and the
+byte offsets of the cut). A dead letter carries the receive time of the line before it, so that
+merging files by receive time keeps it in place. The books notice what such a line took with it:
+a lost delta is a sequence gap, which the sync turns into a resync.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import logging
 import re
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -26,9 +35,10 @@ import orjson
 
 from operators.feeds import get_feed
 from operators.feeds.common import decimal_seconds_to_ns
-from quantumflow.events import RawMessage
+from quantumflow.events import DeadLetter, RawMessage
 
 SNIFF_LINES = 2_000
+READ_BYTES = 1 << 20
 _WEBSOCKET_FEEDS = {
     "ws-feed.pro.coinbase.com": "coinbase",
     "ws-feed.exchange.coinbase.com": "coinbase",
@@ -39,6 +49,12 @@ _LOBSTER_NAME = re.compile(
     r"^(?P<ticker>[A-Za-z.]+)_(?P<day>\d{4}-\d{2}-\d{2})_\d+_\d+_(message|orderbook)_(?P<levels>\d+)\.csv$"
 )
 _NEW_YORK = ZoneInfo("America/New_York")
+_NATIVE_LINE = re.compile(rb"^\d+ ")
+_CRYPTOFEED_LINE = re.compile(rb"^(wss://|\d+(\.\d+)?: )")  # the first line of a format tells it (bad ones do not)
+_MAX_NS_DIGITS = 19  # receive times fit a signed 64-bit integer of nanoseconds
+CUT_OFF = "recording cut off"
+
+log = logging.getLogger(__name__)
 
 
 class RecordingError(ValueError):
@@ -56,41 +72,88 @@ class Recording:
         self.size = path.stat().st_size
         self.skipped_lines = 0  # client-sent and connect lines of cryptofeed captures
         self._file: io.BufferedReader | None = None
+        if kind == "lobster":
+            _check_lobster_rows(*_lobster_pair(path))
 
     @property
     def bytes_read(self) -> int:
         return self._file.tell() if self._file is not None and not self._file.closed else self.size
 
-    def __iter__(self) -> Iterator[RawMessage]:
+    def __iter__(self) -> Iterator[RawMessage | DeadLetter]:
         if self.kind == "lobster":
             yield from self._lobster()
             return
         with open(self.path, "rb") as self._file:
-            lines = gzip.GzipFile(fileobj=self._file) if _is_gzip(self.path) else self._file
+            lines = _Lines(self._file, _is_gzip(self.path))
             parse_line = _native_line if self.kind == "native" else _cryptofeed_line
             feed, key = self.feed, self.symbol
-            for number, line in enumerate(lines, 1):
+            receive_ts = 0
+            for line in lines:
                 if line.startswith(b"wss://") or not line.strip():
                     self.skipped_lines += 1
                     continue
                 try:
                     receive_ts, payload = parse_line(line)
                 except ValueError as error:
-                    raise RecordingError(f"{self.path}:{number}: not a {self.kind} recording line: {error}") from error
+                    yield DeadLetter(feed, None, receive_ts, line, f"not a {self.kind} recording line: {error}")
+                    continue
                 yield RawMessage(feed, receive_ts, payload, key)
+            if lines.cut is not None:
+                log.warning("%s: %s", self.path, lines.cut)
+                yield DeadLetter(feed, None, receive_ts, lines.tail, f"{CUT_OFF}: {lines.cut}")
 
-    def _lobster(self) -> Iterator[RawMessage]:
+    def _lobster(self) -> Iterator[RawMessage | DeadLetter]:
         messages, books = _lobster_pair(self.path)
         midnight = _midnight_ns(self.path)
         with open(messages, "rb") as self._file, open(books, "rb") as book_file:
             before = b""
-            for row, (message, after) in enumerate(zip(self._file, book_file, strict=False), 1):
+            receive_ts = midnight
+            for row, (message, after) in enumerate(zip(self._file, book_file, strict=True), 1):
                 message, after = message.strip(), after.strip()
-                seconds = message.partition(b",")[0].decode()
-                receive_ts = midnight + decimal_seconds_to_ns(seconds)
-                payload = b"%d,%s\n%s\n%s" % (row, message, before, after)
-                yield RawMessage("lobster", receive_ts, payload, self.symbol)
+                try:
+                    receive_ts = midnight + decimal_seconds_to_ns(message.partition(b",")[0].decode())
+                except ValueError as error:  # the row is lost; the next one's number shows the gap
+                    yield DeadLetter("lobster", None, receive_ts, message, f"not a LOBSTER message line: {error}")
+                else:
+                    yield RawMessage(
+                        "lobster", receive_ts, b"%d,%s\n%s\n%s" % (row, message, before, after), self.symbol
+                    )
                 before = after
+
+
+class _Lines:
+    """The lines of a file, gzip or plain, without their line ends. A gzip stream that ends early
+    or goes bad stops them there: ``cut`` then says where, and ``tail`` holds the partial line."""
+
+    def __init__(self, file: io.BufferedReader, compressed: bool) -> None:
+        self._file = file
+        self._stream = gzip.GzipFile(fileobj=file) if compressed else file
+        self.cut: str | None = None
+        self.tail = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        tail = b""
+        uncompressed = 0
+        while True:
+            try:
+                chunk = self._stream.read1(READ_BYTES)
+            except (EOFError, OSError, zlib.error) as error:
+                whole = uncompressed - len(tail)
+                self.cut = (
+                    f"the gzip stream breaks off at compressed byte {self._file.tell():,} ({error}); "
+                    f"read up to the last whole line, which ends at uncompressed byte {whole:,}"
+                    + (f", then {len(tail):,} bytes of a partial line" if tail else "")
+                )
+                self.tail = tail
+                return
+            if not chunk:
+                break
+            uncompressed += len(chunk)
+            lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
+            tail = lines.pop()
+            yield from lines
+        if tail:
+            yield tail  # a last line without a line end
 
 
 def open_recording(path: str | Path, feed: str | None = None) -> Recording:
@@ -104,10 +167,10 @@ def open_recording(path: str | Path, feed: str | None = None) -> Recording:
     if lobster:
         return Recording(path, "lobster", lobster["ticker"], "lobster")
     head = _head_lines(path)
-    first = next((line for line in head if line.strip()), b"")
-    if first.startswith(b"wss://") or re.match(rb"^\d+(\.\d+)?: ", first):
+    first = next((line for line in head if _CRYPTOFEED_LINE.match(line) or _NATIVE_LINE.match(line)), b"")
+    if _CRYPTOFEED_LINE.match(first):
         return Recording(path, feed or _cryptofeed_feed(path, head), None, "cryptofeed")
-    if re.match(rb"^\d+ ", first):
+    if _NATIVE_LINE.match(first):
         sniffed_feed, symbol = _sniff_native(head)
         if feed is None and sniffed_feed is None:
             raise RecordingError(f"{path}: cannot tell which feed this recording holds; pass --feed")
@@ -126,19 +189,22 @@ def _is_gzip(path: Path) -> bool:
 def _head_lines(path: Path) -> list[bytes]:
     try:
         with open(path, "rb") as raw:
-            lines = gzip.GzipFile(fileobj=raw) if _is_gzip(path) else raw
-            return [line for _, line in zip(range(SNIFF_LINES), lines, strict=False)]
-    except (OSError, EOFError) as error:
+            return [line for _, line in zip(range(SNIFF_LINES), _Lines(raw, _is_gzip(path)), strict=False)]
+    except OSError as error:
         raise RecordingError(f"{path}: unreadable: {error}") from error
 
 
 def _native_line(line: bytes) -> tuple[int, bytes]:
-    receive_ts, payload = line.rstrip(b"\r\n").split(b" ", 1)
+    receive_ts, space, payload = line.rstrip(b"\r").partition(b" ")
+    if not space or not receive_ts.isdigit() or len(receive_ts) > _MAX_NS_DIGITS:
+        raise ValueError("expected '<receive time, ns since epoch> <message>'")
     return int(receive_ts), payload
 
 
 def _cryptofeed_line(line: bytes) -> tuple[int, bytes]:
-    seconds, payload = line.rstrip(b"\r\n").split(b": ", 1)
+    seconds, separator, payload = line.rstrip(b"\r").partition(b": ")
+    if not separator:
+        raise ValueError("expected '<receive time, s since epoch>: <message>'")
     return decimal_seconds_to_ns(seconds.decode()), payload
 
 
@@ -184,6 +250,25 @@ def _lobster_pair(path: Path) -> tuple[Path, Path]:
         if not part.is_file():
             raise RecordingError(f"{path}: the LOBSTER pair needs {part.name} beside it")
     return messages, books
+
+
+def _check_lobster_rows(messages: Path, books: Path) -> None:
+    counts = [_count_lines(part) for part in (messages, books)]
+    if counts[0] != counts[1]:
+        raise RecordingError(
+            f"{messages}: the LOBSTER pair differs in length: {messages.name} has {counts[0]:,} rows, "
+            f"{books.name} has {counts[1]:,} (each message row needs the orderbook row after it)"
+        )
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as file:
+        while chunk := file.read(READ_BYTES):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 def _midnight_ns(path: Path) -> int:

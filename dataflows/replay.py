@@ -1,18 +1,22 @@
-"""Replay recordings through parse, sync and book, and summarise what came out.
+"""Replay recordings through the flow's parse, sync and book steps, and summarise what came out.
 
-This is the plain-Python driver of the book stages (the Bytewax predict flow runs the same
-``operators`` code); it backs ``quantumflow replay``.
+The books are kept by the flow's own path (``dataflows.batches.InstrumentStates``: parse, key by
+instrument, each instrument's ``InstrumentState``), fed the merged recordings in the flow's
+batches; it backs ``quantumflow replay``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from dataflows.batches import InstrumentStates
 from dataflows.recordings import Recording
-from operators.pipeline import BookBuilder
-from quantumflow.events import DeadLetter, Resync
+from dataflows.sources import merged
+from operators.feeds import DECODER_ERROR, is_decoder_error
+from operators.sync import Output
+from quantumflow.events import DeadLetter, MarketEvent, RawMessage, Resync
 
 TOP_LEVELS = 10
 
@@ -35,7 +39,8 @@ class ReplaySummary:
     skipped_lines: int = 0
     events: Counter = field(default_factory=Counter)
     resyncs: Counter = field(default_factory=Counter)
-    dead_letters: Counter = field(default_factory=Counter)
+    dead_letters: Counter = field(default_factory=Counter)  # by reason, decoder errors included
+    decoder_errors: int = 0  # dead letters that are a decoder's bug, not bad input
     instruments: list[InstrumentSummary] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -46,38 +51,48 @@ class ReplaySummary:
             "events": dict(self.events),
             "resyncs": {"total": sum(self.resyncs.values()), "reasons": dict(self.resyncs)},
             "dead_letters": {"total": sum(self.dead_letters.values()), "reasons": dict(self.dead_letters)},
+            "decoder_errors": self.decoder_errors,
             "instruments": [vars(i) for i in self.instruments],
         }
 
+    def observe(self, event: MarketEvent, raw: RawMessage, outputs: list[Output]) -> None:
+        """What the sync made of one event (an ``Observer``)."""
+        for output in outputs:
+            kind = type(output)
+            if kind is DeadLetter:
+                self.add_dead_letter(output)
+            elif kind is Resync:
+                self.resyncs[_reason_kind(output.reason)] += 1
+            self.events[kind.__name__] += 1
 
-def replay(
-    recordings: Iterable[Recording],
-    builder: BookBuilder | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> ReplaySummary:
-    """Replay each recording in turn. ``on_progress`` gets the bytes read since its last call."""
-    builder = builder or BookBuilder()
+    def add_dead_letter(self, letter: DeadLetter) -> None:
+        if is_decoder_error(letter):
+            self.decoder_errors += 1
+            self.dead_letters[DECODER_ERROR] += 1
+        else:
+            self.dead_letters[_reason_kind(letter.reason)] += 1
+
+
+def replay(recordings: Sequence[Recording], on_progress: Callable[[int], None] | None = None) -> ReplaySummary:
+    """Replay the recordings merged by receive time, as the flow reads them. ``on_progress`` gets
+    the bytes read since its last call."""
     summary = ReplaySummary()
-    for recording in recordings:
-        reported = 0
-        for raw in recording:
-            summary.messages += 1
-            for output in builder.process(raw):
-                kind = type(output)
-                if kind is DeadLetter:
-                    summary.dead_letters[_reason_kind(output.reason)] += 1
-                elif kind is Resync:
-                    summary.resyncs[_reason_kind(output.reason)] += 1
-                summary.events[kind.__name__] += 1
-            if on_progress is not None and summary.messages % 1024 == 0:
-                position = recording.bytes_read
-                on_progress(position - reported)
-                reported = position
+    states = InstrumentStates(observe=summary.observe)
+    reported = 0
+    for step in states.replay(merged(recordings)):
+        summary.messages += step.messages
+        summary.quiet_messages += step.quiet
+        for letter in step.dead_letters:
+            summary.add_dead_letter(letter)
+            summary.events[DeadLetter.__name__] += 1
         if on_progress is not None:
-            on_progress(recording.size - reported)
-        summary.skipped_lines += recording.skipped_lines
-    summary.quiet_messages = builder.quiet_messages
-    summary.instruments = [_instrument_summary(sync) for sync in builder.syncs.values()]
+            position = sum(recording.bytes_read for recording in recordings)
+            on_progress(position - reported)
+            reported = position
+    if on_progress is not None:
+        on_progress(sum(recording.size for recording in recordings) - reported)
+    summary.skipped_lines = sum(recording.skipped_lines for recording in recordings)
+    summary.instruments = [_instrument_summary(state.sync) for state in states.states.values()]
     return summary
 
 

@@ -19,6 +19,7 @@ class TableRows(NamedTuple):
     read_ns: int  # when the source read the messages these rows come from (perf_counter_ns)
     events: int  # market events and dead letters these rows account for
     tables: dict[str, list[tuple]]
+    decoder_errors: int = 0  # dead letters among them that are a decoder's bug, not bad input
 
 
 def derived_rows(derived: Derived, read_ns: int, events: int) -> TableRows:

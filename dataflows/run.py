@@ -31,6 +31,7 @@ class RunSummary:
     latency_p50_ms: float
     latency_p99_ms: float
     rows: dict[str, int]  # rows written by this run, per table
+    decoder_errors: int = 0  # dead letters that are a decoder's bug, not bad input
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,4 +85,5 @@ def run_flow(
         metrics.latency_ms(0.5),
         metrics.latency_ms(0.99),
         dict(metrics.rows_by_table),
+        metrics.decoder_errors,
     )

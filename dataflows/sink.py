@@ -120,8 +120,8 @@ class _StorePartition(StatelessSinkPartition[TableRows]):
         self._sink.committed(items)
         for item in items:
             counts = {table: len(rows) for table, rows in item.tables.items()}
-            self._metrics.record(item.events, counts, done - item.read_ns)
-            self._run_metrics.record(item.events, counts, done - item.read_ns)
+            self._metrics.record(item.events, counts, done - item.read_ns, item.decoder_errors)
+            self._run_metrics.record(item.events, counts, done - item.read_ns, item.decoder_errors)
         if time.monotonic() - self._last_report >= METRICS_INTERVAL_S:
             self._report()
 

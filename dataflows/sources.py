@@ -5,6 +5,7 @@ instruments over all workers), so several files interleave exactly as they were 
 It yields ``RawBatch``es, not single messages: Bytewax's per-item cost is paid once per batch,
 and every message of a batch carries the wall-clock time it entered the flow, from which the
 sink measures latency. Paced at ``speed`` x real time, a batch holds what is due by then.
+A recording's bad lines travel as dead letters among the messages (see ``dataflows.recordings``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import NamedTuple
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.recordings import Recording, RecordingError, open_recording
-from quantumflow.events import RawMessage
+from quantumflow.events import DeadLetter, RawMessage
 
 BATCH_MESSAGES = 1_000
 _NOT_RECORDINGS = (".json", ".md")  # a folder's manifest and notes
@@ -28,7 +29,7 @@ _NOT_RECORDING_NAMES = ("LICENSE", "README")
 
 class RawBatch(NamedTuple):
     read_ns: int  # time.perf_counter_ns() when the batch entered the flow
-    messages: list[RawMessage]
+    messages: list[RawMessage | DeadLetter]
 
 
 def recording_paths(paths: Sequence[str | Path]) -> list[Path]:
@@ -53,7 +54,7 @@ def recording_paths(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def merged(recordings: Sequence[Recording]) -> Iterator[RawMessage]:
+def merged(recordings: Sequence[Recording]) -> Iterator[RawMessage | DeadLetter]:
     """The messages of every recording in order of local receive time (file order breaks ties)."""
     if len(recordings) == 1:
         return iter(recordings[0])
@@ -106,7 +107,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
             self._emitted += 1
         self._speed = speed
         self._batch_messages = batch_messages
-        self._pending: RawMessage | None = None
+        self._pending: RawMessage | DeadLetter | None = None
         self._clock_origin: tuple[int, float] | None = None  # (first receive_ts, wall time)
 
     @property
@@ -114,7 +115,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
         return sum(recording.bytes_read for recording in self._recordings)
 
     def next_batch(self) -> list[RawBatch]:
-        batch: list[RawMessage] = []
+        batch: list[RawMessage | DeadLetter] = []
         while len(batch) < self._batch_messages:
             raw = self._pending or next(self._messages, None)
             self._pending = None
@@ -141,7 +142,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
     def snapshot(self) -> int:
         return self._emitted
 
-    def _due(self, raw: RawMessage) -> bool:
+    def _due(self, raw: RawMessage | DeadLetter) -> bool:
         if self._clock_origin is None:
             self._clock_origin = (raw.receive_ts, time.time())
             return True

@@ -12,6 +12,7 @@ deltas makes one row, for the state after all of them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +22,7 @@ from operators.features.compute import FeatureState, compute_features
 from operators.features.frame import BookFrame, FrameBuilder
 from operators.features.micro_price import MicroPriceTable
 from operators.feeds import FEEDS
-from operators.sync import BookSync
+from operators.sync import BookSync, Output
 from quantumflow.events import (
     BestBidOffer,
     BookDelta,
@@ -34,6 +35,9 @@ from quantumflow.events import (
 )
 
 BOOK_ROW_INTERVAL_NS = 100_000_000  # top-10 book rows are kept at most every 100 ms per instrument
+
+# Called after each event with what the sync made of it, the book then as it left it (tests, replay summaries).
+Observer = Callable[[MarketEvent, RawMessage, list[Output]], None]
 
 
 class Derived(NamedTuple):
@@ -60,7 +64,7 @@ class InstrumentState:
         self.last_book_bucket = -1
         self.reset = False  # a snapshot or resync came after the last row: the next row starts afresh
 
-    def on_batch(self, batch: list[tuple[MarketEvent, RawMessage]]) -> Derived:
+    def on_batch(self, batch: list[tuple[MarketEvent, RawMessage]], observe: Observer | None = None) -> Derived:
         frame = self.frame
         trades: list[tuple[int, Trade]] = []
         resyncs: list[tuple[int, Resync]] = []
@@ -69,7 +73,10 @@ class InstrumentState:
         for event, raw in batch:
             self.seq += 1
             changed = False
-            for out in self.sync.on_event(event, raw):
+            outputs = self.sync.on_event(event, raw)
+            if observe is not None:
+                observe(event, raw, outputs)
+            for out in outputs:
                 kind = type(out)
                 if kind is BookDelta or kind is BestBidOffer:
                     changed = True

@@ -4,23 +4,25 @@ import gzip
 from pathlib import Path
 
 import pytest
+from replaying import Replayed
 
 from dataflows.recordings import open_recording
-from operators.pipeline import BookBuilder
 from quantumflow.events import BestBidOffer, BookDelta, DeadLetter, RawMessage, Resync
 
 
-def compare_with_tickers(raws) -> tuple[int, int, BookBuilder]:
-    """Replay; whenever the book's last applied diff and a bookTicker share an update id, compare
-    the depth book's best bid/ask (price and size) with the ticker's. Returns (compared, differing)."""
-    builder = BookBuilder()
+def compare_with_tickers(raws) -> tuple[int, int, Replayed]:
+    """Replay through the flow's path; whenever the book's last applied diff and a bookTicker share
+    an update id, compare the depth book's best bid/ask (price and size) with the ticker's.
+    Returns (compared, differing, the replay)."""
     tickers: dict[int, BestBidOffer] = {}
     applied = {}
     compared = differing = 0
-    for raw in raws:
-        for out in builder.process(raw):
+
+    def after_event(event, raw, outputs, book) -> None:
+        nonlocal compared, differing
+        for out in outputs:
             if type(out) is BookDelta:
-                applied[out.sequence] = builder.syncs[out.instrument].book.depth_top()
+                applied[out.sequence] = book.depth_top()
                 pair = (applied[out.sequence], tickers.get(out.sequence))
             elif type(out) is BestBidOffer:
                 tickers[out.sequence] = out
@@ -31,7 +33,10 @@ def compare_with_tickers(raws) -> tuple[int, int, BookBuilder]:
             if top is not None and ticker is not None:
                 compared += 1
                 differing += tuple(top) != (ticker.bid_price, ticker.bid_size, ticker.ask_price, ticker.ask_size)
-    return compared, differing, builder
+
+    replayed = Replayed(after_event)
+    replayed.feed(raws)
+    return compared, differing, replayed
 
 
 @pytest.mark.parametrize(
@@ -40,11 +45,10 @@ def compare_with_tickers(raws) -> tuple[int, int, BookBuilder]:
 )
 def test_rebuilt_top_equals_every_matching_book_ticker(shared_data, name, instrument):
     recording = open_recording(shared_data / "binance" / name)
-    compared, differing, builder = compare_with_tickers(recording)
+    compared, differing, replayed = compare_with_tickers(recording)
     assert compared >= 500  # hundreds of exact comparisons, not a handful
     assert differing == 0
-    book = builder.syncs[instrument].book
-    assert book.ready
+    assert replayed.book(instrument).ready
 
 
 def test_usdm_recording_is_recognised_as_futures(shared_data):
@@ -54,19 +58,14 @@ def test_usdm_recording_is_recognised_as_futures(shared_data):
 
 @pytest.mark.parametrize("name", ["spot_btcusdt_20240808.gz", "usdm_btcusdt_20240808.gz"])
 def test_no_resync_and_no_dead_letter_on_clean_recordings(shared_data, name):
-    builder = BookBuilder()
-    outputs = [out for raw in open_recording(shared_data / "binance" / name) for out in builder.process(raw)]
+    outputs = Replayed().feed(open_recording(shared_data / "binance" / name))
     assert not [o for o in outputs if type(o) in (Resync, DeadLetter)]
 
 
 def test_without_snapshot_there_is_no_book_only_a_waiting_state(shared_data):
-    builder = BookBuilder()
-    outputs = [
-        out
-        for raw in open_recording(shared_data / "binance" / "spot_btcusdt_20240809.gz")
-        for out in builder.process(raw)
-    ]
-    sync = builder.syncs["binance:BTCUSDT"]
+    replayed = Replayed()
+    outputs = replayed.feed(open_recording(shared_data / "binance" / "spot_btcusdt_20240809.gz"))
+    sync = replayed.states.states["binance:BTCUSDT"].sync
     assert not sync.book.ready
     assert sync.book.describe() == "waiting for snapshot"
     assert sync.book.depth_top() is None and sync.book.top_of_book() is None
@@ -94,10 +93,9 @@ def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_
     # A later REST snapshot, as a client would fetch after the gap: the book rebuilt from the
     # complete recording at a diff well after the gap, printed as Binance's depth response.
     resume_at = diffs[len(diffs) // 2 + 200]
-    full = BookBuilder()
-    for raw in _recorded(lines[: resume_at + 1], tmp_path):
-        full.process(raw)
-    book = full.syncs["binance:BTCUSDT"].book
+    full = Replayed()
+    full.feed(_recorded(lines[: resume_at + 1], tmp_path))
+    book = full.book("binance:BTCUSDT")
     snapshot = b'{"lastUpdateId":%d,"bids":[%s],"asks":[%s]}' % (
         book.sequence,
         b",".join(b'["%r","%r"]' % level for level in reversed(book.bids.items())),
@@ -111,29 +109,31 @@ def test_deleted_diff_is_a_gap_the_book_stays_stale_until_a_new_snapshot(shared_
         + lines[resume_at + 1 :]
     )
 
-    builder = BookBuilder()
-    sync = None
     resyncs, stale_deltas = [], 0
-    for raw in _recorded(gapped, tmp_path):
-        for out in builder.process(raw):
-            sync = builder.syncs["binance:BTCUSDT"]
+
+    def after_event(event, raw, outputs, book) -> None:
+        nonlocal stale_deltas
+        for out in outputs:
             if type(out) is Resync:
                 resyncs.append(out)
-            elif type(out) is BookDelta and not sync.book.ready:
+            elif type(out) is BookDelta and not book.ready:
                 stale_deltas += 1
         if raw.receive_ts == receive_ts:
-            assert sync.book.ready  # the new snapshot brought it back
-        elif sync is not None and resyncs and raw.receive_ts < receive_ts:
-            assert not sync.book.ready and sync.book.depth_top() is None  # stale: nothing to use
+            assert book.ready  # the new snapshot brought it back
+        elif resyncs and raw.receive_ts < receive_ts:
+            assert not book.ready and book.depth_top() is None  # stale: nothing to use
+
+    replayed = Replayed(after_event)
+    replayed.feed(_recorded(gapped, tmp_path))
     assert len(resyncs) == 1 and resyncs[0].reason.startswith("sequence gap")
     assert stale_deltas == 0
     # exact again: compare with the book rebuilt from the complete recording
-    reference = BookBuilder()
-    for raw in open_recording(shared_data / "binance" / "spot_btcusdt_20240808.gz"):
-        reference.process(raw)
-    assert sync.book.ready
-    assert dict(sync.book.bids) == dict(reference.syncs["binance:BTCUSDT"].book.bids)
-    assert dict(sync.book.asks) == dict(reference.syncs["binance:BTCUSDT"].book.asks)
+    reference = Replayed()
+    reference.feed(open_recording(shared_data / "binance" / "spot_btcusdt_20240808.gz"))
+    book = replayed.book("binance:BTCUSDT")
+    assert book.ready
+    assert dict(book.bids) == dict(reference.book("binance:BTCUSDT").bids)
+    assert dict(book.asks) == dict(reference.book("binance:BTCUSDT").asks)
 
 
 def test_corrupted_line_becomes_a_dead_letter_and_the_rest_replays(shared_data, tmp_path):
@@ -142,12 +142,12 @@ def test_corrupted_line_becomes_a_dead_letter_and_the_rest_replays(shared_data, 
     corrupt = tickers[100]
     ts, payload = lines[corrupt].split(b" ", 1)
     lines[corrupt] = ts + b" " + payload[: len(payload) // 2]
-    builder = BookBuilder()
-    outputs = [out for raw in _recorded(lines, tmp_path) for out in builder.process(raw)]
+    replayed = Replayed()
+    outputs = replayed.feed(_recorded(lines, tmp_path))
     dead = [o for o in outputs if type(o) is DeadLetter]
     assert len(dead) == 1
     assert dead[0].raw == payload[: len(payload) // 2] and dead[0].reason.startswith("malformed JSON")
-    assert builder.syncs["binance:BTCUSDT"].book.ready
+    assert replayed.book("binance:BTCUSDT").ready
     assert sum(type(o) is BestBidOffer for o in outputs) == len(tickers) - 1
 
 
@@ -155,9 +155,9 @@ def test_futures_gap_is_detected_by_previous_update_id(shared_data, tmp_path):
     lines = _lines(shared_data / "binance" / "usdm_btcusdt_20240808.gz")
     diffs = [i for i, line in enumerate(lines) if b"@depth" in line]
     del lines[diffs[1000]]
-    builder = BookBuilder()
+    replayed = Replayed()
     raws = _recorded(lines, tmp_path)
     assert raws[0].feed == "binance_usdm"
-    resyncs = [out for raw in raws for out in builder.process(raw) if type(out) is Resync]
+    resyncs = [out for out in replayed.feed(raws) if type(out) is Resync]
     assert len(resyncs) == 1 and resyncs[0].reason.startswith("sequence gap")
-    assert builder.syncs["binance_usdm:BTCUSDT"].book.describe().startswith("stale: sequence gap")
+    assert replayed.book("binance_usdm:BTCUSDT").describe().startswith("stale: sequence gap")

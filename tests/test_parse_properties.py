@@ -7,8 +7,9 @@ Three kinds of input:
   replaced by junk, the bytes truncated or a byte flipped);
 * hand-written messages whose dead-letter reasons are checked by hand.
 
-Whatever comes back is either exactly one ``DeadLetter`` carrying the input bytes and a reason, or
-market events whose prices are finite and positive, sizes finite and non-negative, and times integers.
+Whatever comes back is either exactly one ``DeadLetter`` carrying the input bytes and a reason (never
+a decoder error: no input may pass for a bug in a decoder), or market events whose prices are
+finite and positive, sizes finite and non-negative, and times integers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataflows.recordings import open_recording
-from operators.feeds import FEEDS, parse
+from operators.feeds import FEEDS, is_decoder_error, parse
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, DeadLetter, RawMessage, Trade
 
 FEED_NAMES = sorted(FEEDS)
@@ -129,6 +130,7 @@ def check_output(raw: RawMessage, out: object) -> None:
         dead = out[0]
         assert dead.raw == raw.payload and type(dead.raw) is bytes
         assert isinstance(dead.reason, str) and dead.reason.strip(), f"empty dead-letter reason: {dead!r}"
+        assert not is_decoder_error(dead), f"bad input taken for a decoder's bug: {dead.reason}"
         assert dead.feed == raw.feed and dead.receive_ts == raw.receive_ts
         return
     exchange = FEEDS[raw.feed].exchange

@@ -1,6 +1,5 @@
 """The market simulator: its recordings read back through the project's own readers and books."""
 
-import heapq
 import json
 import os
 import statistics
@@ -11,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from replaying import Replayed
 from test_binance_sync import compare_with_tickers
 
 import simulator
 from dataflows.recordings import open_recording
+from dataflows.sources import merged
 from operators.feeds import parse
-from operators.pipeline import BookBuilder
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, DeadLetter, RawMessage, Resync, Trade
 
 BINANCE, COINBASE = "binance:BTCUSDT", "coinbase:BTC-USD"
@@ -24,31 +24,33 @@ SEED, MINUTES = 7, 1.5
 
 
 class Replay:
-    """Every file merged by receive time, as the flow reads a recording folder, through one
-    BookBuilder: each message with what came out of it, each depth book's top after each delta,
-    and the rebuilt books compared with the simulator's own wherever it kept one."""
+    """Every file merged by receive time, as the flow reads a recording folder, through the flow's
+    path: each event's message with what came out of it (in order per instrument), each depth
+    book's top after each delta, and the rebuilt books compared with the simulator's own wherever
+    it kept one."""
 
     def __init__(self, sim: simulator.Simulation) -> None:
-        self.builder = BookBuilder()
         self.messages: list[tuple[RawMessage, list]] = []
         self.depth_tops: list[tuple[int, str, tuple]] = []
         self.checkpoints = dict.fromkeys(sim.checkpoints, 0)
         self.crossed = 0
-        kept = {key: {state.sequence: state for state in states} for key, states in sim.checkpoints.items()}
-        merged = heapq.merge(*(open_recording(path) for path in sim.files), key=lambda raw: raw.receive_ts)
-        for raw in merged:
-            outputs = self.builder.process(raw)
-            self.messages.append((raw, outputs))
-            for out in outputs:
-                if type(out) is not BookDelta:
-                    continue
-                book = self.builder.syncs[out.instrument].book
-                self.crossed += book.crossed()
-                self.depth_tops.append((raw.receive_ts, out.instrument, tuple(book.depth_top())))
-                state = kept[out.instrument].get(out.sequence)
-                if state is not None:
-                    assert (dict(book.bids), dict(book.asks)) == (state.bids, state.asks), out
-                    self.checkpoints[out.instrument] += 1
+        self.kept = {key: {state.sequence: state for state in states} for key, states in sim.checkpoints.items()}
+        self.replayed = Replayed(self._after_event)
+        for letter in self.replayed.feed(merged([open_recording(path) for path in sim.files])):
+            if type(letter) is DeadLetter:  # a message that could not be parsed
+                self.messages.append((RawMessage(letter.feed, letter.receive_ts, letter.raw), [letter]))
+
+    def _after_event(self, event, raw, outputs, book) -> None:
+        self.messages.append((raw, outputs))
+        for out in outputs:
+            if type(out) is not BookDelta:
+                continue
+            self.crossed += book.crossed()
+            self.depth_tops.append((raw.receive_ts, out.instrument, tuple(book.depth_top())))
+            state = self.kept[out.instrument].get(out.sequence)
+            if state is not None:
+                assert (dict(book.bids), dict(book.asks)) == (state.bids, state.asks), out
+                self.checkpoints[out.instrument] += 1
 
     def outputs(self, kind: type) -> list:
         return [out for _, outputs in self.messages for out in outputs if type(out) is kind]
@@ -112,7 +114,7 @@ def test_rebuilt_books_equal_the_venues_own_and_are_never_crossed(clean):
     assert min(replayed.checkpoints.values()) >= 15  # sampled along the way (compared as they came)
     assert replayed.crossed == 0
     for instrument, state in sim.books.items():
-        book = replayed.builder.syncs[instrument].book
+        book = replayed.replayed.book(instrument)
         assert book.ready and book.sequence == state.sequence
         assert (dict(book.bids), dict(book.asks)) == (state.bids, state.asks)
         assert len(state.bids) > 10 and len(state.asks) > 10
@@ -172,7 +174,7 @@ def test_each_injected_fault_is_detected_and_the_books_recover(faulty):
     assert resyncs == expected_resyncs
     assert min(replayed.checkpoints.values()) >= 10  # exact whenever live, before and after
     for instrument, state in sim.books.items():  # and at the end
-        book = replayed.builder.syncs[instrument].book
+        book = replayed.replayed.book(instrument)
         assert book.ready and (dict(book.bids), dict(book.asks)) == (state.bids, state.asks)
 
 

@@ -3,6 +3,11 @@
 A feed names one wire protocol: its exchange (the first half of the instrument key), its
 stateless decoder (raw bytes -> normalized events, ``BadMessage`` for anything its protocol
 does not allow) and its sequence rule (how its books stay in sync, see ``operators.sync``).
+
+What the venue sent wrong is a ``ValueError`` (``BadMessage``, malformed JSON, a bad number) or
+a ``KeyError`` (a missing field). Any other exception out of a decoder is a bug in the decoder:
+it still becomes a dead letter, so nothing is lost, but its reason starts with
+``DECODER_ERROR`` and it is counted apart, so that a bug never passes for bad input.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ def get_feed(name: str) -> Feed:
         raise ValueError(f"unknown feed {name!r}; known feeds: {', '.join(FEEDS)}") from None
 
 
+DECODER_ERROR = "decoder error"
+
+
 def parse(raw: RawMessage) -> list[MarketEvent] | list[DeadLetter]:
     """Decode one raw message. Never raises: what cannot be decoded becomes a dead letter.
 
@@ -73,6 +81,13 @@ def parse(raw: RawMessage) -> list[MarketEvent] | list[DeadLetter]:
         reason = f"malformed JSON: {error}"
     except KeyError as error:
         reason = f"missing field {error}"
-    except Exception as error:  # a message must never take the flow down; the reason says why
-        reason = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+    except ValueError as error:
+        reason = str(error) or type(error).__name__
+    except Exception as error:  # a bug: it must not take the flow down, nor pass for bad input
+        reason = f"{DECODER_ERROR}: {type(error).__name__}: {error}"
     return [DeadLetter(raw.feed, None, raw.receive_ts, raw.payload, reason)]
+
+
+def is_decoder_error(letter: DeadLetter) -> bool:
+    """Whether a dead letter is a decoder's bug rather than what the venue sent."""
+    return letter.reason.startswith(DECODER_ERROR)

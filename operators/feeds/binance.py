@@ -38,7 +38,7 @@ def decoder(exchange: str):
         kind = data.get("e")
         if kind is None and "u" in data and "b" in data and "a" in data and "B" in data:
             kind = "bookTicker"  # the spot bookTicker payload has no event type
-        handler = _HANDLERS.get(kind)
+        handler = _HANDLERS.get(kind) if type(kind) is str else None
         if handler is None:
             if "result" in message and "id" in message:
                 return []  # the answer to a (un)subscribe request

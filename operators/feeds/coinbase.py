@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import orjson
 
-from operators.feeds.common import BadMessage, integer, iso_to_ns, levels, price, size
+from operators.feeds.common import BadMessage, arrays, integer, iso_to_ns, levels, objects, price, size
 from quantumflow.events import BookDelta, BookSnapshot, Level, MarketEvent, RawMessage, Trade
 
 EXCHANGE = "coinbase"
-_IGNORED_TYPES = {"subscriptions", "heartbeat", "ticker", "status"}
+_IGNORED_TYPES = ("subscriptions", "heartbeat", "ticker", "status")
 
 
 def decode_exchange(raw: RawMessage) -> list[MarketEvent]:
     message = _object(raw.payload)
     kind = message.get("type")
     if kind == "l2update":
-        bids, asks = _split_sides(message["changes"], "buy", "sell")
+        bids, asks = _split_sides(arrays(message["changes"], "changes", 3), "buy", "sell")
         return [
             BookDelta(_instrument(message), iso_to_ns(message["time"]), raw.receive_ts, None, None, None, bids, asks)
         ]
@@ -76,10 +76,12 @@ def decode_advanced(raw: RawMessage) -> list[MarketEvent]:
     sequence = integer(message, "sequence_num")
     exchange_ts = iso_to_ns(message["timestamp"])
     out: list[MarketEvent] = []
-    for event in message["events"]:
+    for event in objects(message["events"], "events"):
         instrument = _instrument(event)
         bids, asks = _split_sides(
-            ((u["side"], u["price_level"], u["new_quantity"]) for u in event["updates"]), "bid", "offer"
+            [(u["side"], u["price_level"], u["new_quantity"]) for u in objects(event["updates"], "updates")],
+            "bid",
+            "offer",
         )
         kind = event["type"]
         if kind == "snapshot":
@@ -93,10 +95,10 @@ def decode_advanced(raw: RawMessage) -> list[MarketEvent]:
 
 def _market_trades(message: dict, receive_ts: int) -> list[MarketEvent]:
     out: list[MarketEvent] = []
-    for event in message["events"]:
+    for event in objects(message["events"], "events"):
         if event["type"] not in ("snapshot", "update"):
             raise BadMessage(f"unknown market_trades event type {event['type']!r}")
-        for trade in reversed(event["trades"]):  # oldest first
+        for trade in reversed(objects(event["trades"], "trades")):  # oldest first
             maker_side = trade["side"]
             if maker_side not in ("BUY", "SELL"):
                 raise BadMessage(f"unknown trade side {maker_side!r}")
@@ -130,7 +132,8 @@ def _instrument(message: dict) -> str:
     return f"{EXCHANGE}:{product}"
 
 
-def _split_sides(changes, bid: str, ask: str) -> tuple[list[Level], list[Level]]:
+def _split_sides(changes: list, bid: str, ask: str) -> tuple[list[Level], list[Level]]:
+    """``[side, price, size]`` rows (checked to have three items) split into bids and asks."""
     bids: list[Level] = []
     asks: list[Level] = []
     for change in changes:

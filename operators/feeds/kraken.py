@@ -19,12 +19,12 @@ import zlib
 import orjson
 
 from operators.book import OrderBook
-from operators.feeds.common import BadMessage, decimal_seconds_to_ns, levels, price, size
+from operators.feeds.common import BadMessage, arrays, decimal_seconds_to_ns, levels, price, size
 from operators.sync import SequenceRule
 from quantumflow.events import BookDelta, BookSnapshot, MarketEvent, RawMessage, Trade
 
 EXCHANGE = "kraken"
-_IGNORED_EVENTS = {"heartbeat", "systemStatus", "pong"}
+_IGNORED_EVENTS = ("heartbeat", "systemStatus", "pong")
 
 
 def decode(raw: RawMessage) -> list[MarketEvent]:
@@ -40,7 +40,7 @@ def decode(raw: RawMessage) -> list[MarketEvent]:
     if channel.startswith("book"):
         return [_book(instrument, channel, message[1:-2], raw.receive_ts)]
     if channel == "trade":
-        return [_trade(instrument, row, raw.receive_ts) for row in message[1]]
+        return [_trade(instrument, row, raw.receive_ts) for row in arrays(message[1], "trades", 4)]
     raise BadMessage(f"unknown Kraken channel {channel!r}")
 
 
@@ -54,9 +54,11 @@ def _event(message: dict) -> list[MarketEvent]:
 
 
 def _book(instrument: str, channel: str, parts: list, receive_ts: int) -> BookSnapshot | BookDelta:
+    if any(type(part) is not dict for part in parts):
+        raise BadMessage("book message parts must be JSON objects")
     if len(parts) == 1 and ("as" in parts[0] or "bs" in parts[0]):
         snapshot = parts[0]
-        asks, bids = snapshot.get("as", []), snapshot.get("bs", [])
+        asks, bids = _entries(snapshot.get("as", [])), _entries(snapshot.get("bs", []))
         return BookSnapshot(
             instrument,
             _latest_time(asks, bids),
@@ -71,10 +73,8 @@ def _book(instrument: str, channel: str, parts: list, receive_ts: int) -> BookSn
     bids: list = []
     checksum = None
     for part in parts:
-        if type(part) is not dict:
-            raise BadMessage("book update parts must be JSON objects")
-        asks.extend(part.get("a", ()))
-        bids.extend(part.get("b", ()))
+        asks.extend(_entries(part.get("a", [])))
+        bids.extend(_entries(part.get("b", [])))
         checksum = part.get("c", checksum)
     if checksum is None or not str(checksum).isdigit():
         raise BadMessage(f"book update without a valid checksum: {checksum!r}")
@@ -98,9 +98,12 @@ def _trade(instrument: str, row: list, receive_ts: int) -> Trade:
     )
 
 
+def _entries(value: object) -> list[list]:
+    return arrays(value, "book entries", 3)  # [price, volume, time(, "r")]
+
+
 def _latest_time(*sides: list) -> int | None:
-    times = [entry[2] for side in sides for entry in side]
-    return decimal_seconds_to_ns(max(times, key=float)) if times else None
+    return max((decimal_seconds_to_ns(entry[2]) for side in sides for entry in side), default=None)
 
 
 def _depth(channel: str) -> int:
@@ -114,6 +117,8 @@ def _precision(entries: list) -> tuple[int, int] | None:
     if not entries:
         return None
     price_text, volume_text = entries[0][0], entries[0][1]
+    if not isinstance(price_text, str) or not isinstance(volume_text, str):
+        raise BadMessage(f"book entries must print price and volume as strings, got {entries[0]!r}")
     return _decimals(price_text), _decimals(volume_text)
 
 
