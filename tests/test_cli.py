@@ -31,11 +31,14 @@ def test_every_command_has_help(command):
     assert result.returncode == 0 and "Usage: quantumflow" in result.stdout
 
 
-def test_replay_prints_a_summary_and_writes_json(shared_data, tmp_path):
+def test_replay_prints_a_summary_and_writes_json(simulated_recording, tmp_path):
     out = tmp_path / "summary.json"
-    result = run("replay", str(shared_data / "binance" / "spot_btcusdt_20240808.gz"), "--out", str(out))
+    result = run("replay", str(simulated_recording / "binance_btcusdt.gz"), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "BookDelta 3,449" in result.stdout and "dead letters: 0" in result.stdout
+    manifest = json.loads((simulated_recording / "manifest.json").read_text())
+    written = next(f["messages"] for f in manifest["files"] if f["file"] == "binance_btcusdt.gz")
+    assert f"{written:,} messages" in result.stdout
+    assert "dead letters: 0" in result.stdout and "decoder errors: 0" in result.stdout
     summary = json.loads(out.read_text())
     (instrument,) = summary["instruments"]
     assert instrument["instrument"] == "binance:BTCUSDT" and instrument["state"] == "live"
@@ -55,18 +58,19 @@ def test_replay_of_a_file_in_no_known_format_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "not a recording QuantumFlow knows" in result.stderr
 
 
-def test_unknown_feed_is_a_clear_error(shared_data):
-    result = run("replay", str(shared_data / "binance" / "spot_btcusdt_20240808.gz"), "--feed", "nyse")
+def test_unknown_feed_is_a_clear_error(simulated_recording):
+    result = run("replay", str(simulated_recording / "binance_btcusdt.gz"), "--feed", "nyse")
     assert result.returncode == 2 and "unknown feed 'nyse'" in result.stderr
 
 
-def test_bench_json_reports_both_rates(shared_data):
-    result = run(
-        "bench", str(shared_data / "coinbase" / "COINBASE.ws.28.0"), "--repeats", "1", "--no-models-cost", "--json"
-    )
+def test_bench_json_reports_both_rates(simulated_recording):
+    recording = simulated_recording / "coinbase_level2_btc-usd.gz"
+    result = run("bench", str(recording), "--repeats", "1", "--no-models-cost", "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
-    assert figures["messages"] > 9000 and figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
+    with gzip.open(recording, "rt") as lines:
+        assert figures["messages"] == sum(1 for _ in lines)
+    assert figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
     assert figures["ratio"] == pytest.approx(figures["book_msgs_per_s"] / figures["decode_only_msgs_per_s"])
 
 
@@ -87,10 +91,11 @@ def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
     assert summary["rows"]["predictions"] > summary["rows"]["features"]
 
 
-def test_evaluate_trains_on_one_recording_and_tests_on_the_next(shared_data, tmp_path):
-    with gzip.open(shared_data / "binance" / "spot_btcusdt_20240808.gz", "rb") as source:
+def test_evaluate_trains_on_one_recording_and_tests_on_the_next(simulated_recording, tmp_path):
+    with gzip.open(simulated_recording / "binance_btcusdt.gz", "rb") as source:
         lines = source.readlines()
-    for name, part in (("first.gz", lines[:25_000]), ("second.gz", lines[25_000:])):
+    cut = len(lines) * 2 // 3
+    for name, part in (("first.gz", lines[:cut]), ("second.gz", lines[cut:])):
         with gzip.open(tmp_path / name, "wb") as out:
             out.writelines(part)
     options = ("--epochs", "1", "--window", "8", "--horizons", "10,2s", "--out", str(tmp_path / "eval"), "--json")
@@ -104,17 +109,17 @@ def test_evaluate_trains_on_one_recording_and_tests_on_the_next(shared_data, tmp
     assert result.returncode == 2 and "no such recording" in result.stderr
 
 
-def test_run_rejects_a_bad_store_url_and_a_missing_recording(shared_data, tmp_path):
+def test_run_rejects_a_bad_store_url_and_a_missing_recording(simulated_recording, tmp_path):
     result = run("run", str(tmp_path / "nope.gz"))
     assert result.returncode == 2 and "no such recording" in result.stderr
-    result = run("run", str(shared_data / "binance"), "--store", "postgres://somewhere")
+    result = run("run", str(simulated_recording), "--store", "postgres://somewhere")
     assert result.returncode == 2 and "sqlite:///" in result.stderr
 
 
-def test_bench_json_has_the_flow_figures(shared_data):
+def test_bench_json_has_the_flow_figures(simulated_recording):
     result = run(
         "bench",
-        str(shared_data / "binance" / "spot_btcusdt_20240808.gz"),
+        str(simulated_recording / "binance_btcusdt.gz"),
         "--repeats",
         "1",
         "--no-models-cost",
