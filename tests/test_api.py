@@ -25,6 +25,7 @@ import uvicorn
 from api.app import create_app
 from api.settings import ApiSettings
 from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
 from dataflows.training import run_experiment
 from models.train import Settings
 from operators.arbitrage import ArbitrageRules, Quote, find_opportunities
@@ -111,9 +112,13 @@ def flow_store_fixture(shared_data, tmp_path_factory) -> str:
         ]
         with pytest.MonkeyPatch.context() as env:
             env.setenv("QF_MODELS_DIR", str(folder / "no_models"))  # whatever a developer trained in data/ stays out
-            run_flow(recordings, url, online_state_dir=folder / "online_state")
+            run_flow(RunSettings(tuple(recordings), store=url, online_state_dir=folder / "online_state"))
         models = tiny_models(tmp_path_factory.getbasetemp(), shared_data)
-        run_flow([folder / "eth"], url, models=models, online_state_dir=folder / "online_state", fresh=True)
+        run_flow(
+            RunSettings(
+                (folder / "eth",), store=url, models=models, online_state_dir=folder / "online_state", fresh=True
+            )
+        )
 
     once(folder, fill)
     return url

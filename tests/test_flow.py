@@ -12,6 +12,7 @@ import pytest
 
 from dataflows.recordings import open_recording
 from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
 from operators.feeds import parse
 from quantumflow.events import BestBidOffer
 from store import open_store
@@ -36,7 +37,7 @@ def spot(shared_data):
 @pytest.fixture(scope="module")
 def spot_store(spot, tmp_path_factory):
     url = _store(tmp_path_factory.mktemp("spot"))
-    summary = run_flow([spot], url)
+    summary = run_flow(RunSettings(spot, store=url))
     return url, summary
 
 
@@ -79,9 +80,9 @@ def test_rows_are_written_once_per_event_with_readable_keys(spot_store):
 def test_two_runs_and_two_workers_give_the_same_store(shared_data, tmp_path):
     recordings = [shared_data / "coinbase" / "COINBASE.ws.28.0", shared_data / "binance" / "spot_btcusdt_20240808.gz"]
     first, again, two = (_store(tmp_path, name) for name in ("one.db", "again.db", "two.db"))
-    run_flow(recordings, first)
-    run_flow(recordings, again)
-    run_flow(recordings, two, workers=2)
+    run_flow(RunSettings(recordings, store=first))
+    run_flow(RunSettings(recordings, store=again))
+    run_flow(RunSettings(recordings, store=two, workers=2))
     expected = _contents(first)
     assert len({row["instrument"] for row in expected["features"]}) == 11
     assert _contents(again) == expected
@@ -118,8 +119,8 @@ def test_a_killed_run_run_again_leaves_no_duplicates(shared_data, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = open_store(killed).reader().count("features")
-    run_flow([recording], killed)
-    run_flow([recording], clean)
+    run_flow(RunSettings(recording, store=killed))
+    run_flow(RunSettings(recording, store=clean))
     after = _contents(killed)
     assert 0 < partial < len(after["features"])
     assert after == _contents(clean)
