@@ -1,4 +1,5 @@
-"""The predict flow: raw log -> parse -> key by instrument -> sync + book + features -> store.
+"""The predict flow: raw log -> parse -> key by instrument -> sync + book + features
+(+ predictions) -> store; at the end of the stream, each instrument's online state -> its file.
 
 Run it with ``quantumflow run RECORDING...`` or with Bytewax's own runner::
 
