@@ -105,6 +105,7 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def fill_store(url: str, recording: Path | None, folder: Path) -> None:
     from dataflows.run import run_flow
+    from dataflows.run_settings import RunSettings
 
     if recording is None:
         recording = SHARED_RECORDING
@@ -113,7 +114,8 @@ def fill_store(url: str, recording: Path | None, folder: Path) -> None:
 
             recording = folder / "simulated"
             simulate(recording, seed=7, minutes=2)
-    run_flow([recording], url, online_state_dir=folder / "online_state", fresh=True)  # with data/models, if any
+    # with data/models, if any
+    run_flow(RunSettings((recording,), store=url, online_state_dir=folder / "online_state", fresh=True))
 
 
 def prepare_predictions(url: str, may_write_placeholders: bool) -> tuple[str, str]:

@@ -23,6 +23,7 @@ import orjson
 from dataflows.batches import InstrumentStates
 from dataflows.recordings import open_recording
 from dataflows.run import RunSummary, run_flow
+from dataflows.run_settings import RunSettings
 from quantumflow.events import RawMessage
 
 
@@ -90,7 +91,9 @@ def _median_flow(path: str | Path, feed: str | None, repeats: int) -> RunSummary
     runs = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="qf-bench-") as folder:
-            runs.append(run_flow([path], f"sqlite:///{folder}/bench.db", feed=feed, predictions=False))
+            runs.append(
+                run_flow(RunSettings((path,), store=f"sqlite:///{folder}/bench.db", feed=feed, predictions=False))
+            )
     return sorted(runs, key=lambda run: run.events_per_s)[len(runs) // 2]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dataflows.batches import derive_offline
 from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
 from models.bundle import Bundle, CheckpointError
 from models.online import InstrumentPredictor
 from operators.instrument import Derived
@@ -58,9 +59,14 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
             made, _ = predictor.on_batch(item.frame, item.features)
             total_s += time.perf_counter() - started
             events += len(made)
-        flow = run_flow(
-            [path], f"sqlite:///{scratch}/bench.db", feed=feed, models=folder, online_state_dir=f"{scratch}/state"
+        settings = RunSettings(
+            (path,),
+            store=f"sqlite:///{scratch}/bench.db",
+            feed=feed,
+            models=folder,
+            online_state_dir=f"{scratch}/state",
         )
+        flow = run_flow(settings)
     per_event = 1e6 / max(events, 1)
     return ModelBench(
         str(models or folder),

@@ -177,6 +177,7 @@ def run_command(
     """Replay recordings through the predict flow (parse, sync, books, features, predictions) into
     the store. With no recording, simulate one, and train small models on it if there are none."""
     from dataflows.run import run_flow
+    from dataflows.run_settings import RunSettings
     from models.bundle import has_checkpoints
     from store import open_store
 
@@ -185,20 +186,20 @@ def run_command(
         paths = [_simulated_recording()]
         if models is None and not has_checkpoints(models_dir()):
             train_default_models(paths[0], Console(stderr=True) if as_json else console)
+    settings = RunSettings(
+        tuple(paths),
+        store=store,
+        feed=feed,
+        speed=speed,
+        micro_price=micro_price,
+        batch_messages=batch,
+        models=models,
+        fresh=fresh,
+        workers=workers,
+    )
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
-        summary = run_flow(
-            paths,
-            store,
-            workers,
-            feed,
-            speed,
-            None if micro_price is None else str(micro_price),
-            batch_messages=batch,
-            on_progress=lambda done: bar.update(done - bar.n),
-            models=models,
-            fresh=fresh,
-        )
+        summary = run_flow(settings, on_progress=lambda done: bar.update(done - bar.n))
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
@@ -218,6 +219,8 @@ def run_command(
     _warn_decoder_errors(summary.decoder_errors)
     if not rows.get("predictions") and models is None and not has_checkpoints(models_dir()):
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
+    for warning in summary.warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 
 
 @app.command("micro-price")

@@ -1,4 +1,5 @@
-"""The predict flow: raw log -> parse -> key by instrument -> sync + book + features -> store.
+"""The predict flow: raw log -> parse -> key by instrument -> sync + book + features
+(+ predictions) -> store; at the end of the stream, each instrument's online state -> its file.
 
 Run it with ``quantumflow run RECORDING...`` or with Bytewax's own runner::
 
@@ -11,73 +12,103 @@ or on how the stream was cut into batches, so any ``-w`` gives the same store co
 
 from __future__ import annotations
 
-import copy
-import time
+import pickle
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulLogic
 
-from dataflows import online_state
 from dataflows.batches import InstrumentBatch, new_state, split_by_instrument
 from dataflows.metrics import FlowMetrics
 from dataflows.micro_price import load_tables
+from dataflows.online_state import OnlineState, OnlineStateSink, online_state, restore
+from dataflows.provenance import ProvenanceCheck, simulated_instruments
 from dataflows.rows import TableRows, derived_rows, prediction_rows
-from dataflows.sink import StoreSink
-from dataflows.sources import BATCH_MESSAGES, ReplaySource
+from dataflows.run_settings import RunSettings
+from dataflows.sink import StoreSink, stop_source_on_store_failure
+from dataflows.sources import ReplaySource
 from models.bundle import Bundle, CheckpointError
 from models.online import InstrumentPredictor
 from operators.features.micro_price import MicroPriceTable
 from operators.instrument import InstrumentState
-from quantumflow import settings
-
-SAVE_INTERVAL_S = 10.0  # how often (wall clock) an instrument's online state is saved, and at the end
+from quantumflow import settings as environment
 
 
-class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows, tuple]):
-    """The keyed step: an instrument's state (created on its first batch) and, when models are
-    loaded, its predictor, whose online state is restored at the start and saved as it runs."""
+@dataclass(frozen=True)
+class InstrumentStep:
+    """What the keyed step does with an instrument's state, the same for every instrument of a run."""
 
-    def __init__(
-        self, micro_prices: dict[str, MicroPriceTable], models: Bundle | None, state_dir: Path, restore: bool
-    ) -> None:
-        self.micro_prices, self.models, self.state_dir, self.restore = micro_prices, models, state_dir, restore
+    micro_prices: dict[str, MicroPriceTable]
+    models: Bundle | None  # None: no predictions
+    restore_from: Path | None  # the folder of saved online states; None starts every learner afresh
+    check: Callable[[str], None] | None = None  # told each new instrument (what the models were trained on)
+
+    def start(self, batch: InstrumentBatch) -> tuple[InstrumentState, InstrumentPredictor | None]:
+        """The state of the instrument ``batch`` is the first of, and its predictor."""
+        state = new_state(batch, self.micro_prices)
+        if self.models is None:
+            return state, None
+        predictor = InstrumentPredictor(self.models)
+        if self.restore_from is not None:
+            restore(self.restore_from, batch.instrument, predictor)
+        if self.check is not None:
+            self.check(batch.instrument)
+        return state, predictor
+
+    def resumed(self, predictor: dict | None) -> InstrumentPredictor | None:
+        """A predictor from its snapshot, with this run's models."""
+        if predictor is None or self.models is None:
+            return None
+        return InstrumentPredictor.resume(self.models, predictor)
+
+    def derive(
+        self, state: InstrumentState, predictor: InstrumentPredictor | None, batch: InstrumentBatch
+    ) -> TableRows:
+        """The rows a batch derives: books, features, trades... and predictions."""
+        derived = state.on_batch(batch.events)
+        rows = derived_rows(derived, batch.read_ns, len(batch.events))
+        if predictor is not None:
+            made, matured = predictor.on_batch(derived.frame, derived.features)
+            models = predictor.bundle
+            horizons = [h.name for h in models.horizons]
+            rows.tables["predictions"] = prediction_rows(batch.instrument, made, matured, models.model_names, horizons)
+        return rows
+
+    @staticmethod
+    def at_end(state: InstrumentState, predictor: InstrumentPredictor | None) -> list[OnlineState]:
+        """What is left when the stream ends: the predictor's online state, to be saved."""
+        return [] if predictor is None else [online_state(state.sync.instrument, predictor)]
+
+
+class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, bytes]):
+    """An instrument's keyed state (its book, features and predictor, made on its first batch):
+    held here, snapshotted here, and handed to the step, which does the work."""
+
+    def __init__(self, step: InstrumentStep, resumed: bytes | None) -> None:
+        self.step = step
         self.state: InstrumentState | None = None
         self.predictor: InstrumentPredictor | None = None
-        self.saved_at = time.monotonic()
+        if resumed is not None:
+            self.state, predictor = pickle.loads(resumed)
+            self.predictor = step.resumed(predictor)
 
     def on_item(self, value: InstrumentBatch) -> tuple[list[TableRows], bool]:
         if self.state is None:
-            self.state = new_state(value, self.micro_prices)
-            if self.models is not None:
-                self.predictor = InstrumentPredictor(self.models)
-                if self.restore:
-                    online_state.restore(self.state_dir, value.instrument, self.predictor)
-        derived = self.state.on_batch(value.events)
-        rows = derived_rows(derived, value.read_ns, len(value.events))
-        if self.predictor is not None:
-            made, matured = self.predictor.on_batch(derived.frame, derived.features)
-            bundle = self.predictor.bundle
-            horizons = [h.name for h in bundle.horizons]
-            rows.tables["predictions"] = prediction_rows(value.instrument, made, matured, bundle.model_names, horizons)
-            if time.monotonic() - self.saved_at >= SAVE_INTERVAL_S:
-                self._save()
-        return [rows], StatefulLogic.RETAIN
+            self.state, self.predictor = self.step.start(value)
+        return [self.step.derive(self.state, self.predictor, value)], StatefulLogic.RETAIN
 
-    def on_eof(self) -> tuple[list[TableRows], bool]:
-        self._save()
-        return [], StatefulLogic.RETAIN
+    def on_eof(self) -> tuple[list[OnlineState], bool]:
+        if self.state is None:
+            return [], StatefulLogic.RETAIN
+        return self.step.at_end(self.state, self.predictor), StatefulLogic.RETAIN
 
-    def snapshot(self) -> tuple:
-        return copy.deepcopy((self.state, self.predictor))  # only taken when Bytewax recovery is on
-
-    def _save(self) -> None:
-        if self.predictor is not None and self.state is not None:
-            online_state.save(self.state_dir, self.state.sync.instrument, self.predictor)
-        self.saved_at = time.monotonic()
+    def snapshot(self) -> bytes:
+        # pickled rather than deep-copied: as immutable, and several times cheaper; without the models
+        return pickle.dumps((self.state, None if self.predictor is None else self.predictor.snapshot()))
 
 
 def load_models(models: str | Path | None) -> Bundle | None:
@@ -92,46 +123,51 @@ def load_models(models: str | Path | None) -> Bundle | None:
 
 
 def predict_flow(
-    recordings: Sequence[str | Path],
-    store: str | None = None,
-    feed: str | None = None,
-    speed: float | None = None,
-    micro_price: str | None = None,
-    batch_messages: int = BATCH_MESSAGES,
+    settings: RunSettings | Sequence[str | Path],
     run_id: str | None = None,
     metrics: FlowMetrics | None = None,
     on_progress: Callable[[int], None] | None = None,
-    models: str | Path | None = None,
-    online_state_dir: str | Path | None = None,
-    fresh: bool = False,
-    predictions: bool = True,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Dataflow:
-    """The predict flow over recordings (files or folders), into ``store`` (a store URL, default
-    ``QF_STORE`` or the SQLite file under data/). ``speed`` paces the replay at that many times
-    real time (None: as fast as possible); ``micro_price`` is a table file from
-    ``quantumflow micro-price`` (default ``QF_MICRO_PRICE``, else data/micro_price.json if present).
-    ``models`` is a folder of checkpoints from ``quantumflow train`` (default ``QF_MODELS_DIR``,
-    else data/models; with none there, no predictions); the online learner and ensemble of each
-    instrument are restored from ``online_state_dir`` (default ``QF_ONLINE_STATE``) unless
-    ``fresh``, and saved there as the flow runs. ``predictions=False`` stops at the features."""
-    source = ReplaySource(recordings, feed, speed, batch_messages, on_progress)
-    tables = load_tables(micro_price)
-    bundle = load_models(models) if predictions else None
-    state_dir = Path(online_state_dir) if online_state_dir is not None else settings.online_state_dir()
+    """The predict flow of a run (``RunSettings`` says what each setting does), or of just its
+    recordings with every other setting's default, as Bytewax's runner can give them. The source
+    calls ``on_progress`` with the bytes read; ``on_warning`` gets what the run warns of (it is
+    logged too): models trained on another instrument or source than one the run meets."""
+    if not isinstance(settings, RunSettings):
+        settings = RunSettings(settings)
+    metrics = metrics or FlowMetrics()
+    on_progress = stop_source_on_store_failure(metrics, on_progress)  # the sink never raises: it stops the source
+    source = ReplaySource(settings.recordings, settings.feed, settings.speed, settings.batch_messages, on_progress)
+    bundle = load_models(settings.models) if settings.predictions else None
+    state_dir = Path(settings.online_state_dir or environment.online_state_dir())
+    step = InstrumentStep(
+        load_tables(settings.micro_price),
+        bundle,
+        None if settings.fresh else state_dir,
+        _provenance_check(settings, bundle, on_warning),
+    )
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)
     parsed = op.flat_map("parse", raw, lambda batch: split_by_instrument(batch.messages, batch.read_ns))
     split = op.branch("unparsed", parsed, lambda item: type(item) is TableRows)
     keyed = op.key_on("by_instrument", split.falses, lambda batch: batch.instrument)
-    logic = op.stateful("derive", keyed, lambda resumed: _logic(resumed, tables, bundle, state_dir, fresh))
-    derived = op.map("rows", logic, lambda item: item[1])
-    rows = op.merge("all_rows", derived, split.trues)
-    op.output("store", rows, StoreSink(store, run_id or uuid.uuid4().hex[:12], metrics))
+    derived = op.stateful("derive", keyed, lambda resumed: InstrumentLogic(step, resumed))
+    out = op.branch("online_state", op.map("rows", derived, lambda item: item[1]), _is_online_state)
+    rows = op.merge("all_rows", out.falses, split.trues)
+    op.output("store", rows, StoreSink(settings.store, run_id or uuid.uuid4().hex[:12], metrics))
+    op.output("save_online_state", out.trues, OnlineStateSink(state_dir))
     return flow
 
 
-def _logic(resumed: tuple | None, tables, bundle: Bundle | None, state_dir: Path, fresh: bool) -> InstrumentLogic:
-    logic = InstrumentLogic(tables, bundle, state_dir, restore=not fresh)
-    if resumed is not None:
-        logic.state, logic.predictor = resumed
-    return logic
+def _is_online_state(item: TableRows | OnlineState) -> bool:
+    return type(item) is OnlineState
+
+
+def _provenance_check(
+    settings: RunSettings, bundle: Bundle | None, on_warning: Callable[[str], None] | None
+) -> ProvenanceCheck | None:
+    trained_on = None if bundle is None else bundle.trained_on()
+    if trained_on is None:
+        return None  # no models, or models that do not say what they were trained on
+    folder = Path(settings.models) if settings.models is not None else environment.models_dir()
+    return ProvenanceCheck(trained_on, folder, simulated_instruments(settings.recordings), on_warning)

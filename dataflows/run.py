@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 from bytewax.run import cli_main
 
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
-from dataflows.sink import stop_source_on_store_failure
-from dataflows.sources import BATCH_MESSAGES
+from dataflows.run_settings import RunSettings
 
 # Bytewax holds items exchanged between workers until their epoch closes, so with several workers
 # an event's latency is about one epoch; shorter epochs cost throughput.
@@ -32,53 +30,29 @@ class RunSummary:
     latency_p99_ms: float
     rows: dict[str, int]  # rows written by this run, per table
     decoder_errors: int = 0  # dead letters that are a decoder's bug, not bad input
+    warnings: list[str] = field(default_factory=list)  # what the run warned of, once each
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def run_flow(
-    recordings: Sequence[str | Path],
-    store: str | None = None,
-    workers: int = 1,
-    feed: str | None = None,
-    speed: float | None = None,
-    micro_price: str | None = None,
-    batch_messages: int = BATCH_MESSAGES,
-    on_progress: Callable[[int], None] | None = None,
-    models: str | Path | None = None,
-    online_state_dir: str | Path | None = None,
-    fresh: bool = False,
-    predictions: bool = True,
-) -> RunSummary:
-    """Replay ``recordings`` through the predict flow into ``store`` with ``workers`` Bytewax workers
-    (the other arguments are ``predict_flow``'s). A store that cannot be used raises StoreUnavailable
-    before the flow starts; one that fails for good while it runs stops it and raises StoreStopped."""
+def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = None) -> RunSummary:
+    """Replay the recordings of ``settings`` through the predict flow into its store, with its
+    number of Bytewax workers; ``on_progress`` gets the bytes read so far. A store that cannot be
+    used raises StoreUnavailable before the flow starts; one that fails for good while it runs stops
+    it and raises StoreStopped."""
     metrics = FlowMetrics()
+    warnings: list[str] = []
     run_id = uuid.uuid4().hex[:12]
-    flow = predict_flow(
-        recordings,
-        store,
-        feed,
-        speed,
-        micro_price,
-        batch_messages,
-        run_id,
-        metrics,
-        on_progress=stop_source_on_store_failure(metrics, on_progress),
-        models=models,
-        online_state_dir=online_state_dir,
-        fresh=fresh,
-        predictions=predictions,
-    )
+    flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warnings.append)
     started = time.perf_counter()
-    cli_main(flow, workers_per_process=workers, epoch_interval=EPOCH_INTERVAL)
+    cli_main(flow, workers_per_process=settings.workers, epoch_interval=EPOCH_INTERVAL)
     if metrics.store_failure is not None:
         raise metrics.store_failure
     seconds = time.perf_counter() - started
     return RunSummary(
         run_id,
-        workers,
+        settings.workers,
         seconds,
         metrics.events_in,
         metrics.events_in / seconds,
@@ -86,4 +60,5 @@ def run_flow(
         metrics.latency_ms(0.99),
         dict(metrics.rows_by_table),
         metrics.decoder_errors,
+        warnings,
     )

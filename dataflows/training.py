@@ -14,6 +14,7 @@ import numpy as np
 
 from dataflows.batches import derive_offline
 from dataflows.dataset import build_dataset
+from dataflows.provenance import instrument_sources
 from models.bundle import Bundle
 from models.metrics import report
 from models.online import InstrumentPredictor
@@ -107,6 +108,7 @@ def run_experiment(
         extra = {"test_metrics": {m: {h: v["macro_f1"] for h, v in by.items()} for m, by in metrics.items()}}
         bundle.meta["trained_on"] = {
             "recordings": [str(p) for p in recordings],
+            "instruments": instrument_sources(sorted({d.instrument for d in data}), recordings),
             "events": {"train": int(parts.train.sum()), "validation": int(parts.val.sum())},
             "validation_start_ns": parts.val_start,
             "test_start_ns": parts.test_start,

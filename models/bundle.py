@@ -8,7 +8,8 @@
 
 ``meta`` is what a checkpoint carries besides weights: the input names, their standardization,
 the horizons and their flat bands θ, the window length, per-model temperatures, the seed, the
-data it was trained on and the versions of the libraries.
+data it was trained on (the recordings, and each instrument with its source: simulated or
+recorded) and the versions of the libraries.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class Bundle:
     @property
     def model_names(self) -> list[str]:
         return [*self.nets, OnlineBayes.name]
+
+    def trained_on(self) -> dict[str, str] | None:
+        """Each instrument the models were trained on, and whether its recording was simulated or
+        recorded; None for checkpoints that do not say (trained before this was kept)."""
+        return self.meta.get("trained_on", {}).get("instruments")
 
     def net_probs(self, windows: np.ndarray, chunk: int = 1024) -> np.ndarray:
         """(n, window, inputs) standardized windows -> (nets, n, horizons, 3) probabilities."""

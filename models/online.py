@@ -69,6 +69,17 @@ class InstrumentPredictor:
         self.bayes.set_learners(state["bayes"])
         self.ensemble.losses = state["ensemble_losses"]
 
+    def snapshot(self) -> dict:
+        """Everything the predictor holds but the bundle, which is the run's models, not its state
+        (so that a recovery snapshot stays small); ``resume`` puts them back together."""
+        return {name: value for name, value in vars(self).items() if name != "bundle"}
+
+    @classmethod
+    def resume(cls, bundle: Bundle, snapshot: dict) -> InstrumentPredictor:
+        predictor = cls.__new__(cls)
+        vars(predictor).update(snapshot, bundle=bundle)
+        return predictor
+
     def observe(self, frame: BookFrame, features: np.ndarray) -> None:
         """Take in events as context only (the windows' history), predicting nothing."""
         events = self.stream(frame, features)

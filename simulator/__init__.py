@@ -38,7 +38,7 @@ from operators.feeds.common import iso_to_ns
 from simulator.book import BookState
 from simulator.config import Instrument, MarketModel
 from simulator.engine import run
-from simulator.output import write_manifest, write_recording
+from simulator.output import GENERATOR, write_manifest, write_recording
 
 DEFAULT_START = "2024-08-08T00:00:00Z"
 MAX_MINUTES = 24 * 60
@@ -101,7 +101,7 @@ def simulate(
     manifest = write_manifest(
         out,
         [file for files in recorded.values() for file in files],
-        generator="quantumflow simulate",
+        generator=GENERATOR,
         seed=seed,
         arguments={
             "minutes": minutes,

@@ -14,8 +14,6 @@ recorded on the same file, by receive time, as real recorders do.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import orjson
 
 from simulator.book import ASK, BID, BookState, VenueBook, book_state
@@ -23,10 +21,8 @@ from simulator.draws import Draws
 from simulator.faults import truncate
 from simulator.network import Connection
 from simulator.output import RecordedFile
+from simulator.session import Session
 from simulator.wire import fixed
-
-if TYPE_CHECKING:
-    from simulator.engine import Session
 
 INTERVAL_NS = 100_000_000
 SNAPSHOT_LIMIT = 1000

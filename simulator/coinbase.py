@@ -17,7 +17,6 @@ sends a fresh snapshot on the same connection, numbered on from the last message
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -26,10 +25,8 @@ from simulator.draws import Draws
 from simulator.faults import truncate
 from simulator.network import Connection
 from simulator.output import RecordedFile
+from simulator.session import Session
 from simulator.wire import rfc3339, trimmed
-
-if TYPE_CHECKING:
-    from simulator.engine import Session
 
 L2_INTERVAL_NS = 50_000_000
 TRADES_INTERVAL_NS = 250_000_000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,22 +14,10 @@ from simulator.draws import Draws
 from simulator.fair import references
 from simulator.faults import FaultPlan
 from simulator.flow import OrderFlow
+from simulator.session import Session
 
 SEED_ORDERS = 600
 PRUNE_EVERY_S = 1.0
-
-
-@dataclass
-class Session:
-    """What the feeds share: the run's start, output naming, the fault plan, checkpoint spacing."""
-
-    model: MarketModel
-    start_ns: int
-    suffix: str
-    faults: FaultPlan
-    fault_rng: np.random.Generator
-    first_ids: tuple[int, int, int]  # Binance update id, Binance trade id, Coinbase trade id
-    checkpoint_ns: int
 
 
 class Venue:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 MANIFEST = "manifest.json"
+GENERATOR = "quantumflow simulate"  # the manifest's ``generator``: this simulator wrote the files
 
 
 class RecordedFile(NamedTuple):
@@ -36,3 +37,15 @@ def write_manifest(out_dir: Path, files: list[RecordedFile], **facts) -> Path:
     path = out_dir / MANIFEST
     path.write_text(json.dumps({**facts, "files": listed}, indent=2) + "\n")
     return path
+
+
+def simulated_instrument(path: Path) -> str | None:
+    """The instrument of ``path`` if it is a recording file this simulator wrote (listed in the
+    manifest beside it), else None."""
+    try:
+        manifest = json.loads((path.parent / MANIFEST).read_text())
+        if manifest.get("generator") != GENERATOR:
+            return None
+        return next((f["instrument"] for f in manifest["files"] if f["file"] == path.name), None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no manifest, or not one of ours
+        return None

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dataflows.run import RunSummary, run_flow
+from dataflows.run_settings import RunSettings
 from dataflows.training import Result, run_experiment
 from models.train import Settings
 from operators.labels import parse_horizons
@@ -25,9 +26,10 @@ def replay(
 ) -> RunSummary:
     """Replay ``recordings`` through the predict flow into the store at ``store_url`` (predicting with
     ``models`` if given, the online learners' state kept in ``online_state``)."""
-    return run_flow(
-        list(recordings), store_url, workers=workers, models=models, online_state_dir=online_state, fresh=fresh
+    settings = RunSettings(
+        tuple(recordings), store=store_url, workers=workers, models=models, online_state_dir=online_state, fresh=fresh
     )
+    return run_flow(settings)
 
 
 def train_small_models(recording: Path, folder: Path) -> Result:

@@ -21,6 +21,7 @@ from dataflows.batches import InstrumentStates
 from dataflows.recordings import CUT_OFF, RecordingError, open_recording
 from dataflows.replay import replay
 from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
 from dataflows.sources import merged, recording_paths
 from operators import feeds
 from operators.feeds import DECODER_ERROR
@@ -291,7 +292,7 @@ def test_a_decoder_bug_is_counted_apart_from_bad_input(simulated, buggy_book_tic
     assert letter.reason == 'decoder error: TypeError: can only concatenate str (not "int") to str'
     assert b"bookTicker" in letter.raw
 
-    run = run_flow([dirty], f"sqlite:///{tmp_path / 'flow.db'}", predictions=False)
+    run = run_flow(RunSettings((dirty,), store=f"sqlite:///{tmp_path / 'flow.db'}", predictions=False))
     assert run.decoder_errors == tickers
     assert run.rows["dead_letters"] == tickers + len(GARBAGE)  # kept, bytes and reason, with the bad input
     assert run.rows["features"] > 500  # the diffs still make books

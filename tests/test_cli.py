@@ -89,6 +89,19 @@ def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
         tmp_path / "models" / "report" / "confusion.png"
     ).is_file()
     assert summary["rows"]["predictions"] > summary["rows"]["features"]
+    assert summary["warnings"] == []  # the models were trained on this very recording
+    # the Binance file alone, without the simulator's manifest: as far as anyone can tell, a recorded one
+    copied = tmp_path / "copied" / "binance.gz"
+    copied.parent.mkdir()
+    copied.write_bytes(next((tmp_path / "simulated").glob("binance*")).read_bytes())
+    result = run("run", str(copied), env=env)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert (
+        f"warning: recorded binance:BTCUSDT is predicted by the models in {tmp_path / 'models'}, trained on "
+        "simulated binance:BTCUSDT, simulated coinbase:BTC-USD:" in said
+    )
+    assert said.count("warning:") == 1 and "is predicted by the models in" in result.stderr
 
 
 def test_evaluate_trains_on_one_recording_and_tests_on_the_next(simulated_recording, tmp_path):

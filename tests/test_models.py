@@ -2,7 +2,9 @@
 and a small training run on a simulated recording whose checkpoints serve the flow."""
 
 import gzip
+import itertools
 import json
+import logging
 import pickle
 import shutil
 
@@ -212,6 +214,67 @@ def test_the_flow_predicts_learns_and_restarts_warm(trained, tmp_path):
     x = bundle.normalizer(offline[start[0]][0][None])[0, ONLINE_INPUT_INDEX]
     assert bayes["again"] == pytest.approx(warm.bayes.predict(x)[HORIZONS.split(",").index(start[1])], abs=1e-6)
     assert {key: row["p_up"] for key, row in cold.items()} == {key: row["p_up"] for key, row in first.items()}
+
+
+def test_the_flow_names_models_trained_on_another_source_or_instrument_once_each(trained, tmp_path, caplog):
+    from dataflows.run import run_flow
+    from dataflows.run_settings import RunSettings
+    from simulator import simulate
+
+    recording, folder, _ = trained
+    assert Bundle.load(folder).trained_on() == {"binance:BTCUSDT": "recorded"}
+    simulate(tmp_path / "simulated", seed=7, minutes=1)
+    settings = RunSettings(
+        tmp_path / "simulated",
+        store=f"sqlite:///{tmp_path / 'simulated.db'}",
+        models=folder,
+        online_state_dir=tmp_path / "state",
+        workers=2,
+    )
+    with caplog.at_level(logging.WARNING, logger="dataflows.provenance"):
+        summary = run_flow(settings)
+    trained_on = f"is predicted by the models in {folder}, trained on recorded binance:BTCUSDT:"
+    assert sorted(summary.warnings) == sorted(record.getMessage() for record in caplog.records)
+    assert [warning.split(" is ")[0] for warning in sorted(summary.warnings)] == [
+        "simulated binance:BTCUSDT",  # the same instrument, from another source
+        "simulated coinbase:BTC-USD",  # another instrument
+    ]
+    assert all(trained_on in warning for warning in summary.warnings)
+    assert summary.rows["predictions"] > 0  # a warning, not a refusal
+    same = RunSettings(_cut(recording, tmp_path / "short.gz", 3000), store=settings.store, models=folder, fresh=True)
+    assert run_flow(same).warnings == []
+
+
+def test_the_flow_resumes_an_instrument_from_its_snapshot_exactly(trained):
+    from dataflows.batches import InstrumentBatch, split_by_instrument
+    from dataflows.predict import InstrumentLogic, InstrumentStep
+    from dataflows.recordings import open_recording
+
+    recording, folder, _ = trained
+    messages = list(itertools.islice(open_recording(recording), 6000))
+    batches = [
+        item
+        for start in range(0, len(messages), 500)
+        for item in split_by_instrument(messages[start : start + 500])
+        if type(item) is InstrumentBatch
+    ]
+    step = InstrumentStep({}, Bundle.load(folder), restore_from=None)
+    whole = InstrumentLogic(step, None)
+    expected = [whole.on_item(batch)[0] for batch in batches]
+    cut = len(batches) // 2
+    stopped = InstrumentLogic(step, None)
+    for batch in batches[:cut]:
+        stopped.on_item(batch)
+    snapshot = stopped.snapshot()
+    assert type(snapshot) is bytes and len(snapshot) < 4_000_000  # the models stay out of it
+    stopped.on_item(batches[cut])  # a snapshot is a copy: what the logic does next leaves it be
+    resumed = InstrumentLogic(step, snapshot)
+    assert resumed.predictor.bundle is step.models
+    # compared as text: NaN features are equal there
+    assert repr([resumed.on_item(batch)[0] for batch in batches[cut:]]) == repr(expected[cut:])
+    assert any(rows.tables["predictions"] for (rows,) in expected[cut:])
+    (end,), _ = resumed.on_eof()
+    np.testing.assert_array_equal(end.state["ensemble_losses"], whole.on_eof()[0][0].state["ensemble_losses"])
 
 
 def test_bench_reports_the_models_cost_per_event(trained, tmp_path):

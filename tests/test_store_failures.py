@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
 from dataflows.sink import StoreStopped
 from simulator import simulate
 from store import StoreError, open_store
@@ -26,7 +27,7 @@ def recording(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clean(recording, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('clean') / 'clean.db'}"
-    run_flow([recording], url, predictions=False)
+    run_flow(RunSettings((recording,), store=url, predictions=False))
     return url
 
 
@@ -61,7 +62,7 @@ def rows(url: str, table: str) -> list[dict]:
 def test_a_store_failing_for_a_moment_is_retried_and_nothing_is_lost(recording, clean, tmp_path, monkeypatch):
     failures = failing_writes(monkeypatch, fail_from=10, fail_count=2)  # two failures: within the 2 retries
     url = f"sqlite:///{tmp_path / 'flaky.db'}"
-    summary = run_flow([recording], url, predictions=False)
+    summary = run_flow(RunSettings((recording,), store=url, predictions=False))
     assert len(failures) == 2
     assert summary.rows["features"] == len(rows(clean, "features"))
     for table in COMPARED:
@@ -75,7 +76,7 @@ def test_a_store_that_keeps_failing_stops_the_flow_keeping_what_it_committed(
     failures = failing_writes(monkeypatch, fail_from=20)
     url = f"sqlite:///{tmp_path / 'failing.db'}"
     with pytest.raises(StoreStopped) as caught:
-        run_flow([recording], url, workers=workers, predictions=False)
+        run_flow(RunSettings((recording,), store=url, workers=workers, predictions=False))
     stopped = caught.value
     if workers == 1:
         assert len(failures) == 3  # the first try and 2 retries, then no more writes
@@ -103,6 +104,6 @@ def test_a_store_that_keeps_failing_stops_the_flow_keeping_what_it_committed(
 
     # Replaying the same recording, with the store working again, completes it.
     monkeypatch.undo()
-    run_flow([recording], url, predictions=False)
+    run_flow(RunSettings((recording,), store=url, predictions=False))
     for table in COMPARED:
         assert rows(url, table) == rows(clean, table), table

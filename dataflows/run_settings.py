@@ -1,0 +1,45 @@
+"""What one run of the predict flow is given: the recordings and every choice about them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataflows.sources import BATCH_MESSAGES
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A run's settings; None means the environment's default (``quantumflow.settings``).
+
+    - ``recordings``: files or folders, replayed merged by receive time (one path may be given alone).
+    - ``store``: a store URL (default ``QF_STORE``, else the SQLite file under data/).
+    - ``feed``: the wire protocol, where a recording cannot be recognised.
+    - ``speed``: replay at that many times real time (None: as fast as possible).
+    - ``micro_price``: a table file from ``quantumflow micro-price`` (default ``QF_MICRO_PRICE``,
+      else data/micro_price.json if present).
+    - ``batch_messages``: the most messages a batch.
+    - ``models``: checkpoints from ``quantumflow train`` (default ``QF_MODELS_DIR``, else
+      data/models; with none there, no predictions).
+    - ``online_state_dir``: where each instrument's online learner and ensemble are restored from
+      and saved to at the end (default ``QF_ONLINE_STATE``); ``fresh`` restores nothing.
+    - ``predictions``: False stops at the features.
+    - ``workers``: Bytewax workers (``run_flow``'s; Bytewax's runner takes ``-w`` instead).
+    """
+
+    recordings: tuple[Path, ...]
+    store: str | None = None
+    feed: str | None = None
+    speed: float | None = None
+    micro_price: str | Path | None = None
+    batch_messages: int = BATCH_MESSAGES
+    models: str | Path | None = None
+    online_state_dir: str | Path | None = None
+    fresh: bool = False
+    predictions: bool = True
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        paths: Sequence[str | Path] = [self.recordings] if isinstance(self.recordings, str | Path) else self.recordings
+        object.__setattr__(self, "recordings", tuple(Path(path) for path in paths))
