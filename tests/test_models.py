@@ -222,26 +222,29 @@ def test_the_flow_names_models_trained_on_another_source_or_instrument_once_each
     from simulator import simulate
 
     recording, folder, _ = trained
-    assert Bundle.load(folder).trained_on() == {"binance:BTCUSDT": "recorded"}
-    simulate(tmp_path / "simulated", seed=7, minutes=1)
+    assert Bundle.load(folder).trained_on() == {"binance:BTCUSDT": "simulated"}
+    simulate(tmp_path / "eth", seed=3, minutes=1, symbol="ETHUSDT", price=3000.0)
+    (tmp_path / "recorded").mkdir()
+    copied = shutil.copy(recording, tmp_path / "recorded")  # no simulator's manifest beside it: a recording
     settings = RunSettings(
-        tmp_path / "simulated",
-        store=f"sqlite:///{tmp_path / 'simulated.db'}",
+        (tmp_path / "eth", copied),
+        store=f"sqlite:///{tmp_path / 'other.db'}",
         models=folder,
         online_state_dir=tmp_path / "state",
         workers=2,
     )
     with caplog.at_level(logging.WARNING, logger="dataflows.provenance"):
         summary = run_flow(settings)
-    trained_on = f"is predicted by the models in {folder}, trained on recorded binance:BTCUSDT:"
+    trained_on = f"is predicted by the models in {folder}, trained on simulated binance:BTCUSDT:"
     assert sorted(summary.warnings) == sorted(record.getMessage() for record in caplog.records)
     assert [warning.split(" is ")[0] for warning in sorted(summary.warnings)] == [
-        "simulated binance:BTCUSDT",  # the same instrument, from another source
-        "simulated coinbase:BTC-USD",  # another instrument
+        "recorded binance:BTCUSDT",  # the same instrument, from another source
+        "simulated binance:ETHUSDT",  # other instruments
+        "simulated coinbase:ETH-USD",
     ]
     assert all(trained_on in warning for warning in summary.warnings)
     assert summary.rows["predictions"] > 0  # a warning, not a refusal
-    same = RunSettings(_cut(recording, tmp_path / "short.gz", 3000), store=settings.store, models=folder, fresh=True)
+    same = RunSettings(recording, store=f"sqlite:///{tmp_path / 'same.db'}", models=folder, fresh=True)
     assert run_flow(same).warnings == []
 
 
