@@ -381,6 +381,8 @@ def test_the_dashboard_listens_where_it_is_published():
     _, params = parse_command(dashboards["command"][1:])
     assert params["address"] == "0.0.0.0"
     assert published_ports(dashboards) == healthcheck_ports(dashboards) == {params["port"]} == {8502}
+    # Panel accepts browsers only at these addresses: where the port is published
+    assert set(params["allow_websocket_origin"]) == {f"{host}:{params['port']}" for host in ("localhost", "127.0.0.1")}
     assert target_port("dashboards", "dashboards") == params["port"]
 
 
@@ -461,11 +463,20 @@ def test_grafana_queries_name_metrics_the_api_exports(tmp_path):
 # Kubernetes
 
 
+def k8s_problem(document: dict[str, Any]) -> str | None:
+    """What the pinned Kubernetes version's schema, strictly (no unknown field), says is wrong, in one line."""
+    try:
+        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = "/".join(str(part) for part in error.absolute_path)
+        return f"{document['kind']}/{document['metadata']['name']}: {where}: {error.message}"
+    return None
+
+
 def test_kubernetes_manifests_are_valid_for_the_pinned_version():
     documents = k8s_documents()
     assert documents
-    for document in documents:
-        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+    assert [problem for document in documents if (problem := k8s_problem(document))] == []
 
 
 def test_kustomization_names_what_exists():
@@ -496,8 +507,7 @@ def test_the_kustomization_renders_valid_manifests():
     rendered = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
     documents = list(yaml.safe_load_all(rendered.stdout))
-    for document in documents:
-        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+    assert [problem for document in documents if (problem := k8s_problem(document))] == []
     kinds = {(d["kind"], d["metadata"]["name"].rsplit("-", 1)[0]) for d in documents if d["kind"] == "ConfigMap"}
     assert ("ConfigMap", "quantumflow-settings") in kinds
     namespaces = {d["metadata"].get("namespace") for d in documents if d["kind"] != "Namespace"}
