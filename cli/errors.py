@@ -79,6 +79,16 @@ def writable_folder(path: Path) -> None:
         raise UserError(f"cannot write in the folder {path}: {error.strerror or error}") from error
 
 
+def writable_file(path: Path, option: str) -> None:
+    """Check before the work that the file ``option`` names can be written; UserError naming both if not."""
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder, not a file")
+    try:
+        writable_folder(path.parent)
+    except UserError as error:
+        raise UserError(f"{option} {path}: {error}") from error
+
+
 def log_file() -> Path:
     return data_dir() / "logs" / "quantumflow.log"
 
@@ -93,11 +103,16 @@ class ReportingGroup(TyperGroup):
         handler = _log_warnings()
         try:
             return super().invoke(ctx)
-        except (typer.TyperException, typer.Exit, typer.Abort):
-            raise  # typer's own: usage errors, --help, Ctrl-C
+        except (typer.Exit, typer.Abort):
+            raise  # --help, Ctrl-C
+        except typer.TyperException as error:  # a bad option value: one line, as every other mistake
+            context = getattr(error, "ctx", None)
+            where = f" (see {context.command_path} --help)" if context is not None else ""
+            typer.echo(f"Error: {' '.join(error.format_message().split())}{where}", err=True)
+            ctx.exit(error.exit_code)
         except Exception as error:
-            if ReportingGroup.debug:
-                raise
+            if ReportingGroup.debug and user_status(error) is None:
+                raise  # an internal error's traceback; a user's mistake stays one line
             ctx.exit(report(error))
         finally:
             if handler is not None:

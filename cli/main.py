@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli import api_command
-from cli.errors import ReportingGroup, bad_input, writable_folder
+from cli.errors import ReportingGroup, bad_input, writable_file, writable_folder
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
 from dashboards.cli import dashboard_app
 from dataflows.recordings import open_recording
@@ -71,12 +72,13 @@ def replay_command(
     from dataflows.sources import recording_paths
 
     recordings = [open_recording(path, feed) for path in recording_paths(paths)]
+    if out is not None:
+        writable_file(out, "--out")
     total = sum(r.size for r in recordings)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
         summary = replay(recordings, on_progress=bar.update)
     document = summary.to_dict()
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(document, indent=2))
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -178,10 +180,14 @@ def run_command(
     the store. With no recording, simulate one, and train small models on it if there are none."""
     from dataflows.run import run_flow
     from dataflows.run_settings import RunSettings
+    from dataflows.sources import recording_paths
     from models.bundle import has_checkpoints
     from store import open_store
 
-    open_store(store).check()  # before simulating or training anything
+    if paths:
+        recording_paths(paths)  # a missing recording is said before anything is made
+    target = open_store(store)
+    target.check()  # before simulating or training anything
     if not paths:
         paths = [_simulated_recording()]
         if models is None and not has_checkpoints(models_dir()):
@@ -207,20 +213,24 @@ def run_command(
     console.print(
         f"{summary.events_in:,} events in {summary.seconds:.1f} s ({summary.events_per_s:,.0f} events/s, "
         f"{summary.workers} worker{'s' if summary.workers > 1 else ''}); latency read -> feature row stored "
-        f"p50 {summary.latency_p50_ms:.1f} ms, p99 {summary.latency_p99_ms:.1f} ms"
+        f"p50 {_ms(summary.latency_p50_ms)}, p99 {_ms(summary.latency_p99_ms)}"
     )
     console.print(
         f"written: {rows.get('features', 0):,} feature rows, {rows.get('book', 0):,} book rows, "
         f"{rows.get('trades', 0):,} trades, {rows.get('resyncs', 0):,} resyncs, "
         f"{rows.get('dead_letters', 0):,} dead letters ({summary.decoder_errors:,} of them decoder errors), "
         f"{rows.get('predictions', 0):,} prediction rows "
-        f"(written when made and again when their label matures); run {summary.run_id}"
+        f"(written when made and again when their label matures); run {summary.run_id} into {target.url}"
     )
     _warn_decoder_errors(summary.decoder_errors)
     if not rows.get("predictions") and models is None and not has_checkpoints(models_dir()):
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
     for warning in summary.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+
+
+def _ms(value: float) -> str:
+    return "n/a (no feature rows)" if math.isnan(value) else f"{value:.1f} ms"
 
 
 @app.command("micro-price")
@@ -374,4 +384,4 @@ def _print_summary(summary: ReplaySummary) -> None:
 
 
 if __name__ == "__main__":
-    app()
+    app(prog_name="quantumflow")

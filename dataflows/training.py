@@ -63,6 +63,13 @@ def run_experiment(
     parts = split(events, test_start, test_fraction)
     if not parts.test.any():
         raise ValueError("no events in the test part: is the test recording later than the training one?")
+    for h, horizon in enumerate(settings.horizons):
+        for part, mask in (("training", parts.train), ("test", parts.test)):
+            if not (events.matured[mask, h] >= 0).any():
+                raise ValueError(
+                    f"horizon {horizon.name}: no label matures in the {part} part (the recordings are too short "
+                    "for it); leave it out with --horizons, or train on longer recordings"
+                )
     say(
         f"events: {int(parts.train.sum()):,} train, {int(parts.val.sum()):,} validation, {int(parts.test.sum()):,} test"
     )

@@ -87,7 +87,7 @@ def _cannot_open(path: Path, error: sqlite3.Error) -> str:
 
 
 def _url(path: Path) -> str:
-    return f"sqlite:///{path}"
+    return f"sqlite:///{path.absolute()}"  # the four-slash form whatever the user gave: it says where
 
 
 def rollback(conn: sqlite3.Connection) -> None:

@@ -261,6 +261,13 @@ def test_a_simulated_folder_with_garbage_and_a_cut_file_replays_exactly(simulate
     result = _cli("replay", str(folder))
     assert result.returncode == 0, result.stderr
     assert f"dead letters: {len(GARBAGE) + 1}" in result.stdout and "decoder errors: 0" in result.stdout
+    url = f"sqlite:///{tmp_path / 'flow.db'}"
+    result = _cli("run", str(folder), "--store", url)
+    assert result.returncode == 0, result.stderr
+    assert f"{trades.name}: the gzip stream breaks off" in result.stderr and "Traceback" not in result.stderr
+    with open_store(url).reader() as reader:
+        reasons = sorted(row["reason"].split(":")[0] for row in reader.rows("dead_letters"))
+        assert reasons == sorted([NOT_A_LINE] * len(GARBAGE) + [CUT_OFF]) and reader.count("resyncs") == 0
 
 
 # -- decoder errors ------------------------------------------------------------------------------

@@ -182,3 +182,39 @@ def test_an_internal_error_is_one_line_naming_the_log_with_its_traceback(recordi
         [*command, "--debug", "replay", *files], cwd=ROOT, env=environment, capture_output=True, text=True
     )
     assert debug.returncode == 1 and "ZeroDivisionError" in debug.stderr and len(debug.stderr.splitlines()) > 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("replay", "{recording}", "--feed", "nope"), ("Invalid value for '--feed'", "see quantumflow replay --help")),
+        (("run", "{recording}", "-w", "0"), ("'--workers'", "greater than or equal to 1")),
+        (("nosuch",), ("No such command 'nosuch'", "see quantumflow --help")),
+    ],
+)
+def test_a_bad_option_value_is_one_line_too(recording, tmp_path, args, words):
+    args = [arg.format(recording=recording) for arg in args]
+    one_line(quantumflow(*args, data=tmp_path), 2, *words)
+
+
+def test_debug_keeps_a_mistake_one_line_with_its_status(tmp_path):
+    result = quantumflow("--debug", "run", str(tmp_path / "nope.gz"), data=tmp_path)
+    one_line(result, 2, "no such recording file or folder", "nope.gz")
+    assert not (tmp_path / "quantumflow.db").exists()  # the recording is checked before the store is made
+
+
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [("{tmp}", ("--out", "is a folder, not a file")), ("/proc/x.json", ("--out /proc/x.json", "cannot write"))],
+)
+def test_replay_says_before_replaying_that_its_out_file_cannot_be_written(recording, tmp_path, out, words):
+    result = quantumflow("replay", str(recording), "--out", out.format(tmp=tmp_path), data=tmp_path)
+    one_line(result, 1, *words)
+
+
+def test_training_names_a_horizon_the_recording_is_too_short_for(recording, tmp_path):
+    result = quantumflow(
+        "train", str(recording / "binance_btcusdt.gz"), "--out", str(tmp_path / "m"), "--horizons", "10,10s",
+        "--epochs", "1", "--window", "4", data=tmp_path,
+    )  # fmt: skip
+    one_line(result, 2, "horizon 10s: no label matures in the test part", "--horizons")
