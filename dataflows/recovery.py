@@ -12,14 +12,10 @@ for another run is refused, naming what differs, rather than resumed into wrong 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
-
-from dataflows.recordings import open_recording
-from dataflows.sources import recording_paths
 
 MANIFEST = "manifest.json"
 FLOW = "predict"
@@ -28,21 +24,6 @@ SNAPSHOT_INTERVAL_S = 1.0  # default: a resumed run replays at most about this m
 
 class RecoveryMismatch(ValueError):
     """A recovery folder that belongs to another run, or that is not a recovery folder."""
-
-
-def recording_identity(paths: Sequence[str | Path], feed: str | None = None) -> list[dict]:
-    """Each recording file by what tells it apart: its path, size and first receive time."""
-    files = []
-    for path in recording_paths(paths):
-        first = next(iter(open_recording(path, feed)), None)
-        files.append(
-            {
-                "path": str(path.resolve()),
-                "size": path.stat().st_size,
-                "first_receive_ns": None if first is None else first.receive_ts,
-            }
-        )
-    return files
 
 
 def recovery_config(

@@ -14,8 +14,9 @@ from bytewax.run import cli_main
 
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
-from dataflows.recovery import recording_identity, recovery_config
+from dataflows.recovery import recovery_config
 from dataflows.run_settings import RunSettings
+from dataflows.sources import recording_identity
 from quantumflow import settings as environment
 from store import open_store
 
