@@ -65,12 +65,28 @@ def check(folder: Path, manifest: dict) -> None:
     for key, expected in manifest.items():
         if found.get(key) != expected:
             raise RecoveryMismatch(
-                f"recovery folder {folder} belongs to another run: its {key} is {_show(found.get(key))}, "
-                f"this run's is {_show(expected)} (resume with the same settings, or give a new folder)"
+                f"recovery folder {folder} belongs to another run: its {key}: {_show(found.get(key))}; "
+                f"this run's: {_show(expected)} (resume with the same settings, or give a new folder)"
             )
 
 
+def finished(folder: str | Path) -> bool:
+    """Whether the run of the recovery folder ran to its end (then a run resuming it has nothing left to do)."""
+    try:
+        return json.loads((Path(folder) / MANIFEST).read_text()).get("finished", False)
+    except (OSError, ValueError):
+        return False
+
+
+def mark_finished(folder: str | Path) -> None:
+    path = Path(folder) / MANIFEST
+    manifest = json.loads(path.read_text())
+    temporary = path.with_name(f".{MANIFEST}.tmp")
+    temporary.write_text(json.dumps({**manifest, "finished": True}, indent=2))
+    temporary.replace(path)
+
+
 def _show(value: object) -> str:
-    if isinstance(value, list) and value and isinstance(value[0], dict) and "path" in value[0]:
-        return ", ".join(f"{item['path']} ({item['size']:,} bytes)" for item in value)
+    if isinstance(value, dict) and "recordings" in value:
+        return "recordings " + ", ".join(f"{item['path']} ({item['size']:,} bytes)" for item in value["recordings"])
     return json.dumps(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -14,9 +15,10 @@ from bytewax.run import cli_main
 
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
-from dataflows.recovery import recovery_config
+from dataflows.recovery import finished, mark_finished, recovery_config
 from dataflows.run_settings import RunSettings
 from dataflows.sources import recording_identity
+from models.bundle import MANIFEST, has_checkpoints
 from quantumflow import settings as environment
 from store import open_store
 
@@ -51,12 +53,19 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     recovery, epoch_interval = _recovery(settings)
     metrics = FlowMetrics()
     warnings: list[str] = []
+    if recovery is not None and finished(settings.recovery):
+        warnings.append(
+            f"the run of recovery folder {settings.recovery} had finished: nothing was left to do "
+            "(give a new folder to run again)"
+        )
     run_id = uuid.uuid4().hex[:12]
     flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warnings.append)
     started = time.perf_counter()
     cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
     if metrics.store_failure is not None:
         raise metrics.store_failure
+    if recovery is not None:
+        mark_finished(settings.recovery)
     seconds = time.perf_counter() - started
     return RunSummary(
         run_id,
@@ -77,11 +86,16 @@ def _recovery(settings: RunSettings) -> tuple[RecoveryConfig | None, timedelta]:
     if settings.recovery is None:
         return None, EPOCH_INTERVAL
     models = None
-    if settings.predictions:
-        models = str(Path(settings.models or environment.models_dir()).resolve())
+    folder = Path(settings.models or environment.models_dir())
+    if settings.predictions and has_checkpoints(folder):  # the checkpoints, as trained: a folder retrained differs
+        models = {"folder": str(folder.resolve()), "manifest_sha256": _sha256(folder / MANIFEST)}
     belongs_to = {
         "source": {"recordings": recording_identity(settings.recordings, settings.feed)},
         "store": open_store(settings.store).url,
         "models": models,
     }
     return recovery_config(settings.recovery, settings.workers, belongs_to, settings.snapshot_interval_s)
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
