@@ -20,6 +20,7 @@ from operators.labels import parse_horizons
 from store import open_store
 
 MODEL_HORIZONS = ("10", "1s")
+DATA_TABLES = ("features", "book", "trades", "resyncs", "dead_letters", "predictions")  # all but run_metrics
 
 
 def replay(
@@ -73,3 +74,9 @@ def wait_for_rows(url: str, process: subprocess.Popen, at_least: int = 1, table:
                 pass
             time.sleep(0.05)
     pytest.fail(f"the flow wrote no {at_least} {table} rows (exit status {process.poll()})")
+
+
+def store_contents(url: str) -> dict[str, list[dict]]:
+    """Every row of the store at ``url`` but the run metrics, table by table, in key order."""
+    with open_store(url).reader() as reader:
+        return {table: reader.rows(table) for table in DATA_TABLES}

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pipeline_runs import in_background, quantumflow, replay, wait_for_rows
-
-from store import open_store
-
-DATA_TABLES = ("features", "book", "trades", "resyncs", "dead_letters", "predictions")  # all but run_metrics
+from pipeline_runs import DATA_TABLES, in_background, quantumflow, replay, store_contents, wait_for_rows
 
 
 @dataclass(frozen=True)
@@ -44,11 +40,6 @@ def starter(request) -> RunStarter:
     return request.param
 
 
-def _contents(url: str) -> dict[str, list[dict]]:
-    with open_store(url).reader() as reader:
-        return {table: reader.rows(table) for table in DATA_TABLES}
-
-
 def _finish(process: subprocess.Popen) -> dict:
     out, err = process.communicate()
     assert process.returncode == 0, err.decode()
@@ -61,7 +52,7 @@ def uninterrupted(simulated_recording, simulated_models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("uninterrupted")
     url = f"sqlite:///{folder / 'store.db'}"
     summary = replay([simulated_recording], url, models=simulated_models.folder, online_state=folder / "state")
-    return _contents(url), summary
+    return store_contents(url), summary
 
 
 KILLS = {
@@ -92,11 +83,11 @@ def test_a_run_killed_and_started_again_equals_an_uninterrupted_one(
     wait_for_rows(url, process, rows, table)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    before = _contents(url)
+    before = store_contents(url)
     assert 0 < len(before[table]) < len(expected[table])
 
     resumed = _finish(in_background(starter.command(simulated_recording, url, *options, "--json"), env))
-    after = _contents(url)
+    after = store_contents(url)
     for name in DATA_TABLES:  # no row lost, none duplicated, none different
         assert after[name] == expected[name], name
     assert sum(map(len, after.values())) > 25_000 and after["predictions"]
