@@ -34,6 +34,7 @@ USER_ERRORS = (
     ("store.base", "StoreConfigError", USAGE),
     ("store.base", "StoreError", FAILED),  # a store that cannot be used, or that failed while running
     ("dataflows.recordings", "RecordingError", USAGE),
+    ("dataflows.recovery", "RecoveryMismatch", USAGE),
     ("models.bundle", "CheckpointError", USAGE),
     ("esg.validation", "EsgDataError", USAGE),
     ("quantumflow.net", "PortUnavailable", FAILED),

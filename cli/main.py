@@ -174,6 +174,17 @@ def run_command(
     fresh: Annotated[
         bool, typer.Option(help="Start the online learner and ensemble from the checkpoints, not the saved state.")
     ] = False,
+    recovery: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recovery folder (made on first use): the flow snapshots its state there, and a run killed "
+            "is resumed from its last snapshot by the same command."
+        ),
+    ] = None,
+    snapshot_interval: Annotated[
+        float,
+        typer.Option(min=0.01, help="With --recovery, seconds between snapshots (a resumed run redoes at most that)."),
+    ] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Replay recordings through the predict flow (parse, sync, books, features, predictions) into
@@ -202,6 +213,8 @@ def run_command(
         models=models,
         fresh=fresh,
         workers=workers,
+        recovery=recovery,
+        snapshot_interval_s=snapshot_interval,
     )
     total = _recordings_size(paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:

@@ -3,9 +3,14 @@ instrument so that a restarted flow carries on learning where it stopped instead
 
 One pickle per instrument under ``QF_ONLINE_STATE`` (default data/online_state/), written
 atomically (a temporary file renamed) by the flow's own output, ``OnlineStateSink``, from the
-``OnlineState`` each instrument's keyed step emits at the end of its stream. A state saved for
-other models (other horizons, flat bands or model list) is not restored: the flow starts that
-instrument afresh and says why.
+``OnlineState`` each instrument's keyed step emits at the end of its stream.
+
+A saved state is never allowed to see a run's future: it records the last event it learned from
+(the source, the instrument, the event's receive time and sequence id), and a run restores it
+only when the run's first event of that instrument was received after that one. Otherwise (the
+same recording run again, an earlier one, a state saved without that record) or when it was saved
+for other models (other horizons, flat bands or model list), the instrument starts from the
+checkpoints and the run warns, once per instrument.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,12 +31,22 @@ from models.online import InstrumentPredictor
 log = logging.getLogger(__name__)
 
 
+class LastEvent(NamedTuple):
+    """Where in the log an instrument's event is: its receive time (the order every source keeps)
+    and the venue's sequence id, and the source it came from (recordings or a topic)."""
+
+    source: dict
+    receive_ns: int
+    sequence: int | None
+
+
 class OnlineState(NamedTuple):
     """An instrument's online state, as it stands when emitted, for the models it belongs to."""
 
     instrument: str
     models: dict  # what the state is only valid for: horizons and flat bands
     state: dict
+    learned_up_to: LastEvent  # the last event the state has seen
 
 
 def state_path(folder: Path, instrument: str) -> Path:
@@ -41,21 +58,29 @@ def _identity(predictor: InstrumentPredictor) -> dict:
     return {"horizons": [h.name for h in bundle.horizons], "thetas": bundle.thetas.tolist()}
 
 
-def online_state(instrument: str, predictor: InstrumentPredictor) -> OnlineState:
-    return OnlineState(instrument, _identity(predictor), predictor.online_state())
+def online_state(instrument: str, predictor: InstrumentPredictor, learned_up_to: LastEvent) -> OnlineState:
+    return OnlineState(instrument, _identity(predictor), predictor.online_state(), learned_up_to)
 
 
 def save(folder: Path, online: OnlineState) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = state_path(folder, online.instrument)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_bytes(pickle.dumps({"models": online.models, "state": online.state}))
+    saved = {"models": online.models, "state": online.state, "learned_up_to": online.learned_up_to._asdict()}
+    temporary.write_bytes(pickle.dumps(saved))
     temporary.replace(path)
 
 
-def restore(folder: Path, instrument: str, predictor: InstrumentPredictor) -> bool:
-    """Load the instrument's saved state into ``predictor``; False (with a warning) if there is
-    none usable."""
+def restore(
+    folder: Path,
+    instrument: str,
+    predictor: InstrumentPredictor,
+    first: LastEvent,
+    warn: Callable[[str], None] | None = None,
+) -> bool:
+    """Load the instrument's saved state into ``predictor`` if it learned from nothing at or after
+    ``first``, the run's first event of the instrument; False, and ``warn`` told why (and the log),
+    if there is no usable one."""
     path = state_path(folder, instrument)
     if not path.is_file():
         return False
@@ -63,11 +88,33 @@ def restore(folder: Path, instrument: str, predictor: InstrumentPredictor) -> bo
         saved = pickle.loads(path.read_bytes())
         if saved["models"] != _identity(predictor):
             raise ValueError("it was saved for other models (horizons or flat bands differ)")
+        if "learned_up_to" not in saved:
+            raise ValueError("it does not say what it learned from (saved by an older version)")
+        learned = LastEvent(**saved["learned_up_to"])
+        if first.receive_ns <= learned.receive_ns:
+            raise ValueError(
+                f"it learned from events up to {_iso(learned.receive_ns)} ({_describe(learned.source)}) and this "
+                f"run starts at {_iso(first.receive_ns)}: its predictions would use what it learned of their future"
+            )
         predictor.restore(saved["state"])
-    except Exception as error:  # a bad state file must not stop the flow: the learner starts afresh
-        log.warning("not restoring %s: %s", path, error)
+    except Exception as error:  # a state that cannot be used must not stop the flow: the learner starts afresh
+        message = f"{instrument}: not restoring the online state {path}: {error}; starting from the checkpoints"
+        log.warning(message)
+        if warn is not None:
+            warn(message)
         return False
     return True
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _describe(source: dict) -> str:
+    recordings = source.get("recordings")
+    if recordings is not None:
+        return "recordings " + ", ".join(Path(item["path"]).name for item in recordings)
+    return ", ".join(f"{key} {value}" for key, value in source.items())
 
 
 class OnlineStateSink(DynamicSink[OnlineState]):

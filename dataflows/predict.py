@@ -25,12 +25,12 @@ from bytewax.operators import StatefulLogic
 from dataflows.batches import InstrumentBatch, new_state, split_by_instrument
 from dataflows.metrics import FlowMetrics
 from dataflows.micro_price import load_tables
-from dataflows.online_state import OnlineState, OnlineStateSink, online_state, restore
+from dataflows.online_state import LastEvent, OnlineState, OnlineStateSink, online_state, restore
 from dataflows.provenance import ProvenanceCheck, simulated_instruments
 from dataflows.rows import TableRows, derived_rows, prediction_rows
 from dataflows.run_settings import RunSettings
 from dataflows.sink import StoreSink, stop_source_on_store_failure
-from dataflows.sources import ReplaySource
+from dataflows.sources import ReplaySource, recording_identity
 from models.bundle import Bundle, CheckpointError
 from models.online import InstrumentPredictor
 from operators.features.micro_price import MicroPriceTable
@@ -46,6 +46,8 @@ class InstrumentStep:
     models: Bundle | None  # None: no predictions
     restore_from: Path | None  # the folder of saved online states; None starts every learner afresh
     check: Callable[[str], None] | None = None  # told each new instrument (what the models were trained on)
+    source: dict | None = None  # what the run reads, recorded with the online state it saves
+    warn: Callable[[str], None] | None = None  # told why a saved online state is not restored
 
     def start(self, batch: InstrumentBatch) -> tuple[InstrumentState, InstrumentPredictor | None]:
         """The state of the instrument ``batch`` is the first of, and its predictor."""
@@ -54,16 +56,23 @@ class InstrumentStep:
             return state, None
         predictor = InstrumentPredictor(self.models)
         if self.restore_from is not None:
-            restore(self.restore_from, batch.instrument, predictor)
+            restore(self.restore_from, batch.instrument, predictor, self.last_event(batch, 0), self.warn)
         if self.check is not None:
             self.check(batch.instrument)
         return state, predictor
 
-    def resumed(self, predictor: dict | None) -> InstrumentPredictor | None:
-        """A predictor from its snapshot, with this run's models."""
+    def resumed(self, state: InstrumentState, predictor: dict | None) -> InstrumentPredictor | None:
+        """A predictor from its snapshot (a run resumed from recovery), with this run's models."""
         if predictor is None or self.models is None:
             return None
+        if self.check is not None:
+            self.check(state.sync.instrument)
         return InstrumentPredictor.resume(self.models, predictor)
+
+    def last_event(self, batch: InstrumentBatch, index: int = -1) -> LastEvent:
+        """Where the ``index``-th event of ``batch`` is in the log."""
+        event, raw = batch.events[index]
+        return LastEvent(self.source or {}, raw.receive_ts, getattr(event, "sequence", None))
 
     def derive(
         self, state: InstrumentState, predictor: InstrumentPredictor | None, batch: InstrumentBatch
@@ -79,36 +88,43 @@ class InstrumentStep:
         return rows
 
     @staticmethod
-    def at_end(state: InstrumentState, predictor: InstrumentPredictor | None) -> list[OnlineState]:
+    def at_end(
+        state: InstrumentState, predictor: InstrumentPredictor | None, last: LastEvent | None
+    ) -> list[OnlineState]:
         """What is left when the stream ends: the predictor's online state, to be saved."""
-        return [] if predictor is None else [online_state(state.sync.instrument, predictor)]
+        if predictor is None or last is None:
+            return []
+        return [online_state(state.sync.instrument, predictor, last)]
 
 
 class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, bytes]):
-    """An instrument's keyed state (its book, features and predictor, made on its first batch):
-    held here, snapshotted here, and handed to the step, which does the work."""
+    """An instrument's keyed state (its book, features and predictor, made on its first batch, and
+    the last event it has seen): held here, snapshotted here, and handed to the step, which does the work."""
 
     def __init__(self, step: InstrumentStep, resumed: bytes | None) -> None:
         self.step = step
         self.state: InstrumentState | None = None
         self.predictor: InstrumentPredictor | None = None
+        self.last: LastEvent | None = None
         if resumed is not None:
-            self.state, predictor = pickle.loads(resumed)
-            self.predictor = step.resumed(predictor)
+            self.state, predictor, self.last = pickle.loads(resumed)
+            self.predictor = step.resumed(self.state, predictor)
 
     def on_item(self, value: InstrumentBatch) -> tuple[list[TableRows], bool]:
         if self.state is None:
             self.state, self.predictor = self.step.start(value)
+        self.last = self.step.last_event(value)
         return [self.step.derive(self.state, self.predictor, value)], StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[OnlineState], bool]:
         if self.state is None:
             return [], StatefulLogic.RETAIN
-        return self.step.at_end(self.state, self.predictor), StatefulLogic.RETAIN
+        return self.step.at_end(self.state, self.predictor, self.last), StatefulLogic.RETAIN
 
     def snapshot(self) -> bytes:
         # pickled rather than deep-copied: as immutable, and several times cheaper; without the models
-        return pickle.dumps((self.state, None if self.predictor is None else self.predictor.snapshot()))
+        predictor = None if self.predictor is None else self.predictor.snapshot()
+        return pickle.dumps((self.state, predictor, self.last))
 
 
 def load_models(models: str | Path | None) -> Bundle | None:
@@ -132,7 +148,8 @@ def predict_flow(
     """The predict flow of a run (``RunSettings`` says what each setting does), or of just its
     recordings with every other setting's default, as Bytewax's runner can give them. The source
     calls ``on_progress`` with the bytes read; ``on_warning`` gets what the run warns of (it is
-    logged too): models trained on another instrument or source than one the run meets."""
+    logged too): models trained on another instrument or source than one the run meets, and a
+    saved online state not restored (``dataflows.online_state`` says when)."""
     if not isinstance(settings, RunSettings):
         settings = RunSettings(settings)
     metrics = metrics or FlowMetrics()
@@ -145,6 +162,8 @@ def predict_flow(
         bundle,
         None if settings.fresh else state_dir,
         _provenance_check(settings, bundle, on_warning),
+        source={"recordings": recording_identity(settings.recordings, settings.feed)} if bundle else None,
+        warn=on_warning,
     )
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
+from dataflows.recovery import finished, mark_finished, recovery_config
 from dataflows.run_settings import RunSettings
+from dataflows.sources import recording_identity
+from models.bundle import MANIFEST, has_checkpoints
+from quantumflow import settings as environment
+from store import open_store
 
 # Bytewax holds items exchanged between workers until their epoch closes, so with several workers
 # an event's latency is about one epoch; shorter epochs cost throughput.
@@ -40,15 +48,24 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     """Replay the recordings of ``settings`` through the predict flow into its store, with its
     number of Bytewax workers; ``on_progress`` gets the bytes read so far. A store that cannot be
     used raises StoreUnavailable before the flow starts; one that fails for good while it runs stops
-    it and raises StoreStopped."""
+    it and raises StoreStopped. With ``settings.recovery``, the run resumes from the folder's last
+    snapshot, if it has one (RecoveryMismatch if the folder belongs to another run)."""
+    recovery, epoch_interval = _recovery(settings)
     metrics = FlowMetrics()
     warnings: list[str] = []
+    if recovery is not None and finished(settings.recovery):
+        warnings.append(
+            f"the run of recovery folder {settings.recovery} had finished: nothing was left to do "
+            "(give a new folder to run again)"
+        )
     run_id = uuid.uuid4().hex[:12]
     flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warnings.append)
     started = time.perf_counter()
-    cli_main(flow, workers_per_process=settings.workers, epoch_interval=EPOCH_INTERVAL)
+    cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
     if metrics.store_failure is not None:
         raise metrics.store_failure
+    if recovery is not None:
+        mark_finished(settings.recovery)
     seconds = time.perf_counter() - started
     return RunSummary(
         run_id,
@@ -62,3 +79,23 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         metrics.decoder_errors,
         warnings,
     )
+
+
+def _recovery(settings: RunSettings) -> tuple[RecoveryConfig | None, timedelta]:
+    """The run's recovery config (None without ``settings.recovery``) and its epoch interval."""
+    if settings.recovery is None:
+        return None, EPOCH_INTERVAL
+    models = None
+    folder = Path(settings.models or environment.models_dir())
+    if settings.predictions and has_checkpoints(folder):  # the checkpoints, as trained: a folder retrained differs
+        models = {"folder": str(folder.resolve()), "manifest_sha256": _sha256(folder / MANIFEST)}
+    belongs_to = {
+        "source": {"recordings": recording_identity(settings.recordings, settings.feed)},
+        "store": open_store(settings.store).url,
+        "models": models,
+    }
+    return recovery_config(settings.recovery, settings.workers, belongs_to, settings.snapshot_interval_s)
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataflows.recovery import SNAPSHOT_INTERVAL_S
 from dataflows.sources import BATCH_MESSAGES
 
 
@@ -26,6 +27,9 @@ class RunSettings:
       and saved to at the end (default ``QF_ONLINE_STATE``); ``fresh`` restores nothing.
     - ``predictions``: False stops at the features.
     - ``workers``: Bytewax workers (``run_flow``'s; Bytewax's runner takes ``-w`` instead).
+    - ``recovery``: a folder of Bytewax recovery snapshots (made on first use) that a killed run
+      resumes from (``dataflows.recovery``); None: no recovery.
+    - ``snapshot_interval_s``: with ``recovery``, how often the state is snapshotted (the epoch).
     """
 
     recordings: tuple[Path, ...]
@@ -39,6 +43,8 @@ class RunSettings:
     fresh: bool = False
     predictions: bool = True
     workers: int = 1
+    recovery: str | Path | None = None
+    snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
 
     def __post_init__(self) -> None:
         paths: Sequence[str | Path] = [self.recordings] if isinstance(self.recordings, str | Path) else self.recordings

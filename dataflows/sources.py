@@ -54,6 +54,21 @@ def recording_paths(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def recording_identity(paths: Sequence[str | Path], feed: str | None = None) -> list[dict]:
+    """Each recording file by what tells it apart: its path, size and first receive time."""
+    files = []
+    for path in recording_paths(paths):
+        first = next(iter(open_recording(path, feed)), None)
+        files.append(
+            {
+                "path": str(path.resolve()),
+                "size": path.stat().st_size,
+                "first_receive_ns": None if first is None else first.receive_ts,
+            }
+        )
+    return files
+
+
 def merged(recordings: Sequence[Recording]) -> Iterator[RawMessage | DeadLetter]:
     """The messages of every recording in order of local receive time (file order breaks ties)."""
     if len(recordings) == 1:

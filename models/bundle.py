@@ -33,6 +33,10 @@ from quantumflow.settings import models_dir
 
 BAYES_FILE = "bayes.pkl"
 MANIFEST = "manifest.json"
+# Torch computes a batch of one or two rows on another kernel than larger batches, with other rounding:
+# smaller batches are padded to this many rows, so that an event's probabilities do not depend on how
+# many events its batch held (a paced or resumed replay cuts batches differently).
+MIN_BATCH_ROWS = 8
 _SHARED = ("inputs", "normalization", "horizons", "thetas", "window", "models")
 
 
@@ -75,10 +79,11 @@ class Bundle:
         out = np.empty((len(self.nets), len(windows), len(self.horizons), 3))
         with torch.inference_mode():
             for start in range(0, len(windows), chunk):
-                x = torch.from_numpy(np.ascontiguousarray(windows[start : start + chunk]))
+                rows = windows[start : start + chunk]
+                x = torch.from_numpy(np.ascontiguousarray(_padded(rows, MIN_BATCH_ROWS)))
                 for m, (name, net) in enumerate(self.nets.items()):
-                    logits = net(x).numpy() / self.temperatures[name][None, :, None]
-                    out[m, start : start + len(x)] = softmax(logits)
+                    logits = net(x).numpy()[: len(rows)] / self.temperatures[name][None, :, None]
+                    out[m, start : start + len(rows)] = softmax(logits)
         return out
 
     def save(self, folder: str | Path, extra: dict | None = None) -> Path:
@@ -148,3 +153,10 @@ def _check_same(meta: dict, other: dict, path: Path) -> None:
     for key in _SHARED:
         if meta[key] != other[key]:
             raise CheckpointError(f"{path} has other {key} than {BAYES_FILE} beside it: they were not trained together")
+
+
+def _padded(rows: np.ndarray, at_least: int) -> np.ndarray:
+    """``rows``, with copies of its last row after it if it has fewer than ``at_least``."""
+    if len(rows) >= at_least:
+        return rows
+    return np.concatenate([rows, np.repeat(rows[-1:], at_least - len(rows), axis=0)])

@@ -101,7 +101,9 @@ def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
         f"warning: recorded binance:BTCUSDT is predicted by the models in {tmp_path / 'models'}, trained on "
         "simulated binance:BTCUSDT, simulated coinbase:BTC-USD:" in said
     )
-    assert said.count("warning:") == 1 and "is predicted by the models in" in result.stderr
+    assert "is predicted by the models in" in result.stderr
+    # and the online state the first run saved has learned this file's labels: not restored
+    assert said.count("warning:") == 2 and "warning: binance:BTCUSDT: not restoring the online state" in said
 
 
 def test_evaluate_trains_on_one_recording_and_tests_on_the_next(simulated_recording, tmp_path):

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
-from pipeline_runs import replay
+from pipeline_runs import in_background, quantumflow, replay, wait_for_rows
 
 from dataflows.recordings import open_recording
 from operators.feeds import parse
@@ -101,25 +98,7 @@ def test_two_runs_and_two_workers_give_the_same_store(faulty_recording, simulate
 
 def _run_in_background(recording, url, speed) -> subprocess.Popen:
     """``quantumflow run`` paced at ``speed`` times real time, so that it is still running when a test acts."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "run", str(recording), "--store", url, "--speed", str(speed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "TQDM_DISABLE": "1"},
-    )
-
-
-def _wait_for_rows(url, process, at_least=1) -> None:
-    deadline = time.monotonic() + 300  # a guard against a hung run, not a measurement
-    with open_store(url).reader() as reader:
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if reader.count("features") >= at_least:
-                    return
-            except Exception:  # the table may not exist yet
-                pass
-            time.sleep(0.05)
-    pytest.fail(f"the flow wrote no {at_least} feature rows (exit status {process.poll()})")
+    return in_background(quantumflow("run", recording, "--store", url, "--speed", speed))
 
 
 def test_a_killed_run_run_again_leaves_no_duplicates(simulated_recording, simulated_store, tmp_path):
@@ -127,7 +106,7 @@ def test_a_killed_run_run_again_leaves_no_duplicates(simulated_recording, simula
     clean, _ = simulated_store
     killed = _store(tmp_path, "killed.db")
     process = _run_in_background(simulated_recording, killed, speed=4)
-    _wait_for_rows(killed, process, at_least=1_000)
+    wait_for_rows(killed, process, at_least=1_000)
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = open_store(killed).reader().count("features")
@@ -140,7 +119,7 @@ def test_a_killed_run_run_again_leaves_no_duplicates(simulated_recording, simula
 def test_a_reader_process_queries_while_the_flow_writes(simulated_recording, tmp_path):
     url = _store(tmp_path)
     process = _run_in_background(simulated_recording, url, speed=10)
-    _wait_for_rows(url, process)
+    wait_for_rows(url, process)
     counts = []
     with open_store(url).reader() as reader:
         while process.poll() is None:

@@ -1,0 +1,75 @@
+"""The predict flow as a Bytewax cluster: several processes (``python -m bytewax.run ... -i N -a ADDRESSES``),
+each with its workers, write the same store as one worker does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline_runs import replay, store_contents
+
+from store import open_store
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on the loopback now (each bound, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_cluster(flow: str, processes: int, workers: int, env: dict[str, str]) -> list[subprocess.CompletedProcess]:
+    """``flow`` (a ``bytewax.run`` import string) run by ``processes`` processes of ``workers`` workers each,
+    on the loopback, with ``env`` added to each one's environment; their results, once all have ended."""
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", flow, "-w", str(workers), "-i", str(index), "-a", addresses],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        for index in range(processes)
+    ]
+    done = []
+    for process in started:
+        out, err = process.communicate(timeout=600)  # a guard against a hung cluster, not a measurement
+        done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return done
+
+
+def predict_flow_spec(recordings: Sequence[Path], run_id: str) -> str:
+    """The import string of the predict flow over ``recordings`` for Bytewax's runner."""
+    return f"dataflows.predict:predict_flow({[str(path) for path in recordings]!r}, {run_id!r})"
+
+
+def test_two_processes_of_two_workers_write_what_one_worker_writes(simulated_recording, simulated_models, tmp_path):
+    one = f"sqlite:///{tmp_path / 'one.db'}"
+    replay([simulated_recording], one, models=simulated_models.folder, online_state=tmp_path / "one_state")
+    cluster = f"sqlite:///{tmp_path / 'cluster.db'}"
+    env = {
+        "QF_STORE": cluster,
+        "QF_MODELS_DIR": str(simulated_models.folder),
+        "QF_ONLINE_STATE": str(tmp_path / "cluster_state"),
+    }
+    for process in run_cluster(predict_flow_spec([simulated_recording], "cluster"), 2, 2, env):
+        assert process.returncode == 0, process.stderr
+    expected = store_contents(one)
+    assert all(expected[table] for table in ("features", "book", "trades", "predictions"))
+    assert store_contents(cluster) == expected
+    with open_store(cluster).reader() as reader:
+        metrics = reader.rows("run_metrics")
+    assert {row["run_id"] for row in metrics} == {"cluster"}
+    assert sorted({row["worker"] for row in metrics}) == [0, 1, 2, 3]  # each process reports its own workers
+    assert sorted(path.name for path in (tmp_path / "cluster_state").iterdir()) == sorted(
+        path.name for path in (tmp_path / "one_state").iterdir()
+    )

@@ -1,0 +1,151 @@
+"""Recovery, exactly once in effect: ``quantumflow run --recovery DIR`` killed with SIGKILL at several
+points and started again runs to the end with every table equal to an uninterrupted run's, predictions
+included; a recovery folder of another run is refused in one line.
+
+The runs are started by a ``RunStarter`` (how a run of a recording is started: a file replay here),
+so that each source of the flow is put through the same kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pipeline_runs import DATA_TABLES, in_background, quantumflow, replay, store_contents, wait_for_rows
+
+
+@dataclass(frozen=True)
+class RunStarter:
+    """How to start ``quantumflow run`` on a recording: ``command(recording, store, *options)`` is its
+    command line (the options are the run command's: --recovery, --speed, --models...)."""
+
+    name: str
+    command: Callable[..., list[str]]
+
+
+def _file_replay(recording: Path, store: str, *options: object) -> list[str]:
+    return quantumflow("run", recording, "--store", store, *options)
+
+
+STARTERS = [RunStarter("file", _file_replay)]
+
+
+@pytest.fixture(params=STARTERS, ids=lambda starter: starter.name)
+def starter(request) -> RunStarter:
+    return request.param
+
+
+def _finish(process: subprocess.Popen) -> dict:
+    out, err = process.communicate()
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(simulated_recording, simulated_models, tmp_path_factory):
+    """The store of the simulated minute run once, whole, predicting from the checkpoints."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    url = f"sqlite:///{folder / 'store.db'}"
+    summary = replay([simulated_recording], url, models=simulated_models.folder, online_state=folder / "state")
+    return store_contents(url), summary
+
+
+KILLS = {
+    # name: (snapshot interval, table and rows to wait for before the kill)
+    "before_the_first_snapshot": (600, "features", 500),
+    "mid_way": (0.5, "features", 4_000),
+    "during_predictions": (0.5, "predictions", 8_000),
+}
+
+
+@pytest.mark.parametrize("kill", KILLS)
+def test_a_run_killed_and_started_again_equals_an_uninterrupted_one(
+    kill, starter, simulated_recording, simulated_models, uninterrupted, tmp_path
+):
+    expected, whole = uninterrupted
+    interval, table, rows = KILLS[kill]
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    options = (
+        "--recovery",
+        tmp_path / "recovery",
+        "--snapshot-interval",
+        interval,
+        "--models",
+        simulated_models.folder,
+    )
+    env = {"QF_ONLINE_STATE": str(tmp_path / "state")}
+    process = in_background(starter.command(simulated_recording, url, *options, "--speed", 6), env)
+    wait_for_rows(url, process, rows, table)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = store_contents(url)
+    assert 0 < len(before[table]) < len(expected[table])
+
+    resumed = _finish(in_background(starter.command(simulated_recording, url, *options, "--json"), env))
+    after = store_contents(url)
+    for name in DATA_TABLES:  # no row lost, none duplicated, none different
+        assert after[name] == expected[name], name
+    assert sum(map(len, after.values())) > 25_000 and after["predictions"]
+    if kill == "before_the_first_snapshot":
+        assert resumed["events_in"] == whole.events_in  # nothing to resume from: replayed from the start
+    else:
+        assert resumed["events_in"] < whole.events_in  # resumed from a snapshot, not from the start
+    assert [warning for warning in resumed["warnings"] if "online state" in warning] == []
+
+
+@pytest.fixture(scope="module")
+def finished_recovery(simulated_recording, tmp_path_factory):
+    """A recovery folder whose run (the simulated minute, no predictions) ran to its end."""
+    folder = tmp_path_factory.mktemp("finished")
+    url = f"sqlite:///{folder / 'store.db'}"
+    command = _file_replay(simulated_recording, url, "--recovery", folder / "recovery", "--json")
+    env = {"QF_MODELS_DIR": str(folder / "no_models")}
+    summary = _finish(in_background(command, env))
+    assert summary["events_in"] > 10_000 and summary["warnings"] == []
+    return folder / "recovery", url, env
+
+
+def test_a_finished_run_started_again_has_nothing_left_to_do(simulated_recording, finished_recovery):
+    recovery, url, env = finished_recovery
+    command = _file_replay(simulated_recording, url, "--recovery", recovery, "--json")
+    summary = _finish(in_background(command, env))
+    assert summary["events_in"] == 0
+    assert summary["warnings"] == [
+        f"the run of recovery folder {recovery} had finished: nothing was left to do (give a new folder to run again)"
+    ]
+
+
+def test_a_recovery_folder_of_another_run_is_refused_in_one_line(simulated_recording, finished_recovery, tmp_path):
+    recovery, url, env = finished_recovery
+    other = tmp_path / "other_store.db"
+    cases = {
+        "workers": (
+            _file_replay(simulated_recording, url, "--recovery", recovery, "-w", 2),
+            "its workers: 1; this run's: 2",
+        ),
+        "recordings": (
+            _file_replay(simulated_recording / "binance_btcusdt.gz", url, "--recovery", recovery),
+            "its source: recordings",
+        ),
+        "store": (
+            _file_replay(simulated_recording, f"sqlite:///{other}", "--recovery", recovery),
+            f'its store: "sqlite:///{Path(url[10:])}"; this run\'s: "sqlite:///{other}"',
+        ),
+    }
+    (tmp_path / "not_recovery").mkdir()
+    (tmp_path / "not_recovery" / "notes.txt").write_text("mine")
+    cases["not a recovery folder"] = (
+        _file_replay(simulated_recording, url, "--recovery", tmp_path / "not_recovery"),
+        "is not empty and has no manifest.json",
+    )
+    for name, (command, reason) in cases.items():
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env, "TQDM_DISABLE": "1"})
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, (name, done.stderr)
+        assert lines[0].startswith(f"Error: recovery folder {recovery if name != 'not a recovery folder' else ''}")
+        assert reason in lines[0], (name, lines[0])
