@@ -26,6 +26,10 @@ class RunSettings:
       and saved to at the end (default ``QF_ONLINE_STATE``); ``fresh`` restores nothing.
     - ``predictions``: False stops at the features.
     - ``workers``: Bytewax workers (``run_flow``'s; Bytewax's runner takes ``-w`` instead).
+    - ``kafka``: a Kafka bootstrap address: the flow reads the raw topics there instead of recordings
+      (``recordings`` empty); ``topics`` names them (default: every ``raw.<feed>`` topic there);
+      ``stop_at_end`` stops at the end offsets they had when the run started (default: tail them).
+    - ``predictions_topic``: also send each prediction row, as JSON, to this topic at ``kafka``.
     """
 
     recordings: tuple[Path, ...]
@@ -39,7 +43,13 @@ class RunSettings:
     fresh: bool = False
     predictions: bool = True
     workers: int = 1
+    kafka: str | None = None
+    topics: tuple[str, ...] | None = None
+    stop_at_end: bool = False
+    predictions_topic: str | None = None
 
     def __post_init__(self) -> None:
         paths: Sequence[str | Path] = [self.recordings] if isinstance(self.recordings, str | Path) else self.recordings
         object.__setattr__(self, "recordings", tuple(Path(path) for path in paths))
+        if self.predictions_topic is not None and self.kafka is None:
+            raise ValueError("a predictions topic needs the Kafka broker to send to (--kafka)")
