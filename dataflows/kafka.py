@@ -30,8 +30,10 @@ def client_config(bootstrap: str, **settings: object) -> dict:
     return {"bootstrap.servers": bootstrap, "logger": client_log, **settings}
 
 
-def cluster_metadata(bootstrap: str, timeout_s: float = CONNECT_TIMEOUT_S) -> ClusterMetadata:
-    """The broker's topics and partitions; BrokerUnavailable naming the address if none answers."""
+def cluster_metadata(bootstrap: str, timeout_s: float | None = None) -> ClusterMetadata:
+    """The broker's topics and partitions; BrokerUnavailable naming the address if none answers
+    within ``timeout_s`` (default CONNECT_TIMEOUT_S)."""
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
     admin = AdminClient(client_config(bootstrap))
     try:
         return admin.list_topics(timeout=timeout_s)

@@ -8,7 +8,8 @@ that is not a raw message (a bad header) is a dead letter; each batch carries wh
 were in the log, so that a message that does not parse is a dead letter naming its topic,
 partition and offset. A broker that goes away is retried by the consumer (librdkafka reconnects
 with backoff, and this source polls less often until it answers); every error is logged and
-counted in the run's metrics, so an outage never passes for a quiet market.
+counted in the run's metrics, so an outage never passes for a quiet market; so are offsets that
+left the log (retention) before they were read.
 
 A batch's ``read_ns`` is when the oldest of its messages was published (its ``publish_ns``
 header), so the latency the sink measures runs from the log, not from the read.
@@ -91,10 +92,14 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
         self._consumer.assign([TopicPartition(topic, partition, start)])
         self._awake: datetime | None = None
         self._backoff_s = 0.0
+        self._erred = False  # an error in this poll
+        if resume_state is None and low > 0:
+            self._lost(0, low)
 
     def next_batch(self) -> list[RawBatch]:
         if self._end is not None and self._next >= self._end:
             raise StopIteration
+        self._erred = False
         records = self._consumer.consume(self._source.batch_messages, 0)
         if not records:
             self._awake = datetime.now(UTC) + (timedelta(seconds=self._backoff_s) if self._backoff_s else IDLE_WAIT)
@@ -109,6 +114,8 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
                 self._on_error(error)
                 continue
             offset = record.offset()
+            if offset > self._next:
+                self._lost(self._next, offset)
             messages.append(
                 from_record(
                     self._topic,
@@ -127,7 +134,8 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
             self._next = offset + 1
         if not messages:
             return []
-        self._backoff_s = 0.0
+        if not self._erred:  # the broker answers again
+            self._backoff_s = 0.0
         if self._source.on_progress is not None:
             self._source.on_progress(len(messages))
         return [RawBatch(_read_ns(oldest), messages, places)]
@@ -141,11 +149,22 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
     def close(self) -> None:
         self._consumer.close()
 
+    def _lost(self, first: int, after: int) -> None:
+        """Offsets that the log no longer held when they were to be read: said, and counted."""
+        self._on_error_text(
+            f"{self._topic} partition {self._partition}: offsets {first} to {after - 1} ({after - first:,} messages) "
+            "had left the log before they were read (its retention is shorter than the reader's lag)"
+        )
+
     def _on_error(self, error: KafkaError) -> None:
         """A broker or partition error: logged, counted, and the partition polled less often for a while."""
-        self._source.metrics.kafka_error(f"Kafka {self._source.bootstrap}: {error.str()}")
-        log.warning("Kafka %s, %s partition %d: %s", self._source.bootstrap, self._topic, self._partition, error.str())
+        self._on_error_text(f"{self._topic} partition {self._partition}: {error.str()}")
+        self._erred = True
         self._backoff_s = min(MAX_BACKOFF_S, max(0.1, 2 * self._backoff_s))
+
+    def _on_error_text(self, what: str) -> None:
+        self._source.metrics.kafka_error(f"Kafka {self._source.bootstrap}, {what}")
+        log.warning("Kafka %s, %s", self._source.bootstrap, what)
 
 
 def _read_ns(published_ns: int | None) -> int:

@@ -185,4 +185,5 @@ def _provenance_check(
     if trained_on is None:
         return None  # no models, or models that do not say what they were trained on
     folder = Path(settings.models) if settings.models is not None else environment.models_dir()
-    return ProvenanceCheck(trained_on, folder, simulated_instruments(settings.recordings), on_warning)
+    simulated = simulated_instruments(settings.recordings) if settings.recordings else set()  # Kafka: not known
+    return ProvenanceCheck(trained_on, folder, simulated, on_warning)
