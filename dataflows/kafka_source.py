@@ -33,7 +33,14 @@ from quantumflow.events import DeadLetter, RawMessage
 
 IDLE_WAIT = timedelta(milliseconds=5)  # before polling a partition that had nothing again
 MAX_BACKOFF_S = 5.0
-CONSUMER_SETTINGS = {"group.id": "quantumflow", "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+CONSUMER_SETTINGS = {
+    "group.id": "quantumflow",
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    # a fetch waits this long for data at most: Kafka answers as soon as data comes, the mock cluster
+    # only when the wait is over (librdkafka's default, 500 ms, is then the latency)
+    "fetch.wait.max.ms": 10,
+}
 
 log = logging.getLogger("quantumflow.flow")
 
@@ -41,7 +48,8 @@ log = logging.getLogger("quantumflow.flow")
 class KafkaRawSource(FixedPartitionedSource[RawBatch, int]):
     """The raw topics at ``bootstrap`` (``topics``, else every ``raw.<feed>`` topic there).
     BrokerUnavailable or TopicError before the flow starts. ``on_progress`` is called with the
-    number of messages of each batch read."""
+    number of messages of each batch read, 0 when a poll found none; StopIteration out of it ends
+    the partition."""
 
     def __init__(
         self,
@@ -102,6 +110,8 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
         self._erred = False
         records = self._consumer.consume(self._source.batch_messages, 0)
         if not records:
+            if self._source.on_progress is not None:
+                self._source.on_progress(0)  # it may end the source (a store that failed), idle or not
             self._awake = datetime.now(UTC) + (timedelta(seconds=self._backoff_s) if self._backoff_s else IDLE_WAIT)
             return []
         self._awake = None
