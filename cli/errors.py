@@ -38,6 +38,9 @@ USER_ERRORS = (
     ("models.bundle", "CheckpointError", USAGE),
     ("esg.validation", "EsgDataError", USAGE),
     ("quantumflow.net", "PortUnavailable", FAILED),
+    ("dataflows.kafka", "BrokerUnavailable", FAILED),
+    ("dataflows.kafka", "TopicError", USAGE),
+    ("dataflows.kafka_publish", "PublishFailed", FAILED),
 )
 
 

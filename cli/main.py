@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,8 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli import api_command
-from cli.errors import ReportingGroup, bad_input, writable_file, writable_folder
+from cli.errors import ReportingGroup, UserError, bad_input, writable_file, writable_folder
+from cli.kafka import broker_command, publish_command
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
 from dashboards.cli import dashboard_app
 from dataflows.recordings import open_recording
@@ -44,6 +47,8 @@ app.add_typer(dashboard_app, name="dashboard")
 app.command("api")(api_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("broker")(broker_command)
+app.command("publish")(publish_command)
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 DEFAULT_BENCH_RECORDING = shared_data_dir() / "binance" / "usdm_btcusdt_20240808.gz"
@@ -185,26 +190,51 @@ def run_command(
         float,
         typer.Option(min=0.01, help="With --recovery, seconds between snapshots (a resumed run redoes at most that)."),
     ] = 1.0,
+    kafka: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the raw topics of the Kafka broker at this bootstrap address (HOST:PORT) instead of recordings."
+        ),
+    ] = None,
+    topics: Annotated[
+        str | None,
+        typer.Option(help="With --kafka: the raw topics to read, comma-separated (default: every raw.<feed> topic)."),
+    ] = None,
+    stop_at_end: Annotated[
+        bool,
+        typer.Option(
+            "--stop-at-end", help="With --kafka: stop at the end offsets the topics had at the start (default: tail)."
+        ),
+    ] = False,
+    predictions_topic: Annotated[
+        str | None,
+        typer.Option(help="With --kafka: also send each prediction row, as JSON, to this topic there."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Replay recordings through the predict flow (parse, sync, books, features, predictions) into
-    the store. With no recording, simulate one, and train small models on it if there are none."""
+    """Replay recordings, or read the raw log in Kafka, through the predict flow (parse, sync, books,
+    features, predictions) into the store. With neither, simulate a recording, and train small models on
+    it if there are none."""
     from dataflows.run import run_flow
     from dataflows.run_settings import RunSettings
     from dataflows.sources import recording_paths
     from models.bundle import has_checkpoints
     from store import open_store
 
+    if kafka is None and (topics or stop_at_end or predictions_topic):
+        raise UserError("--topics, --stop-at-end and --predictions-topic go with --kafka", 2)
+    if kafka is not None and (paths or feed or speed):
+        raise UserError("--kafka reads the raw log instead of recordings: no recordings, --feed or --speed", 2)
     if paths:
         recording_paths(paths)  # a missing recording is said before anything is made
     target = open_store(store)
     target.check()  # before simulating or training anything
-    if not paths:
+    if not paths and kafka is None:
         paths = [_simulated_recording()]
         if models is None and not has_checkpoints(models_dir()):
             train_default_models(paths[0], Console(stderr=True) if as_json else console)
     settings = RunSettings(
-        tuple(paths),
+        tuple(paths or ()),
         store=store,
         feed=feed,
         speed=speed,
@@ -215,17 +245,21 @@ def run_command(
         workers=workers,
         recovery=recovery,
         snapshot_interval_s=snapshot_interval,
+        kafka=kafka,
+        topics=None if topics is None else tuple(name.strip() for name in topics.split(",") if name.strip()),
+        stop_at_end=stop_at_end,
+        predictions_topic=predictions_topic,
     )
-    total = _recordings_size(paths)
-    with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
-        summary = run_flow(settings, on_progress=lambda done: bar.update(done - bar.n))
+    with _progress_bar(settings) as on_progress:
+        summary = run_flow(settings, on_progress=on_progress)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
     rows = summary.rows
     console.print(
         f"{summary.events_in:,} events in {summary.seconds:.1f} s ({summary.events_per_s:,.0f} events/s, "
-        f"{summary.workers} worker{'s' if summary.workers > 1 else ''}); latency read -> feature row stored "
+        f"{summary.workers} worker{'s' if summary.workers > 1 else ''}); latency "
+        f"{'read' if kafka is None else 'published'} -> feature row stored "
         f"p50 {_ms(summary.latency_p50_ms)}, p99 {_ms(summary.latency_p99_ms)}"
     )
     console.print(
@@ -240,6 +274,30 @@ def run_command(
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
     for warning in summary.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+    if summary.kafka_errors:
+        console.print(
+            f"warning: {summary.kafka_errors:,} Kafka errors, retried; the last: {summary.last_kafka_error}",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
+
+
+@contextmanager
+def _progress_bar(settings) -> Iterator[Callable[[int], None]]:
+    """A progress bar for a run, and the callback its source reports to: bytes of the recordings read,
+    or messages read from Kafka (out of what the topics hold, with --stop-at-end)."""
+    if settings.kafka is None:
+        total = _recordings_size(list(settings.recordings))
+        with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
+            yield lambda done: bar.update(done - bar.n)
+        return
+    from dataflows.kafka_source import KafkaRawSource
+
+    source = KafkaRawSource(settings.kafka, settings.topics)  # a clear error for a broker down or a topic missing
+    total = source.messages_now() if settings.stop_at_end else None
+    with tqdm(total=total, unit="msg", unit_scale=True, desc="kafka", disable=None, leave=False) as bar:
+        yield bar.update
 
 
 def _ms(value: float) -> str:

@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
+from dataflows.raw_log import located
 from dataflows.recordings import open_recording
 from dataflows.rows import TableRows, dead_letter_rows
 from dataflows.sources import BATCH_MESSAGES, merged, recording_paths
@@ -33,12 +34,15 @@ class Parsed(NamedTuple):
     quiet: int  # messages without market data (heartbeats, subscription answers)
 
 
-def parse_batch(messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0) -> Parsed:
-    """Parse messages (a recording's bad lines come as dead letters already)."""
+def parse_batch(
+    messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0, places: Sequence[str] | None = None
+) -> Parsed:
+    """Parse messages (a recording's bad lines come as dead letters already); a message that does
+    not parse is a dead letter whose reason ends with its place in ``places``, if given."""
     by_instrument: dict[str, InstrumentBatch] = {}
     dead: list[DeadLetter] = []
     quiet = 0
-    for raw in messages:
+    for index, raw in enumerate(messages):
         if type(raw) is DeadLetter:
             dead.append(raw)
             continue
@@ -47,7 +51,7 @@ def parse_batch(messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0) -
             quiet += 1
         for event in events:
             if type(event) is DeadLetter:
-                dead.append(event)
+                dead.append(event if places is None else located(event, places[index]))
                 continue
             group = by_instrument.get(event.instrument)
             if group is None:
@@ -57,11 +61,11 @@ def parse_batch(messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0) -
 
 
 def split_by_instrument(
-    messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0
+    messages: Sequence[RawMessage | DeadLetter], read_ns: int = 0, places: Sequence[str] | None = None
 ) -> list[InstrumentBatch | TableRows]:
     """The flow's parse step: each instrument's batch, and the messages that could not be parsed
-    as dead-letter rows."""
-    batches, dead, _ = parse_batch(messages, read_ns)
+    as dead-letter rows (naming their ``places``, if given)."""
+    batches, dead, _ = parse_batch(messages, read_ns, places)
     out: list[InstrumentBatch | TableRows] = list(batches)
     if dead:
         out.append(dead_letter_table(dead, read_ns))

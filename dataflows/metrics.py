@@ -26,6 +26,8 @@ class FlowMetrics:
         self._latencies_ns: list[int] = []
         self._weights: list[int] = []
         self.store_failure: Exception | None = None  # set by the sink when the store failed for good
+        self.kafka_errors = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
+        self.last_kafka_error: str | None = None
 
     def record(self, events: int, rows: dict[str, int], latency_ns: int, decoder_errors: int = 0) -> None:
         """One item written: the events it accounts for, its rows per table, how long ago its
@@ -39,6 +41,11 @@ class FlowMetrics:
             if rows.get("features"):
                 self._latencies_ns.append(latency_ns)
                 self._weights.append(rows["features"])
+
+    def kafka_error(self, what: str) -> None:
+        with self._lock:
+            self.kafka_errors += 1
+            self.last_kafka_error = what
 
     def latency_ms(self, quantile: float) -> float:
         """The ``quantile`` of per-feature-row latency, in milliseconds (NaN before any row)."""

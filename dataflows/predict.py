@@ -23,6 +23,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulLogic
 
 from dataflows.batches import InstrumentBatch, new_state, split_by_instrument
+from dataflows.kafka_predictions import PredictionsSink
+from dataflows.kafka_source import KafkaRawSource
 from dataflows.metrics import FlowMetrics
 from dataflows.micro_price import load_tables
 from dataflows.online_state import LastEvent, OnlineState, OnlineStateSink, online_state, restore
@@ -154,7 +156,7 @@ def predict_flow(
         settings = RunSettings(settings)
     metrics = metrics or FlowMetrics()
     on_progress = stop_source_on_store_failure(metrics, on_progress)  # the sink never raises: it stops the source
-    source = ReplaySource(settings.recordings, settings.feed, settings.speed, settings.batch_messages, on_progress)
+    source = _source(settings, on_progress, metrics)
     bundle = load_models(settings.models) if settings.predictions else None
     state_dir = Path(settings.online_state_dir or environment.online_state_dir())
     step = InstrumentStep(
@@ -167,7 +169,7 @@ def predict_flow(
     )
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)
-    parsed = op.flat_map("parse", raw, lambda batch: split_by_instrument(batch.messages, batch.read_ns))
+    parsed = op.flat_map("parse", raw, lambda batch: split_by_instrument(batch.messages, batch.read_ns, batch.places))
     split = op.branch("unparsed", parsed, lambda item: type(item) is TableRows)
     keyed = op.key_on("by_instrument", split.falses, lambda batch: batch.instrument)
     derived = op.stateful("derive", keyed, lambda resumed: InstrumentLogic(step, resumed))
@@ -175,7 +177,20 @@ def predict_flow(
     rows = op.merge("all_rows", out.falses, split.trues)
     op.output("store", rows, StoreSink(settings.store, run_id or uuid.uuid4().hex[:12], metrics))
     op.output("save_online_state", out.trues, OnlineStateSink(state_dir))
+    if settings.predictions_topic is not None:
+        op.output("predictions_to_kafka", rows, PredictionsSink(settings.kafka, settings.predictions_topic, metrics))
     return flow
+
+
+def _source(
+    settings: RunSettings, on_progress: Callable[[int], None], metrics: FlowMetrics
+) -> ReplaySource | KafkaRawSource:
+    """The raw log: the Kafka topics of ``settings.kafka``, else its recordings."""
+    if settings.kafka is not None:
+        return KafkaRawSource(
+            settings.kafka, settings.topics, settings.stop_at_end, settings.batch_messages, on_progress, metrics
+        )
+    return ReplaySource(settings.recordings, settings.feed, settings.speed, settings.batch_messages, on_progress)
 
 
 def _is_online_state(item: TableRows | OnlineState) -> bool:
@@ -189,4 +204,5 @@ def _provenance_check(
     if trained_on is None:
         return None  # no models, or models that do not say what they were trained on
     folder = Path(settings.models) if settings.models is not None else environment.models_dir()
-    return ProvenanceCheck(trained_on, folder, simulated_instruments(settings.recordings), on_warning)
+    simulated = simulated_instruments(settings.recordings) if settings.recordings else set()  # Kafka: not known
+    return ProvenanceCheck(trained_on, folder, simulated, on_warning)

@@ -39,6 +39,8 @@ class RunSummary:
     rows: dict[str, int]  # rows written by this run, per table
     decoder_errors: int = 0  # dead letters that are a decoder's bug, not bad input
     warnings: list[str] = field(default_factory=list)  # what the run warned of, once each
+    kafka_errors: int = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
+    last_kafka_error: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +80,8 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         dict(metrics.rows_by_table),
         metrics.decoder_errors,
         warnings,
+        metrics.kafka_errors,
+        metrics.last_kafka_error,
     )
 
 

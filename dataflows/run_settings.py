@@ -30,6 +30,10 @@ class RunSettings:
     - ``recovery``: a folder of Bytewax recovery snapshots (made on first use) that a killed run
       resumes from (``dataflows.recovery``); None: no recovery.
     - ``snapshot_interval_s``: with ``recovery``, how often the state is snapshotted (the epoch).
+    - ``kafka``: a Kafka bootstrap address: the flow reads the raw topics there instead of recordings
+      (``recordings`` empty); ``topics`` names them (default: every ``raw.<feed>`` topic there);
+      ``stop_at_end`` stops at the end offsets they had when the run started (default: tail them).
+    - ``predictions_topic``: also send each prediction row, as JSON, to this topic at ``kafka``.
     """
 
     recordings: tuple[Path, ...]
@@ -45,7 +49,13 @@ class RunSettings:
     workers: int = 1
     recovery: str | Path | None = None
     snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
+    kafka: str | None = None
+    topics: tuple[str, ...] | None = None
+    stop_at_end: bool = False
+    predictions_topic: str | None = None
 
     def __post_init__(self) -> None:
         paths: Sequence[str | Path] = [self.recordings] if isinstance(self.recordings, str | Path) else self.recordings
         object.__setattr__(self, "recordings", tuple(Path(path) for path in paths))
+        if self.predictions_topic is not None and self.kafka is None:
+            raise ValueError("a predictions topic needs the Kafka broker to send to (--kafka)")

@@ -1,0 +1,69 @@
+"""What every QuantumFlow Kafka client shares: its settings, and the checks that turn a broker that
+does not answer or a topic that is not there into one clear line before anything runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ClusterMetadata
+
+from dataflows.raw_log import TOPIC_PREFIX, feed_of
+from operators.feeds import FEEDS
+
+CONNECT_TIMEOUT_S = 5.0
+# librdkafka's own log (a connection refused, a broker that went away), into the flow's log
+client_log = logging.getLogger("quantumflow.flow.kafka")
+
+
+class BrokerUnavailable(ConnectionError):
+    """No Kafka broker answers at the address given."""
+
+
+class TopicError(ValueError):
+    """A topic that is not on the broker, or is not a raw topic."""
+
+
+def client_config(bootstrap: str, **settings: object) -> dict:
+    """A client's configuration: the bootstrap address, librdkafka's log into ours, and ``settings``."""
+    return {"bootstrap.servers": bootstrap, "logger": client_log, **settings}
+
+
+def cluster_metadata(bootstrap: str, timeout_s: float | None = None) -> ClusterMetadata:
+    """The broker's topics and partitions; BrokerUnavailable naming the address if none answers
+    within ``timeout_s`` (default CONNECT_TIMEOUT_S)."""
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    admin = AdminClient(client_config(bootstrap))
+    try:
+        return admin.list_topics(timeout=timeout_s)
+    except KafkaException as error:
+        cause = error.args[0].str() if error.args and hasattr(error.args[0], "str") else str(error)
+        raise BrokerUnavailable(f"no Kafka broker answers at {bootstrap} (waited {timeout_s:g} s: {cause})") from None
+
+
+def raw_topics(metadata: ClusterMetadata, bootstrap: str, wanted: Sequence[str] | None = None) -> dict[str, int]:
+    """The raw topics to read (``wanted``, else every ``raw.<feed>`` topic on the broker), each with
+    its number of partitions; TopicError for one that is missing or carries no known feed."""
+    present = {name: len(topic.partitions) for name, topic in metadata.topics.items() if topic.error is None}
+    if wanted is None:
+        found = {name: count for name, count in sorted(present.items()) if feed_of(name) is not None}
+        if not found:
+            raise TopicError(
+                f"no raw topics ({TOPIC_PREFIX}<feed>) on the Kafka broker at {bootstrap}; "
+                "write recordings there with 'quantumflow publish'"
+            )
+        return found
+    for name in wanted:
+        if feed_of(name) is None:
+            raise TopicError(
+                f"{name!r} is not a raw topic: raw topics are named {TOPIC_PREFIX}<feed>, "
+                f"the feed one of {', '.join(FEEDS)}"
+            )
+        if name not in present:
+            raw = sorted(n for n in present if feed_of(n) is not None)
+            raise TopicError(
+                f"no topic {name!r} on the Kafka broker at {bootstrap} "
+                f"(its raw topics: {', '.join(raw) if raw else 'none'})"
+            )
+    return {name: present[name] for name in wanted}
