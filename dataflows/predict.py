@@ -32,7 +32,7 @@ from dataflows.provenance import ProvenanceCheck, simulated_instruments
 from dataflows.rows import TableRows, derived_rows, prediction_rows
 from dataflows.run_settings import RunSettings
 from dataflows.sink import StoreSink, stop_source_on_store_failure
-from dataflows.sources import ReplaySource, recording_identity
+from dataflows.sources import ReplaySource
 from models.bundle import Bundle, CheckpointError
 from models.online import InstrumentPredictor
 from operators.features.micro_price import MicroPriceTable
@@ -146,14 +146,16 @@ def predict_flow(
     metrics: FlowMetrics | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    **options: object,
 ) -> Dataflow:
     """The predict flow of a run (``RunSettings`` says what each setting does), or of just its
-    recordings with every other setting's default, as Bytewax's runner can give them. The source
+    recordings and ``options`` (RunSettings' other fields, as keywords), as Bytewax's runner can give
+    them: ``predict_flow([], kafka='HOST:PORT', stop_at_end=True)`` reads the raw log. The source
     calls ``on_progress`` with the bytes read; ``on_warning`` gets what the run warns of (it is
     logged too): models trained on another instrument or source than one the run meets, and a
     saved online state not restored (``dataflows.online_state`` says when)."""
     if not isinstance(settings, RunSettings):
-        settings = RunSettings(settings)
+        settings = RunSettings(settings, **options)
     metrics = metrics or FlowMetrics()
     on_progress = stop_source_on_store_failure(metrics, on_progress)  # the sink never raises: it stops the source
     source = _source(settings, on_progress, metrics)
@@ -164,7 +166,7 @@ def predict_flow(
         bundle,
         None if settings.fresh else state_dir,
         _provenance_check(settings, bundle, on_warning),
-        source={"recordings": recording_identity(settings.recordings, settings.feed)} if bundle else None,
+        source=settings.source_identity() if bundle else None,
         warn=on_warning,
     )
     flow = Dataflow("predict")

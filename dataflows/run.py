@@ -17,7 +17,6 @@ from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
 from dataflows.recovery import finished, mark_finished, recovery_config
 from dataflows.run_settings import RunSettings
-from dataflows.sources import recording_identity
 from models.bundle import MANIFEST, has_checkpoints
 from quantumflow import settings as environment
 from store import open_store
@@ -55,7 +54,7 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     recovery, epoch_interval = _recovery(settings)
     metrics = FlowMetrics()
     warnings: list[str] = []
-    if recovery is not None and finished(settings.recovery):
+    if recovery is not None and settings.kafka is None and finished(settings.recovery):
         warnings.append(
             f"the run of recovery folder {settings.recovery} had finished: nothing was left to do "
             "(give a new folder to run again)"
@@ -66,7 +65,7 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
     if metrics.store_failure is not None:
         raise metrics.store_failure
-    if recovery is not None:
+    if recovery is not None and settings.kafka is None:  # a topic grows: its offsets say where to go on
         mark_finished(settings.recovery)
     seconds = time.perf_counter() - started
     return RunSummary(
@@ -94,7 +93,7 @@ def _recovery(settings: RunSettings) -> tuple[RecoveryConfig | None, timedelta]:
     if settings.predictions and has_checkpoints(folder):  # the checkpoints, as trained: a folder retrained differs
         models = {"folder": str(folder.resolve()), "manifest_sha256": _sha256(folder / MANIFEST)}
     belongs_to = {
-        "source": {"recordings": recording_identity(settings.recordings, settings.feed)},
+        "source": settings.source_identity(),
         "store": open_store(settings.store).url,
         "models": models,
     }

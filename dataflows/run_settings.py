@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataflows.recovery import SNAPSHOT_INTERVAL_S
-from dataflows.sources import BATCH_MESSAGES
+from dataflows.sources import BATCH_MESSAGES, recording_identity
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,10 @@ class RunSettings:
         object.__setattr__(self, "recordings", tuple(Path(path) for path in paths))
         if self.predictions_topic is not None and self.kafka is None:
             raise ValueError("a predictions topic needs the Kafka broker to send to (--kafka)")
+
+    def source_identity(self) -> dict:
+        """What the run reads, as recovery folders and saved online states record it: the recordings' files,
+        or the Kafka topics (not the broker's address, which a restart may change)."""
+        if self.kafka is not None:
+            return {"kafka": sorted(self.topics) if self.topics else "raw.*"}
+        return {"recordings": recording_identity(self.recordings, self.feed)}

@@ -1,5 +1,6 @@
 """The predict flow as a Bytewax cluster: several processes (``python -m bytewax.run ... -i N -a ADDRESSES``),
-each with its workers, write the same store as one worker does."""
+each with its workers, write the same store as one worker does, from a recording or from the raw log's
+multi-partition topics."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from confluent_kafka import Producer
 from pipeline_runs import replay, store_contents
 
+from dataflows.kafka import client_config
+from dataflows.kafka_broker import MockBroker
+from dataflows.kafka_publish import publish
+from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
 from store import open_store
 
 
@@ -73,3 +80,30 @@ def test_two_processes_of_two_workers_write_what_one_worker_writes(simulated_rec
     assert sorted(path.name for path in (tmp_path / "cluster_state").iterdir()) == sorted(
         path.name for path in (tmp_path / "one_state").iterdir()
     )
+
+
+def test_two_processes_of_two_workers_read_a_four_partition_topic_as_one_worker_does(
+    simulated_recording, simulated_models, tmp_path
+):
+    with MockBroker() as broker:
+        publish([simulated_recording], broker.bootstrap)
+        topics = Producer(client_config(broker.bootstrap)).list_topics(timeout=10).topics
+        assert {name: len(topics[name].partitions) for name in topics if name.startswith("raw.")} == {
+            "raw.binance": 4,
+            "raw.coinbase_advanced": 4,
+        }
+        one = f"sqlite:///{tmp_path / 'one.db'}"
+        settings = dict(kafka=broker.bootstrap, stop_at_end=True, models=simulated_models.folder)
+        run_flow(RunSettings((), store=one, online_state_dir=tmp_path / "one_state", **settings))
+        cluster = f"sqlite:///{tmp_path / 'cluster.db'}"
+        env = {
+            "QF_STORE": cluster,
+            "QF_MODELS_DIR": str(simulated_models.folder),
+            "QF_ONLINE_STATE": str(tmp_path / "cluster_state"),
+        }
+        flow = f"dataflows.predict:predict_flow([], 'cluster', kafka={broker.bootstrap!r}, stop_at_end=True)"
+        for process in run_cluster(flow, 2, 2, env):
+            assert process.returncode == 0, process.stderr
+    expected = store_contents(one)
+    assert all(expected[table] for table in ("features", "book", "trades", "predictions"))
+    assert store_contents(cluster) == expected

@@ -2,8 +2,9 @@
 points and started again runs to the end with every table equal to an uninterrupted run's, predictions
 included; a recovery folder of another run is refused in one line.
 
-The runs are started by a ``RunStarter`` (how a run of a recording is started: a file replay here),
-so that each source of the flow is put through the same kills."""
+The runs are started by a ``RunStarter`` (how a run of a recording is started: a file replay, or the
+recording published to Kafka and read from there), so that each source of the flow is put through the
+same kills."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pipeline_runs import DATA_TABLES, in_background, quantumflow, replay, store_contents, wait_for_rows
+
+from dataflows.kafka_broker import MockBroker
+from dataflows.kafka_publish import publish
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,46 @@ def _file_replay(recording: Path, store: str, *options: object) -> list[str]:
     return quantumflow("run", recording, "--store", store, *options)
 
 
-STARTERS = [RunStarter("file", _file_replay)]
+class _KafkaRun:
+    """Runs reading the recording from the raw log of a broker of their own. A paced run (``--speed``)
+    tails the topics while the recording is published at that speed, so that it is still running when
+    killed; a run without it waits for the publication to end and stops at the topics' end."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.publishing: threading.Thread | None = None
+
+    def command(self, recording: Path, store: str, *options: object) -> list[str]:
+        options = list(options)
+        speed = None
+        if "--speed" in options:
+            at = options.index("--speed")
+            speed = float(options.pop(at + 1))
+            options.pop(at)
+        if self.publishing is None:
+            self.publishing = threading.Thread(
+                target=publish, args=([recording], self.bootstrap), kwargs={"speed": speed}
+            )
+            self.publishing.start()
+        if speed is None:
+            self.publishing.join()
+            options.append("--stop-at-end")
+        return quantumflow("run", "--kafka", self.bootstrap, "--store", store, *options)
 
 
-@pytest.fixture(params=STARTERS, ids=lambda starter: starter.name)
-def starter(request) -> RunStarter:
-    return request.param
+STARTERS = ["file", "kafka"]
+
+
+@pytest.fixture(params=STARTERS)
+def starter(request) -> Iterator[RunStarter]:
+    if request.param == "file":
+        yield RunStarter("file", _file_replay)
+        return
+    with MockBroker() as broker:
+        run = _KafkaRun(broker.bootstrap)
+        yield RunStarter("kafka", run.command)
+        if run.publishing is not None:
+            run.publishing.join()
 
 
 def _finish(process: subprocess.Popen) -> dict:
