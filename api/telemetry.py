@@ -94,6 +94,18 @@ def render_flow(run: list[dict[str, Any]], dead_letters: int | None, store_up: b
         ("qf_flow_rows_out_total", "counter", "Rows written by the latest run, per worker.", "rows_out"),
         ("qf_flow_dead_letters_total", "counter", "Dead letters of the latest run, per worker.", "dead_letters"),
         ("qf_flow_events_per_second", "gauge", "Events per second of the latest run, per worker.", "events_per_s"),
+        (
+            "qf_flow_decoder_errors_total",
+            "counter",
+            "Decoder errors (bugs) of the latest run, per worker.",
+            "decoder_errors",
+        ),
+        (
+            "qf_flow_source_errors_total",
+            "counter",
+            "Kafka errors (retried) of the latest run, per process: the same on each of its workers.",
+            "source_errors",
+        ),
     )
     for name, kind, text, column in per_worker:
         lines += _header(name, kind, text)

@@ -147,6 +147,8 @@ class _StorePartition(StatelessSinkPartition[TableRows]):
             m.events_per_s(),
             m.latency_ms(0.5),
             m.latency_ms(0.99),
+            m.decoder_errors,
+            self._run_metrics.kafka_errors,
         )
         self._commit({"run_metrics": [row]})
         self._last_report = time.monotonic()

@@ -110,6 +110,8 @@ RUN_METRICS = Table(
         Column("events_per_s", DOUBLE, nullable=True),
         Column("lag_p50_ms", DOUBLE, nullable=True),
         Column("lag_p99_ms", DOUBLE, nullable=True),
+        Column("decoder_errors", LONG, nullable=True),  # dead letters that are a decoder's bug, not bad input
+        Column("source_errors", LONG, nullable=True),  # the process's Kafka errors so far, retried (each of its rows)
     ),
     ("run_id", "ts", "worker"),
 )

@@ -134,6 +134,8 @@ def test_flow_metrics_per_worker_and_label_escaping():
             "events_per_s": 12.5,
             "lag_p50_ms": 3.0,
             "lag_p99_ms": None,
+            "decoder_errors": 2,
+            "source_errors": None,  # a row written before the column existed
         }
     ]
     text = exposition(render_flow(run, 7, True, 5 * 10**9))
@@ -143,5 +145,7 @@ def test_flow_metrics_per_worker_and_label_escaping():
     assert got[f'qf_flow_lag_seconds{{{labels},quantile="0.5"}}'] == 0.003
     assert f'qf_flow_lag_seconds{{{labels},quantile="0.99"}}' not in got  # unknown: no sample
     assert got[f"qf_flow_report_age_seconds{{{labels}}}"] == 3.0
+    assert got[f"qf_flow_decoder_errors_total{{{labels}}}"] == 2
+    assert f"qf_flow_source_errors_total{{{labels}}}" not in got
     assert got["qf_store_dead_letters"] == 7 and got["qf_store_up"] == 1
     assert "# TYPE qf_flow_events_in_total counter" in text

@@ -193,11 +193,14 @@ def test_messages_that_left_the_log_before_they_were_read_are_said(broker, tmp_p
         producer.produce("raw.binance", quiet, b"BTCUSDT", headers=[(RECEIVE_NS, b"%d" % (1_723_075_200 * 10**9 + n))])
         producer.poll(0)
     assert producer.flush(30) == 0
-    summary = kafka_run(broker, f"sqlite:///{tmp_path / 'kafka.db'}", tmp_path, predictions=False)
+    url = f"sqlite:///{tmp_path / 'kafka.db'}"
+    summary = kafka_run(broker, url, tmp_path, predictions=False)
     assert summary.kafka_errors == 1
     assert re.search(
         r"raw\.binance partition \d: offsets 0 to \d+ \([\d,]+ messages\) had left the log", summary.last_kafka_error
     )
+    with open_store(url).reader() as reader:
+        assert {row["source_errors"] for row in reader.latest_run_metrics()} == {1}  # in the run's metrics too
 
 
 def test_a_broker_that_is_down_is_one_line_naming_it(simulated_recording, tmp_path, quick_timeout):
