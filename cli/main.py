@@ -274,9 +274,12 @@ def run_command(
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
     for warning in summary.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+    if summary.stopped:
+        resume = f"the same command resumes from {recovery}" if recovery else "rows are upserted: run again safely"
+        console.print(f"stopped by {summary.stopped}: every row of what was read is committed; {resume}")
     if summary.kafka_errors:
         console.print(
-            f"warning: {summary.kafka_errors:,} Kafka errors, retried; the last: {summary.last_kafka_error}",
+            f"warning: Kafka errors: {summary.kafka_errors:,} (in the log file); the last: {summary.last_kafka_error}",
             style="yellow",
             markup=False,
             highlight=False,

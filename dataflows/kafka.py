@@ -4,6 +4,7 @@ does not answer or a topic that is not there into one clear line before anything
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
@@ -15,6 +16,25 @@ from operators.feeds import FEEDS
 CONNECT_TIMEOUT_S = 5.0
 # librdkafka's own log (a connection refused, a broker that went away), into the flow's log
 client_log = logging.getLogger("quantumflow.flow.kafka")
+
+
+class _Repeats(logging.Filter):
+    """librdkafka says the same error many times a second while a broker is away: each text once a while."""
+
+    def __init__(self, interval_s: float = 30.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._said: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text, now = record.getMessage(), time.monotonic()
+        if now - self._said.get(text, -self.interval_s) < self.interval_s:
+            return False
+        self._said[text] = now
+        return True
+
+
+client_log.addFilter(_Repeats())
 
 
 class BrokerUnavailable(ConnectionError):

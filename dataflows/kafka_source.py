@@ -33,6 +33,8 @@ from quantumflow.events import DeadLetter, RawMessage
 
 IDLE_WAIT = timedelta(milliseconds=5)  # before polling a partition that had nothing again
 MAX_BACKOFF_S = 5.0
+LOG_INTERVAL_S = 30.0  # at most one warning a partition in this time
+
 CONSUMER_SETTINGS = {
     "group.id": "quantumflow",
     "enable.auto.commit": False,
@@ -101,11 +103,14 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
         self._awake: datetime | None = None
         self._backoff_s = 0.0
         self._erred = False  # an error in this poll
+        self._errors = 0
+        self._stopping = False
+        self._logged_at = -LOG_INTERVAL_S
         if resume_state is None and low > 0:
             self._lost(0, low)
 
     def next_batch(self) -> list[RawBatch]:
-        if self._end is not None and self._next >= self._end:
+        if self._stopping or (self._end is not None and self._next >= self._end):
             raise StopIteration
         self._erred = False
         records = self._consumer.consume(self._source.batch_messages, 0)
@@ -147,7 +152,10 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
         if not self._erred:  # the broker answers again
             self._backoff_s = 0.0
         if self._source.on_progress is not None:
-            self._source.on_progress(len(messages))
+            try:
+                self._source.on_progress(len(messages))
+            except StopIteration:  # the run is to stop: these messages, past the offset kept, still go out
+                self._stopping = True
         return [RawBatch(_read_ns(oldest), messages, places)]
 
     def next_awake(self) -> datetime | None:
@@ -174,7 +182,13 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
 
     def _on_error_text(self, what: str) -> None:
         self._source.metrics.kafka_error(f"Kafka {self._source.bootstrap}, {what}")
-        log.warning("Kafka %s, %s", self._source.bootstrap, what)
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_INTERVAL_S:  # a broker gone away errs many times a second: log a few
+            log.warning(
+                "Kafka %s, %s (%d errors on this partition so far)", self._source.bootstrap, what, self._errors + 1
+            )
+            self._logged_at = now
+        self._errors += 1
 
 
 def _read_ns(published_ns: int | None) -> int:

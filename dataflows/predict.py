@@ -31,7 +31,7 @@ from dataflows.online_state import LastEvent, OnlineState, OnlineStateSink, onli
 from dataflows.provenance import ProvenanceCheck, simulated_instruments
 from dataflows.rows import TableRows, derived_rows, prediction_rows
 from dataflows.run_settings import RunSettings
-from dataflows.sink import StoreSink, stop_source_on_store_failure
+from dataflows.sink import StoreSink, stop_source_when_asked
 from dataflows.sources import ReplaySource
 from models.bundle import Bundle, CheckpointError
 from models.online import InstrumentPredictor
@@ -157,7 +157,7 @@ def predict_flow(
     if not isinstance(settings, RunSettings):
         settings = RunSettings(settings, **options)
     metrics = metrics or FlowMetrics()
-    on_progress = stop_source_on_store_failure(metrics, on_progress)  # the sink never raises: it stops the source
+    on_progress = stop_source_when_asked(metrics, on_progress)  # the sink never raises: it stops the source
     source = _source(settings, on_progress, metrics)
     bundle = load_models(settings.models) if settings.predictions else None
     state_dir = Path(settings.online_state_dir or environment.online_state_dir())

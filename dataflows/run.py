@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -40,9 +44,14 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)  # what the run warned of, once each
     kafka_errors: int = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
     last_kafka_error: str | None = None
+    stopped: str | None = None  # why the run stopped before its end (Ctrl-C, SIGTERM), if it did
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As JSON can hold it: a latency with no rows to measure is None, not NaN."""
+        return {
+            key: None if isinstance(value, float) and math.isnan(value) else value
+            for key, value in asdict(self).items()
+        }
 
 
 def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = None) -> RunSummary:
@@ -51,22 +60,23 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     used raises StoreUnavailable before the flow starts; one that fails for good while it runs stops
     it and raises StoreStopped. With ``settings.recovery``, the run resumes from the folder's last
     snapshot, if it has one (RecoveryMismatch if the folder belongs to another run)."""
-    recovery, epoch_interval = _recovery(settings)
     metrics = FlowMetrics()
     warnings: list[str] = []
-    if recovery is not None and settings.kafka is None and finished(settings.recovery):
+    if settings.recovery is not None and settings.kafka is None and finished(settings.recovery):
         warnings.append(
             f"the run of recovery folder {settings.recovery} had finished: nothing was left to do "
             "(give a new folder to run again)"
         )
     run_id = uuid.uuid4().hex[:12]
     flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warnings.append)
+    recovery, epoch_interval = _recovery(settings)  # once the flow could be built: a failed start leaves no folder
     started = time.perf_counter()
-    cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
+    with _stop_on_signals(metrics):
+        cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
     if metrics.store_failure is not None:
         raise metrics.store_failure
-    if recovery is not None and settings.kafka is None:  # a topic grows: its offsets say where to go on
-        mark_finished(settings.recovery)
+    if recovery is not None and settings.kafka is None and metrics.stop_requested is None:
+        mark_finished(settings.recovery)  # a replay's end (a topic grows: its offsets say where to go on)
     seconds = time.perf_counter() - started
     return RunSummary(
         run_id,
@@ -81,7 +91,29 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         warnings,
         metrics.kafka_errors,
         metrics.last_kafka_error,
+        metrics.stop_requested,
     )
+
+
+@contextmanager
+def _stop_on_signals(metrics: FlowMetrics) -> Iterator[None]:
+    """Ctrl-C and SIGTERM ask the sources to stop (the flow then ends as at the end of its input, its rows
+    committed) instead of interrupting Bytewax, which would abort mid-epoch; a second Ctrl-C interrupts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask(signum: int, _frame: object) -> None:
+        if metrics.stop_requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        metrics.stop_requested = signal.Signals(signum).name
+
+    previous = {signum: signal.signal(signum, ask) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _recovery(settings: RunSettings) -> tuple[RecoveryConfig | None, timedelta]:

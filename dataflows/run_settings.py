@@ -62,7 +62,7 @@ class RunSettings:
 
     def source_identity(self) -> dict:
         """What the run reads, as recovery folders and saved online states record it: the recordings' files,
-        or the Kafka topics (not the broker's address, which a restart may change)."""
+        or the Kafka topics and the broker they are on."""
         if self.kafka is not None:
-            return {"kafka": sorted(self.topics) if self.topics else "raw.*"}
+            return {"kafka": sorted(self.topics) if self.topics else "raw.*", "bootstrap": self.kafka}
         return {"recordings": recording_identity(self.recordings, self.feed)}

@@ -4,7 +4,7 @@ and reports the run's counters and latency to ``run_metrics``.
 A write the store refuses is retried ``QF_STORE_RETRIES`` times, waiting ``QF_STORE_BACKOFF_S``
 and twice as long before each next try. When the retries are spent the sink never raises (an
 exception in a sink aborts Bytewax's Rust side): it records a ``StoreStopped`` in the run's
-metrics, drops whatever reaches it afterwards, and ``stop_source_on_store_failure`` ends the
+metrics, drops whatever reaches it afterwards, and ``stop_source_when_asked`` ends the
 source at its next batch, so the flow winds down with what it had committed kept.
 """
 
@@ -52,13 +52,12 @@ class StoreStopped(StoreError):
         return f", each instrument's rows up to receive time: {times}"
 
 
-def stop_source_on_store_failure(
-    metrics: FlowMetrics, on_progress: Callable[[int], None] | None
-) -> Callable[[int], None]:
-    """The source's progress callback, ending the source (StopIteration) once the sink has stopped."""
+def stop_source_when_asked(metrics: FlowMetrics, on_progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    """The source's progress callback, ending the source (StopIteration) once the sink has stopped or the
+    run was asked to stop (Ctrl-C, SIGTERM): the flow then winds down, committing what it had."""
 
     def progress(done: int) -> None:
-        if metrics.store_failure is not None:
+        if metrics.store_failure is not None or metrics.stop_requested is not None:
             raise StopIteration
         if on_progress is not None:
             on_progress(done)

@@ -88,7 +88,7 @@ class ReplaySource(FixedPartitionedSource[RawBatch, int]):
         batch_messages: int = BATCH_MESSAGES,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
-        self.on_progress = on_progress  # called with the bytes read so far, after each batch
+        self.on_progress = on_progress  # called with the bytes read so far, after each batch; StopIteration ends
         self.files = recording_paths(paths)
         for path in self.files:  # clear errors before the run, not in a worker
             open_recording(path, feed)
@@ -125,12 +125,15 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
         self._batch_messages = batch_messages
         self._pending: RawMessage | DeadLetter | None = None
         self._clock_origin: tuple[int, float] | None = None  # (first receive_ts, wall time)
+        self._stopping = False  # on_progress said the run is to stop (StopIteration): end at the next call
 
     @property
     def bytes_read(self) -> int:
         return sum(recording.bytes_read for recording in self._recordings)
 
     def next_batch(self) -> list[RawBatch]:
+        if self._stopping:
+            raise StopIteration
         batch: list[RawMessage | DeadLetter] = []
         while len(batch) < self._batch_messages:
             raw = self._pending or next(self._messages, None)
@@ -145,7 +148,10 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
             batch.append(raw)
         self._emitted += len(batch)
         if self._on_progress is not None:
-            self._on_progress(self.bytes_read)
+            try:
+                self._on_progress(self.bytes_read)
+            except StopIteration:  # the run is to stop: this batch, already counted as emitted, still goes out
+                self._stopping = True
         return [RawBatch(time.perf_counter_ns(), batch)] if batch else []
 
     def next_awake(self) -> datetime | None:

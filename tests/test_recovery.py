@@ -188,3 +188,26 @@ def test_a_recovery_folder_of_another_run_is_refused_in_one_line(simulated_recor
         assert done.returncode == 2 and len(lines) == 1, (name, done.stderr)
         assert lines[0].startswith(f"Error: recovery folder {recovery if name != 'not a recovery folder' else ''}")
         assert reason in lines[0], (name, lines[0])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_run_asked_to_stop_commits_what_it_read_and_resumes_exactly(
+    signum, starter, simulated_recording, simulated_models, uninterrupted, tmp_path
+):
+    """Ctrl-C or SIGTERM (what a container's stop sends) ends the run as at the end of its input: exit 0,
+    the rows of what was read committed, and the same command resumes where it stopped."""
+    expected, _ = uninterrupted
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    options = ("--recovery", tmp_path / "recovery", "--snapshot-interval", 0.5, "--models", simulated_models.folder)
+    env = {"QF_ONLINE_STATE": str(tmp_path / "state")}
+    process = in_background(starter.command(simulated_recording, url, *options, "--speed", 6), env)
+    wait_for_rows(url, process, 4_000, "features")
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert f"stopped by {signal.Signals(signum).name}" in out.decode() and "Traceback" not in err.decode()
+    assert 0 < len(store_contents(url)["features"]) < len(expected["features"])
+    _finish(in_background(starter.command(simulated_recording, url, *options, "--json"), env))
+    after = store_contents(url)
+    for name in DATA_TABLES:
+        assert after[name] == expected[name], name
