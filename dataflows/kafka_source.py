@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from dataflows.kafka import client_config, cluster_metadata, raw_topics
 from dataflows.metrics import FlowMetrics
-from dataflows.raw_log import from_record, publish_ns, where
+from dataflows.raw_log import LogPlaces, from_record, publish_ns
 from dataflows.sources import BATCH_MESSAGES, RawBatch
 from quantumflow.events import DeadLetter, RawMessage
 
@@ -121,7 +121,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
             return []
         self._awake = None
         messages: list[RawMessage | DeadLetter] = []
-        places: list[str] = []
+        places = LogPlaces(self._topic, self._partition)
         oldest: int | None = None
         for record in records:
             error = record.error()
@@ -142,7 +142,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
                     record.headers(),
                 )
             )
-            places.append(where(self._topic, self._partition, offset))
+            places.offsets.append(offset)
             published = publish_ns(record.headers())
             if published is not None and (oldest is None or published < oldest):
                 oldest = published

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from operators.feeds import FEEDS, parse
@@ -80,6 +81,23 @@ def to_record(message: RawMessage | DeadLetter, publish_ns: int) -> Record:
 def where(topic: str, partition: int, offset: int) -> str:
     """A record's place in the log, as dead letters name it."""
     return f"Kafka {topic} partition {partition} offset {offset}"
+
+
+class LogPlaces(Sequence[str]):
+    """Where each message of a batch from one partition was in the log: the offsets are kept, and a place
+    is named only when asked for (by a dead letter), off the per-message path."""
+
+    __slots__ = ("offsets", "partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic, self.partition = topic, partition
+        self.offsets: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        return where(self.topic, self.partition, self.offsets[index])
 
 
 def located(letter: DeadLetter, place: str) -> DeadLetter:

@@ -30,7 +30,7 @@ _NOT_RECORDING_NAMES = ("LICENSE", "README")
 class RawBatch(NamedTuple):
     read_ns: int  # time.perf_counter_ns() when the batch entered the flow
     messages: list[RawMessage | DeadLetter]
-    places: list[str] | None = None  # where each message was in the log (Kafka), named by its dead letters
+    places: Sequence[str] | None = None  # where each message was in the log (Kafka), named by its dead letters
 
 
 def recording_paths(paths: Sequence[str | Path]) -> list[Path]:
