@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,23 +37,50 @@ def free_ports(count: int) -> list[int]:
 
 def run_cluster(flow: str, processes: int, workers: int, env: dict[str, str]) -> list[subprocess.CompletedProcess]:
     """``flow`` (a ``bytewax.run`` import string) run by ``processes`` processes of ``workers`` workers each,
-    on the loopback, with ``env`` added to each one's environment; their results, once all have ended."""
+    on the loopback, with ``env`` added to each one's environment; their results, once all have ended.
+
+    Their output goes to files, not pipes: a pipe nobody drains while waiting for another process fills,
+    blocks its writer, and so the whole cluster. A process that fails, or a cluster past its deadline
+    (a guard against a hang, not a measurement), ends the others at once: a cluster missing one process
+    waits for it forever."""
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bytewax.run", flow, "-w", str(workers), "-i", str(index), "-a", addresses],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **env},
-        )
-        for index in range(processes)
-    ]
-    done = []
-    for process in started:
-        out, err = process.communicate(timeout=600)  # a guard against a hung cluster, not a measurement
-        done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
-    return done
+    with tempfile.TemporaryDirectory() as folder:
+        outputs = [(Path(folder) / f"{index}.out", Path(folder) / f"{index}.err") for index in range(processes)]
+        started = []
+        for index, (out, err) in enumerate(outputs):
+            with open(out, "w") as stdout, open(err, "w") as stderr:
+                args = [
+                    sys.executable,
+                    "-m",
+                    "bytewax.run",
+                    flow,
+                    "-w",
+                    str(workers),
+                    "-i",
+                    str(index),
+                    "-a",
+                    addresses,
+                ]
+                started.append(subprocess.Popen(args, stdout=stdout, stderr=stderr, env={**os.environ, **env}))
+        deadline = time.monotonic() + 600
+        while any(process.poll() is None for process in started):
+            failed = any(process.returncode not in (None, 0) for process in started)
+            if failed or time.monotonic() > deadline:
+                for process in started:
+                    if process.poll() is None:
+                        process.kill()
+                reports = [
+                    f"process {index}: exit {process.wait()}\n{outputs[index][1].read_text()}"
+                    for index, process in enumerate(started)
+                ]
+                raise AssertionError(
+                    f"{'a process failed' if failed else 'the cluster ran past 600 s'}:\n" + "\n".join(reports)
+                )
+            time.sleep(0.2)
+        return [
+            subprocess.CompletedProcess(process.args, process.returncode, out.read_text(), err.read_text())
+            for process, (out, err) in zip(started, outputs, strict=True)
+        ]
 
 
 def predict_flow_spec(recordings: Sequence[Path], run_id: str) -> str:

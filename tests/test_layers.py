@@ -19,9 +19,11 @@ LAYERS = {
     "esg": 1,
     "models": 2,
     "simulator": 2,
+    "venues": 1,  # exchange clients: only the kernel below them
     "dataflows": 3,
     "api": 4,
     "dashboards": 4,
+    "exchanges": 4,  # local exchanges that replay recordings over the venues' protocols
     "bench": 5,
     "cli": 6,
 }
