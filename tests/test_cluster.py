@@ -35,51 +35,61 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+CLUSTER_DEADLINE_S = 300  # a guard against a hung cluster, not a measurement (it takes seconds)
+PORT_TAKEN = "Address already in use"
+
+
 def run_cluster(flow: str, processes: int, workers: int, env: dict[str, str]) -> list[subprocess.CompletedProcess]:
     """``flow`` (a ``bytewax.run`` import string) run by ``processes`` processes of ``workers`` workers each,
     on the loopback, with ``env`` added to each one's environment; their results, once all have ended.
 
-    Their output goes to files, not pipes: a pipe nobody drains while waiting for another process fills,
-    blocks its writer, and so the whole cluster. A process that fails, or a cluster past its deadline
-    (a guard against a hang, not a measurement), ends the others at once: a cluster missing one process
-    waits for it forever."""
+    A port picked free may be taken by someone else before a process binds it: the cluster then starts
+    again on new ports (the flow's outputs are idempotent)."""
+    for attempt in range(3):
+        try:
+            return _run_cluster_once(flow, processes, workers, env)
+        except ClusterFailed as failure:
+            if PORT_TAKEN not in str(failure) or attempt == 2:
+                raise
+
+
+class ClusterFailed(AssertionError):
+    """A process of the cluster failed, or the cluster hung."""
+
+
+def _run_cluster_once(
+    flow: str, processes: int, workers: int, env: dict[str, str]
+) -> list[subprocess.CompletedProcess]:
+    """One start of the cluster. Output goes to files, not pipes: a pipe nobody drains while waiting for
+    another process fills, blocks its writer, and so the whole cluster. A process that fails, or a cluster
+    past its deadline, ends the others at once (a cluster missing a process waits for it forever), and the
+    failure shows every process's stderr."""
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
     with tempfile.TemporaryDirectory() as folder:
-        outputs = [(Path(folder) / f"{index}.out", Path(folder) / f"{index}.err") for index in range(processes)]
+        errors = [Path(folder) / f"{index}.err" for index in range(processes)]
         started = []
-        for index, (out, err) in enumerate(outputs):
-            with open(out, "w") as stdout, open(err, "w") as stderr:
-                args = [
-                    sys.executable,
-                    "-m",
-                    "bytewax.run",
-                    flow,
-                    "-w",
-                    str(workers),
-                    "-i",
-                    str(index),
-                    "-a",
-                    addresses,
-                ]
-                started.append(subprocess.Popen(args, stdout=stdout, stderr=stderr, env={**os.environ, **env}))
-        deadline = time.monotonic() + 600
+        for index, err in enumerate(errors):
+            args = ["-m", "bytewax.run", flow, "-w", str(workers), "-i", str(index), "-a", addresses]
+            with open(err, "w") as stderr:
+                started.append(
+                    subprocess.Popen(
+                        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, **env}
+                    )
+                )
+        deadline = time.monotonic() + CLUSTER_DEADLINE_S
         while any(process.poll() is None for process in started):
             failed = any(process.returncode not in (None, 0) for process in started)
             if failed or time.monotonic() > deadline:
                 for process in started:
                     if process.poll() is None:
                         process.kill()
-                reports = [
-                    f"process {index}: exit {process.wait()}\n{outputs[index][1].read_text()}"
-                    for index, process in enumerate(started)
-                ]
-                raise AssertionError(
-                    f"{'a process failed' if failed else 'the cluster ran past 600 s'}:\n" + "\n".join(reports)
-                )
+                why = "a process failed" if failed else f"the cluster ran past {CLUSTER_DEADLINE_S} s"
+                reports = [f"process {i}: exit {p.wait()}\n{errors[i].read_text()}" for i, p in enumerate(started)]
+                raise ClusterFailed(f"{why}:\n" + "\n".join(reports))
             time.sleep(0.2)
         return [
-            subprocess.CompletedProcess(process.args, process.returncode, out.read_text(), err.read_text())
-            for process, (out, err) in zip(started, outputs, strict=True)
+            subprocess.CompletedProcess(process.args, process.returncode, "", err.read_text())
+            for process, err in zip(started, errors, strict=True)
         ]
 
 
