@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from dashboards.report_data import InstrumentData, read_instrument
-from dashboards.report_html import MODELS, write_html
+from dashboards.report_html import Section, write_html
 from dashboards.report_plots import correlations_png, depth_heatmap_png, ofi_png, profile_png
 from models.plots import calibration_png, confusion_png, training_curves_png, weights_png
 from store import open_store
 
 RESULTS = "results.json"
 HTML = "report.html"
+MODELS = "models"  # the section of the models' pictures; the others are instruments
 
 
 class ReportError(Exception):
@@ -99,8 +100,20 @@ def build_report(store_url: str | None, models: Path, out: Path, source: str, sa
                 continue
             _market_figures(report, data)
     _model_figures(report, models)
-    report.html = write_html(report, out / HTML)
+    report.html = write_html(out / HTML, _meta(report), [_section(report, s) for s in (*report.instruments, MODELS)])
     return report
+
+
+def _meta(report: Report) -> str:
+    return f"Source: {report.source}. Models: {report.models or 'none'}."
+
+
+def _section(report: Report, name: str) -> Section:
+    return Section(
+        "Models and their evaluation" if name == MODELS else name,
+        [(f.title, f.path, f.caption) for f in report.figures if f.section == name],
+        [what for section, what in report.missing if section == name],
+    )
 
 
 def _slug(text: str) -> str:

@@ -7,10 +7,14 @@ import base64
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from dashboards.report import Report
+
+class Section(NamedTuple):
+    heading: str
+    figures: list[tuple[str, Path, str]]  # title, PNG, caption
+    missing: list[str]  # what could not be drawn, and why
+
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #1f2328; padding: 0 1em; }
@@ -22,28 +26,26 @@ figcaption { color: #57606a; font-size: 0.92em; margin-top: 0.4em; }
 """
 
 
-MODELS = "models"  # the section of the models' pictures; the others are instruments
-
-
-def write_html(report: Report, path: Path) -> Path:
-    sections = list(dict.fromkeys([*report.instruments, MODELS]))
+def write_html(path: Path, meta: str, sections: list[Section]) -> Path:
+    """The page at ``path``: a title, ``meta`` (plain text: where the data came from), a contents list
+    and the sections."""
     body = [
         "<h1>QuantumFlow analysis report</h1>",
-        f'<p class="meta">Source: {escape(report.source)}. Models: {escape(report.models or "none")}. '
-        f"Made {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
-        "<ul>" + "".join(f'<li><a href="#{_anchor(s)}">{escape(_heading(s))}</a></li>' for s in sections) + "</ul>",
+        f'<p class="meta">{escape(meta)} Made {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.</p>',
+        "<ul>"
+        + "".join(f'<li><a href="#{_anchor(s.heading)}">{escape(s.heading)}</a></li>' for s in sections)
+        + "</ul>",
     ]
     for section in sections:
-        body.append(f'<h2 id="{_anchor(section)}">{escape(_heading(section))}</h2>')
-        for figure in (f for f in report.figures if f.section == section):
-            data = base64.b64encode(figure.path.read_bytes()).decode("ascii")
+        body.append(f'<h2 id="{_anchor(section.heading)}">{escape(section.heading)}</h2>')
+        for title, png, caption in section.figures:
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
             body.append(
-                f'<figure data-testid="figure"><h3>{escape(figure.title)}</h3>'
-                f'<img alt="{escape(figure.title)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{escape(figure.caption)}</figcaption></figure>"
+                f'<figure data-testid="figure"><h3>{escape(title)}</h3>'
+                f'<img alt="{escape(title)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{escape(caption)}</figcaption></figure>"
             )
-        missing = (what for s, what in report.missing if s == section)
-        body += [f'<p class="missing" data-testid="missing">{escape(what)}</p>' for what in missing]
+        body += [f'<p class="missing" data-testid="missing">{escape(what)}</p>' for what in section.missing]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>QuantumFlow analysis report</title>'
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
@@ -52,9 +54,5 @@ def write_html(report: Report, path: Path) -> Path:
     return path
 
 
-def _heading(section: str) -> str:
-    return "Models and their evaluation" if section == MODELS else section
-
-
-def _anchor(section: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in section.lower())
+def _anchor(heading: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in heading.lower())

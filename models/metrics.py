@@ -65,7 +65,7 @@ def report(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
     return out
 
 
-def reliability(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict[str, list]:
+def reliability(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict[str, list]:
     """The calibration curve behind the ECE: per confidence bin ((i/bins, (i+1)/bins], as in ``report``)
     that holds predictions, the number of them, their mean confidence and the share that was right."""
     y, p = _validate(y_true, probs, bins)
