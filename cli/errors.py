@@ -41,6 +41,7 @@ USER_ERRORS = (
     ("dataflows.kafka", "BrokerUnavailable", FAILED),
     ("dataflows.kafka", "TopicError", USAGE),
     ("dataflows.kafka_publish", "PublishFailed", FAILED),
+    ("dashboards.report", "ReportError", FAILED),
 )
 
 

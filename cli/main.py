@@ -20,6 +20,7 @@ from api.cli import api_command
 from cli.errors import ReportingGroup, UserError, bad_input, writable_file, writable_folder
 from cli.kafka import broker_command, publish_command
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
+from cli.report import report_command
 from dashboards.cli import dashboard_app
 from dataflows.recordings import open_recording
 from dataflows.replay import ReplaySummary, replay
@@ -47,6 +48,7 @@ app.add_typer(dashboard_app, name="dashboard")
 app.command("api")(api_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("report")(report_command)
 app.command("broker")(broker_command)
 app.command("publish")(publish_command)
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)

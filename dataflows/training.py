@@ -16,9 +16,9 @@ from dataflows.batches import derive_offline
 from dataflows.dataset import build_dataset
 from dataflows.provenance import instrument_sources
 from models.bundle import Bundle
-from models.metrics import report
+from models.metrics import reliability, report
 from models.online import InstrumentPredictor
-from models.plots import confusion_png, training_curves_png, weights_png
+from models.plots import calibration_png, confusion_png, training_curves_png, weights_png
 from models.train import Events, Settings, fit, split
 from operators.features.frame import BookFrame
 from operators.instrument import Derived
@@ -36,6 +36,9 @@ class Result:
     inference_us_per_event: float
     mean_weights: dict[str, dict[str, float]]  # horizon -> model -> mean weight over the test part
     files: dict[str, str] = field(default_factory=dict)
+    # what the plots show, so that a report draws them again: confusions and calibration (model -> horizon
+    # -> ...), histories (model -> epochs), weights ({"seconds": [...], horizon: {model: [...]}})
+    plotted: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -87,6 +90,7 @@ def run_experiment(
     seq_of = np.concatenate([d.events.seq for d in data])
     metrics: dict[str, dict[str, dict]] = {}
     confusions = {}
+    calibration: dict[str, dict[str, dict]] = {}
     for h, name in enumerate(horizon_names):
         rows = np.flatnonzero(y_test[:, h] >= 0)
         keys = list(zip(instrument_of[rows].tolist(), seq_of[rows].tolist(), strict=True))
@@ -103,13 +107,27 @@ def run_experiment(
         for model, probs in candidates.items():
             result = report(y, probs)
             confusions[(model, name)] = result.pop("confusion")
+            calibration.setdefault(model, {})[name] = reliability(y, probs)
             metrics.setdefault(model, {})[name] = result
 
     out = Path(out)
+    weights_series = _weights_series(online, bundle, horizon_names)
     files = {
         "confusion": str(confusion_png(out / "confusion.png", confusions)),
         "training_curves": str(training_curves_png(out / "training_curves.png", trained.histories)),
-        "ensemble_weights": str(_weights_plot(out / "ensemble_weights.png", online, bundle, horizon_names)),
+        "ensemble_weights": str(
+            weights_png(out / "ensemble_weights.png", weights_series["seconds"], weights_series["weights"])
+        ),
+        "calibration": str(calibration_png(out / "calibration.png", calibration)),
+    }
+    plotted = {
+        "confusions": {m: {h: matrix for (m2, h), matrix in confusions.items() if m2 == m} for m in metrics},
+        "histories": trained.histories,
+        "calibration": calibration,
+        "weights": {
+            "seconds": weights_series["seconds"].tolist(),
+            "by_horizon": {h: {m: w.tolist() for m, w in by.items()} for h, by in weights_series["weights"].items()},
+        },
     }
     if save_models is not None:
         extra = {"test_metrics": {m: {h: v["macro_f1"] for h, v in by.items()} for m, by in metrics.items()}}
@@ -134,6 +152,7 @@ def run_experiment(
             for h, name in enumerate(horizon_names)
         },
         files,
+        plotted,
     )
     (out / "results.json").write_text(json.dumps(result.to_dict(), indent=1))
     return result
@@ -189,7 +208,9 @@ def _rows(frame: BookFrame, rows: slice) -> BookFrame:
     return BookFrame(*(column[rows] for column in frame))
 
 
-def _weights_plot(path: Path, online: _Online, bundle: Bundle, horizons: list[str]) -> Path:
+def _weights_series(online: _Online, bundle: Bundle, horizons: list[str]) -> dict:
+    """Each model's ensemble weight per horizon at up to _WEIGHT_SAMPLES test events, and their times
+    in seconds since the first."""
     weights = online.weights_matrix()
     if not len(weights):
         raise ValueError("no predictions in the test part")
@@ -200,4 +221,4 @@ def _weights_plot(path: Path, online: _Online, bundle: Bundle, horizons: list[st
         name: {model: weights[pick, h, m] for m, model in enumerate(bundle.model_names)}
         for h, name in enumerate(horizons)
     }
-    return weights_png(path, seconds, by_horizon)
+    return {"seconds": seconds, "weights": by_horizon}

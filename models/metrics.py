@@ -63,3 +63,17 @@ def report(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
     out |= {f"recall_{c}": float(v) for c, v in zip(CLASS_NAMES, recall, strict=True)}
     out |= {"log_loss": float(log_loss), "ece": float(ece), "confusion": confusion.tolist()}
     return out
+
+
+def reliability(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict[str, list]:
+    """The calibration curve behind the ECE: per confidence bin ((i/bins, (i+1)/bins], as in ``report``)
+    that holds predictions, the number of them, their mean confidence and the share that was right."""
+    y, p = _validate(y_true, probs, bins)
+    pred = p.argmax(axis=1)
+    conf = p[np.arange(y.size), pred]
+    idx = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(idx, minlength=bins)
+    held = count > 0
+    mean_conf = np.bincount(idx, weights=conf, minlength=bins)[held] / count[held]
+    accuracy = np.bincount(idx, weights=pred == y, minlength=bins)[held] / count[held]
+    return {"count": count[held].tolist(), "confidence": mean_conf.tolist(), "accuracy": accuracy.tolist()}

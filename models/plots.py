@@ -1,4 +1,5 @@
-"""PNG figures for model evaluation: confusion matrices, training curves, ensemble weights over time."""
+"""PNG figures for model evaluation: confusion matrices, training curves, ensemble weights over time,
+calibration curves."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from models.metrics import CLASS_NAMES
 DPI = 110
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (its folder made if need be) and close it, even on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -58,7 +60,7 @@ def confusion_png(path, confusions: dict[tuple[str, str], list[list[int]]]) -> P
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
             ax.set_title(f"{model} · {horizon}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def training_curves_png(path, histories: dict[str, list[dict]]) -> Path:
@@ -83,7 +85,7 @@ def training_curves_png(path, histories: dict[str, list[dict]]) -> Path:
         ax.set_ylabel("log-loss")
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def weights_png(path, times_s: np.ndarray, weights: dict[str, dict[str, np.ndarray]]) -> Path:
@@ -106,4 +108,28 @@ def weights_png(path, times_s: np.ndarray, weights: dict[str, dict[str, np.ndarr
         ax.margins(x=0)
         ax.legend(loc="upper right", fontsize="small")
     axes[-1, 0].set_xlabel("seconds since start")
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def calibration_png(path, curves: dict[str, dict[str, dict[str, list]]]) -> Path:
+    """Reliability diagrams, one subplot per horizon, a line per model: the share of right predictions
+    against their mean confidence per confidence bin (``models.metrics.reliability``); the diagonal is
+    perfect calibration. ``curves`` is model -> horizon -> reliability."""
+    if not curves:
+        raise ValueError("no calibration curves to plot")
+    horizons = list(dict.fromkeys(h for by_horizon in curves.values() for h in by_horizon))
+    fig, axes = plt.subplots(1, len(horizons), figsize=(4.2 * len(horizons), 4), squeeze=False, layout="constrained")
+    for ax, horizon in zip(axes[0], horizons, strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+        for model, by_horizon in curves.items():
+            if horizon in by_horizon:
+                curve = by_horizon[horizon]
+                ax.plot(curve["confidence"], curve["accuracy"], marker=".", label=model)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(horizon)
+        ax.set_xlabel("confidence (mean of the bin)")
+        ax.set_ylabel("share right")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return save_figure(fig, path)

@@ -24,7 +24,18 @@ def run(*args, cwd=None, env=None):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["replay"], ["bench"], ["feeds"], ["run"], ["simulate"], ["micro-price"], ["features"], ["dashboard", "esg"]],
+    [
+        [],
+        ["replay"],
+        ["bench"],
+        ["feeds"],
+        ["run"],
+        ["simulate"],
+        ["micro-price"],
+        ["features"],
+        ["report"],
+        ["dashboard", "esg"],
+    ],
 )
 def test_every_command_has_help(command):
     result = run(*command, "--help")

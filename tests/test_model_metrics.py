@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.metrics import CLASS_NAMES, report
-from models.plots import confusion_png, training_curves_png, weights_png
+from models.metrics import CLASS_NAMES, reliability, report
+from models.plots import calibration_png, confusion_png, training_curves_png, weights_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -239,12 +239,24 @@ def test_weights_png(tmp_path, no_leaked_figures):
     _assert_png(out, min_width=600, min_height=3 * 200)
 
 
+def test_the_calibration_curve_is_the_one_behind_the_ece(tmp_path, no_leaked_figures):
+    curve = reliability(Y6, P6, bins=15)
+    # confidences 0.40, 0.45, 0.60, 0.70, 0.80, 0.90 fall in six different bins of 1/15
+    assert curve["count"] == [1, 1, 1, 1, 1, 1]
+    assert curve["confidence"] == pytest.approx([0.40, 0.45, 0.60, 0.70, 0.80, 0.90])
+    assert curve["accuracy"] == [0, 0, 1, 1, 1, 1]
+    gaps = np.abs(np.subtract(curve["accuracy"], curve["confidence"])) * curve["count"]
+    assert gaps.sum() / len(Y6) == pytest.approx(report(Y6, P6)["ece"])
+    out = calibration_png(tmp_path / "calibration.png", {m: {h: curve for h in HORIZONS} for m in MODELS})
+    _assert_png(out, min_width=3 * 300, min_height=300)
+
+
 def test_plots_reject_bad_input_without_leaking_figures(tmp_path, no_leaked_figures):
     with pytest.raises(ValueError, match="3x3"):
         confusion_png(tmp_path / "c.png", {("river", "1s"): [[1, 2], [3, 4]]})
     with pytest.raises(ValueError, match="shape"):
         weights_png(tmp_path / "w.png", np.arange(5.0), {"1s": {"river": np.ones(4)}})
-    for fn, arg in ((confusion_png, {}), (training_curves_png, {})):
+    for fn, arg in ((confusion_png, {}), (training_curves_png, {}), (calibration_png, {})):
         with pytest.raises(ValueError, match="no "):
             fn(tmp_path / "x.png", arg)
     with pytest.raises(ValueError, match="no "):
