@@ -63,3 +63,20 @@ def report(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
     out |= {f"recall_{c}": float(v) for c, v in zip(CLASS_NAMES, recall, strict=True)}
     out |= {"log_loss": float(log_loss), "ece": float(ece), "confusion": confusion.tolist()}
     return out
+
+
+def calibration_curve(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> list[dict]:
+    """The reliability diagram of the predicted class: per confidence bin (i/bins, (i+1)/bins] that holds
+    predictions, its mean confidence, how often the prediction was right, and how many it holds."""
+    y, p = _validate(y_true, probs, bins)
+    pred = p.argmax(axis=1)
+    conf = p[np.arange(y.size), pred]
+    idx = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(idx, minlength=bins)
+    mean_conf = np.bincount(idx, weights=conf, minlength=bins)
+    right = np.bincount(idx, weights=(pred == y).astype(np.float64), minlength=bins)
+    return [
+        {"low": i / bins, "high": (i + 1) / bins, "confidence": mean_conf[i] / n, "accuracy": right[i] / n, "n": int(n)}
+        for i, n in enumerate(count.tolist())
+        if n
+    ]
