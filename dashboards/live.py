@@ -2,8 +2,8 @@
 microstructure, read from the store the flow writes.
 
 Start it with ``quantumflow dashboard live`` or ``panel serve dashboards/live.py`` (the store: QF_STORE).
-Every session shows the process's one shared feed (dashboards/live_data.py); its periodic callback streams
-what the feed appended since the last refresh into the session's charts.
+Every session shows the process's one shared feed (dashboards/live_data.py): told after each poll, it streams
+what the feed appended since its last refresh into its charts.
 """
 
 from __future__ import annotations
@@ -218,10 +218,20 @@ def _clock(ts: int | None) -> str:
 def build_app(settings: LiveSettings) -> pn.template.BootstrapTemplate:
     """One session's page, refreshed from the process's shared feed."""
     pn.extension(sizing_mode="stretch_width")
-    session = LiveSession(LiveFeed.shared(settings))
+    feed = LiveFeed.shared(settings)
+    session = LiveSession(feed)
     page = session.layout()
     session.refresh()
-    pn.state.add_periodic_callback(session.refresh, period=int(settings.refresh_s * 1000))
+    document = pn.state.curdoc
+    if document is None:  # not served (a notebook, a test): refresh on a timer instead
+        pn.state.add_periodic_callback(session.refresh, period=int(settings.refresh_s * 1000))
+        return page
+
+    def told() -> None:  # on the feed's thread after each poll: the refresh runs on the session's own loop
+        document.add_next_tick_callback(session.refresh)
+
+    feed.listen(told)
+    document.on_session_destroyed(lambda _: feed.forget(told))
     return page
 
 

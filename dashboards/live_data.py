@@ -128,6 +128,7 @@ class LiveFeed:
         self.error: str | None = None  # why the last poll failed; None once one succeeds
         self.polled_ns = 0  # wall clock of the last successful poll
         self.polls = 0
+        self.listeners: set[Callable[[], None]] = set()  # told after each poll (sessions schedule their refresh)
         self._reader: Reader | None = None
         self._listed = -1e18
         self._stop = threading.Event()
@@ -156,6 +157,14 @@ class LiveFeed:
             data.asked = time.monotonic()
             return data
 
+    def listen(self, listener: Callable[[], None]) -> None:
+        with self.lock:
+            self.listeners.add(listener)
+
+    def forget(self, listener: Callable[[], None]) -> None:
+        with self.lock:
+            self.listeners.discard(listener)
+
     def read(self, instrument: str, take: Callable[[InstrumentData], Any]) -> Any:
         """``take(data)`` under the lock, so that it sees one poll's state whole."""
         data = self.watch(instrument)
@@ -178,6 +187,13 @@ class LiveFeed:
         while not self._stop.is_set():
             started = time.monotonic()
             self.poll()
+            with self.lock:
+                listeners = list(self.listeners)
+            for listener in listeners:
+                try:
+                    listener()
+                except Exception:  # a session closing as it is told; the others still are
+                    log.debug("a session could not be told of a poll", exc_info=True)
             self._stop.wait(max(0.0, self.settings.refresh_s - (time.monotonic() - started)))
 
     def poll(self) -> None:
