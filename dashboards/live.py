@@ -47,7 +47,7 @@ class LiveSession:
         self.panes = {name: pn.pane.HTML("", sizing_mode="stretch_width") for name in panes}
         window = TimeWindow(settings.window_s)
         self.window = window
-        self.heatmap = Heatmap(window, feed._bucket_ns, SAMPLES * 2 * LEVELS)
+        self.heatmap = Heatmap(window, feed.bucket_ns, SAMPLES * 2 * LEVELS)
         self.vol = Lines("Realized volatility (10 s) and spread", window, "bps", rollover=SAMPLES)
         self.accuracy = Lines("Rolling accuracy of matured predictions", window, "accuracy", (0, 1), SAMPLES)
         self.weights = Lines("Ensemble weights", window, "weight", (0, 1), SAMPLES)

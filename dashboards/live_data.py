@@ -133,7 +133,7 @@ class LiveFeed:
         self._listed = -1e18
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._bucket_ns = max(250_000_000, int(settings.window_s * 1e9 / SAMPLES) // 250_000_000 * 250_000_000)
+        self.bucket_ns = max(250_000_000, int(settings.window_s * 1e9 / SAMPLES) // 250_000_000 * 250_000_000)
 
     @classmethod
     def shared(cls, settings: LiveSettings) -> LiveFeed:
@@ -153,7 +153,7 @@ class LiveFeed:
         with self.lock:
             data = self.data.get(instrument)
             if data is None:
-                data = self.data[instrument] = InstrumentData(instrument, self._bucket_ns)
+                data = self.data[instrument] = InstrumentData(instrument, self.bucket_ns)
             data.asked = time.monotonic()
             return data
 
@@ -308,7 +308,7 @@ class LiveFeed:
         accuracy over that window, one point per time bucket."""
         start = newest - int(self.settings.performance_window_s * 1e9)
         rows = reader.prediction_range(instrument, start, newest + 1, limit=MAX_ROWS)
-        bucket_ns = self._bucket_ns
+        bucket_ns = self.bucket_ns
         weights: dict[int, dict[str, float]] = {}
         hits: dict[str, deque[bool]] = {}
         accuracy: dict[int, dict[str, float]] = {}
