@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= $(or $(QF_SHARED_DATA),../shared/data)
 RECORDING ?=
 ESG_PORT ?= 8502
+LIVE_PORT ?= 8503
 API_PORT ?= 8000
 TORCH ?= 2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
@@ -23,12 +24,15 @@ $(BIN)/quantumflow: pyproject.toml
 	@touch $@
 
 # the main job: the API on $(API_PORT) beside the flow, which replays RECORDING (default: a simulated
-# one, with small models trained on it the first time) into SQLite with predictions; then the ESG
-# dashboard, until Ctrl-C stops both
+# one, with small models trained on it the first time) into SQLite with predictions; then the live dashboard
+# on $(LIVE_PORT) (from the start, so it shows the store filling) and the ESG dashboard, until Ctrl-C stops all
 run: $(BIN)/quantumflow
-	$(BIN)/quantumflow api --port $(API_PORT) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/quantumflow api --port $(API_PORT) & api=$$!; \
+	$(BIN)/quantumflow dashboard live --port $(LIVE_PORT) & live=$$!; \
+	trap 'kill $$api $$live 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/quantumflow run $(RECORDING) && \
 	echo "API: http://127.0.0.1:$(API_PORT)/docs" && \
+	echo "Live dashboard: http://localhost:$(LIVE_PORT)/" && \
 	$(BIN)/quantumflow dashboard esg --port $(ESG_PORT)
 
 test: $(BIN)/quantumflow  ## lint, then the whole test suite
@@ -40,10 +44,11 @@ lint: $(BIN)/quantumflow
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow through Kafka and the API under load, on the real recordings
+bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow through Kafka, the API under load and the live dashboard's latency, on the real recordings
 	$(BIN)/quantumflow bench $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
 	$(BIN)/python -m bench.kafka $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 	$(BIN)/python -m bench.api --recording $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
+	$(BIN)/python -m bench.live_dashboard
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

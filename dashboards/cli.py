@@ -18,7 +18,7 @@ dashboard_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 @dashboard_app.callback()
 def dashboards() -> None:
-    """Serve the Panel dashboards."""  # a callback keeps `esg` a subcommand even while it is the only one
+    """Serve the Panel dashboards."""  # a callback keeps each dashboard a subcommand
 
 
 @dashboard_app.command("esg")
@@ -79,6 +79,52 @@ def esg_command(
         websocket_origin=allow_websocket_origin or None,
         show=show,
         title="QuantumFlow ESG",
+        print_url=False,
+    )
+
+
+@dashboard_app.command("live")
+def live_command(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8503,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="The store the flow writes: sqlite:///PATH or questdb://HOST[:PORT].", show_default="QF_STORE"
+        ),
+    ] = None,
+    address: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    allow_websocket_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Host[:port] that browsers may connect from when not on localhost; repeatable."),
+    ] = None,
+    show: Annotated[bool, typer.Option(help="Open the dashboard in a browser.")] = False,
+) -> None:
+    """Live trading view of the store: book ladder, depth heatmap, predictions, scores, arbitrage, microstructure
+    (http://localhost:8503 by default; settings QF_LIVE_*)."""
+    from dashboards.live_settings import LiveSettings
+    from quantumflow.net import check_port
+    from store import StoreConfigError, open_store
+
+    try:
+        settings = LiveSettings.from_env(store)
+        url = open_store(settings.store_url).url  # a bad URL fails here; an unreachable store shows a banner
+    except (ValueError, StoreConfigError) as problem:
+        raise typer.BadParameter(str(problem)) from problem
+    check_port(address, port)
+
+    import panel as pn
+
+    from dashboards.live import build_app
+
+    host = "localhost" if address == "127.0.0.1" else address
+    typer.echo(f"Live dashboard of {url} on http://{host}:{port}/ (Ctrl-C stops it)")
+    pn.serve(
+        lambda: build_app(settings),
+        port=port,
+        address=address,
+        websocket_origin=allow_websocket_origin or None,
+        show=show,
+        title="QuantumFlow live",
         print_url=False,
     )
 

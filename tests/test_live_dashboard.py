@@ -1,0 +1,127 @@
+"""The live dashboard's data layer on a store filled by replaying the simulated minute with models."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+import pytest
+from live_store import append_book, filled_store
+
+from dashboards import live_html
+from dashboards.live_data import LiveFeed, Series
+from dashboards.live_settings import LiveSettings, signal
+from store import open_store
+
+BINANCE, COINBASE = "binance:BTCUSDT", "coinbase:BTC-USD"
+
+
+@pytest.fixture(scope="module")
+def store(simulated_recording, simulated_models, tmp_path_factory) -> str:
+    return filled_store(simulated_recording, simulated_models.folder, tmp_path_factory.mktemp("live-store"))
+
+
+@pytest.fixture
+def feed(store, tmp_path):
+    copy = tmp_path / "store.db"  # each test may append to its own copy
+    with contextlib.closing(sqlite3.connect(store.removeprefix("sqlite:///"))) as conn:
+        conn.execute(f"VACUUM INTO '{copy}'")
+    feed = LiveFeed(LiveSettings(store_url=f"sqlite:///{copy}"))
+    yield feed
+    feed.stop()
+
+
+def test_a_poll_reads_the_latest_book_features_and_predictions_of_a_watched_instrument(feed):
+    feed.poll()  # lists the instruments; nothing is watched yet
+    assert feed.instruments == [BINANCE, COINBASE] and feed.error is None
+    assert feed.data == {}
+    data = feed.watch(BINANCE)
+    feed.poll()
+    with open_store(feed.store.url).reader() as reader:
+        book = reader.latest("book", BINANCE)
+        assert {k: data.book[k] for k in data.book} == {k: book[k] for k in data.book}
+        assert data.features["mid"] == reader.latest("features", BINANCE)["mid"]
+        assert data.predictions == reader.latest_predictions(BINANCE)
+        trades = reader.count("trades", BINANCE)
+    assert [p["horizon"] for p in data.predictions] == ["10", "1s"]
+    assert 0 < len(data.trades.rows) <= trades  # the window holds the last two minutes: all of the one recorded
+    assert data.heat.rows and all(price > 0 and size > 0 for _, price, size, _ in data.heat.rows)
+    assert data.mids.rows[-1][1] == (book["bid_price_1"] + book["ask_price_1"]) / 2
+
+
+def test_the_scores_are_those_of_the_matured_predictions_in_the_window(feed):
+    data = feed.watch(BINANCE)
+    feed.poll()
+    newest = max(p["ts"] for p in data.predictions)
+    with open_store(feed.store.url).reader() as reader:
+        rows = reader.prediction_range(BINANCE, newest - 60 * 10**9, newest + 1, limit=100_000)
+    for horizon in ("10", "1s"):
+        matured = [r for r in rows if r["horizon"] == horizon and r["label"] is not None]
+        scores = data.scores[horizon]
+        assert scores.n == len(matured) > 100
+        assert scores.accuracy == pytest.approx(sum(r["predicted"] == r["label"] for r in matured) / len(matured))
+        assert 0 <= scores.macro_f1 <= 1
+        assert sum(scores.calibration["count"]) == len(matured)
+    assert data.weights.rows and data.accuracy.rows  # the window's weights and rolling accuracy over time
+    names = set(data.weights.rows[-1][1])
+    assert {"bayes (10)", "lstm (1s)"} <= names
+
+
+def test_rows_appended_after_a_poll_come_as_the_only_new_rows(feed):
+    data = feed.watch(BINANCE)
+    feed.poll()
+    position = data.mids.end
+    row = append_book(feed.store.url, BINANCE, bid=59_000.5, after_ns=10**9)
+    feed.poll()
+    new, whole = data.mids.since(position)
+    assert not whole and new == [(row["ts"], (59_000.5 + row["ask_price_1"]) / 2)]
+    assert data.book["bid_price_1"] == 59_000.5
+    assert data.mids.since(data.mids.end) == ([], False)
+
+
+def test_a_store_that_cannot_be_reached_is_reported_and_read_again_once_it_can(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    feed = LiveFeed(LiveSettings(store_url=f"sqlite:///{blocker / 'store.db'}"))
+    feed.poll()
+    assert feed.error is not None and "not-a-folder" in feed.error
+    blocker.unlink()
+    feed.poll()
+    assert feed.error is None and feed.instruments == []
+
+
+def test_a_series_hands_a_late_session_everything_it_keeps():
+    series = Series(keep=3)
+    series.extend([(1,), (2,)])
+    assert series.since(-1) == ([(1,), (2,)], True)
+    assert series.since(1) == ([(2,)], False)
+    series.extend([(3,), (4,), (5,)])
+    assert series.since(1) == ([(3,), (4,), (5,)], True)  # (2,) was dropped: start over
+
+
+def test_signal_labels_follow_the_probability_thresholds():
+    settings = LiveSettings(buy_prob=0.45, strong_prob=0.6)
+    assert signal(0.1, 0.65, settings) == "strong buy"
+    assert signal(0.2, 0.5, settings) == "buy"
+    assert signal(0.35, 0.3, settings) == "neutral"
+    assert signal(0.5, 0.2, settings) == "sell"
+    assert signal(0.7, 0.1, settings) == "strong sell"
+
+
+def test_settings_come_from_the_environment_and_a_bad_one_names_itself():
+    settings = LiveSettings.from_env(environ={"QF_LIVE_REFRESH_S": "0.5", "QF_LIVE_STRONG_PROB": "0.7"})
+    assert settings.refresh_s == 0.5 and settings.strong_prob == 0.7
+    with pytest.raises(ValueError, match="QF_LIVE_REFRESH_S"):
+        LiveSettings.from_env(environ={"QF_LIVE_REFRESH_S": "fast"})
+    with pytest.raises(ValueError, match="QF_LIVE_STRONG_PROB"):
+        LiveSettings.from_env(environ={"QF_LIVE_BUY_PROB": "0.5", "QF_LIVE_STRONG_PROB": "0.4"})
+
+
+def test_empty_states_say_what_is_missing(tmp_path):
+    assert "no models in" in live_html.no_predictions(BINANCE, tmp_path) and "quantumflow train" in (
+        live_html.no_predictions(BINANCE, tmp_path)
+    )
+    assert "no order book" in live_html.ladder(None, None, BINANCE)
+    scores, why = live_html.baseline(tmp_path)
+    assert scores == {} and "run quantumflow train" in why
+    assert "two venues" in live_html.arbitrage([], [BINANCE], LiveSettings())
