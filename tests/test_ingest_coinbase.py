@@ -30,6 +30,7 @@ from replaying import Replayed
 
 from dataflows.recordings import open_recording
 from exchanges.coinbase import CoinbaseExchange
+from operators.feeds.common import iso_to_ns
 from quantumflow.events import BookDelta, BookSnapshot
 from quantumflow.features import FEATURE_NAMES
 from simulator import simulate
@@ -144,7 +145,7 @@ def replay_ingested(tap: Tap, folder: Path) -> dict[str, list[dict]]:
     return store_contents(url)
 
 
-def assert_exact(rows: dict[str, list[dict]], source: Source) -> list[int]:
+def assert_exact(rows: dict[str, list[dict]], source: Source, in_order: bool = True) -> list[int]:
     """Every book event of the ingested run equals the direct replay's at the same level2 message;
     their exchange_ts, in order."""
     features = [row for row in rows["features"] if row["instrument"] == INSTRUMENT]
@@ -155,7 +156,7 @@ def assert_exact(rows: dict[str, list[dict]], source: Source) -> list[int]:
     for row in rows["book"]:
         assert {name: row[name] for name in source.levels[row["exchange_ts"]]} == source.levels[row["exchange_ts"]]
     times = [row["exchange_ts"] for row in features]
-    assert times == sorted(times)  # in arrival order: a fresh snapshot never takes the book back in time
+    assert times == sorted(times) or not in_order  # a fresh snapshot never takes the book back in time
     return times
 
 
@@ -260,20 +261,53 @@ def test_malformed_frames_become_dead_letters_and_the_client_keeps_going(source,
     assert_exact(rows, source)
 
 
-def test_a_stalled_venue_is_noticed_by_its_heartbeats_and_every_connection_opened_again(source, tmp_path):
+@pytest.mark.parametrize(
+    ("options", "reconnects", "reason"),
+    [
+        # heartbeats stop: every connection is opened again, without waiting for its own stall time
+        ({"heartbeat_stall_s": 2.5}, 3, "opened again, the venue's heartbeats stopped"),
+        # each data connection that brings nothing for stall_s is opened again (the heartbeats wait longer)
+        ({"heartbeat_stall_s": GUARD_S, "stall_s": 1.5}, 2, "no frame for 1.5 s"),
+    ],
+    ids=["heartbeats", "data"],
+)
+def test_a_stalled_venue_is_noticed_and_the_connections_opened_again(source, tmp_path, options, reconnects, reason):
     with CoinbaseExchange(source.level2, source.trades, speed=20) as exchange:
 
         def stall_then_continue(tap: Tap, message: Received) -> bool:
             if message.connection == LEVEL2 and tap.counts[LEVEL2] == 200:
-                exchange.stall(30)
+                exchange.stall(GUARD_S)
             return recovered(tap)
 
-        tap, client = ingest(exchange, stall_then_continue, heartbeat_stall_s=2.5)
-    assert client.stats.reconnects == 3  # heartbeats, level2, market_trades
-    assert client.stats.last_error.endswith("opened again, the venue's heartbeats stopped")
+        tap, client = ingest(exchange, stall_then_continue, **options)
+    assert client.stats.reconnects == reconnects and client.stats.last_error.endswith(reason)
     rows = replay_ingested(tap, tmp_path)
     assert rows["resyncs"] == [] and rows["dead_letters"] == []
     assert_exact(rows, source)
+
+
+def test_a_looping_exchange_starts_over_and_the_book_stays_exact(source, tmp_path):
+    first_update = None  # the timestamp of the first update the client gets
+    rounds = 0
+
+    def into_the_second_round(tap: Tap, message: Received) -> bool:
+        nonlocal first_update, rounds
+        if message.connection == LEVEL2 and tap.counts[LEVEL2] == 3:
+            first_update = b'"timestamp":"%s"' % orjson.loads(message.payload)["timestamp"].encode()
+        if message.connection == LEVEL2 and first_update is not None and first_update in message.payload:
+            rounds += 1
+            tap.since_snapshot = 0
+        return rounds == 2 and tap.since_snapshot >= AFTER_RECOVERY
+
+    with CoinbaseExchange(source.level2, source.trades, speed=0, loop=True) as exchange:
+        tap, client = ingest(exchange, into_the_second_round)
+    assert not exchange.finished.is_set() and tap.snapshots == 1 and client.stats.resyncs == 0
+    rows = replay_ingested(tap, tmp_path)
+    assert rows["resyncs"] == [] and rows["dead_letters"] == []
+    matched = assert_exact(rows, source, in_order=False)
+    first = iso_to_ns(first_update.split(b'"')[-2].decode())
+    assert sum(ts == first for ts in matched) == 2  # the same update, once per round
+    assert len(matched) > len(source.features)
 
 
 def test_an_unknown_product_is_a_clear_error_at_start(source):
