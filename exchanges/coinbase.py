@@ -156,7 +156,7 @@ class CoinbaseExchange:
                     self._on_request(connection, receive.result())
                     if connection.subscriptions:
                         deadline.reschedule(None)
-        except (WebSocketDisconnect, TimeoutError):
+        except (WebSocketDisconnect, TimeoutError, KeyError):  # gone, silent, or a binary frame: closed
             pass
         finally:
             self._connections.discard(connection)
