@@ -1,0 +1,20 @@
+"""The local venues ``quantumflow fake-exchange`` serves, by venue name: each a class taking
+``(venue, recordings, speed=...)`` with ``start()``/``stop()``, ``ws_url``/``http_url`` and
+``settings()`` (the environment variables that point a client at it). Named as ``module:Class``
+so that choosing one imports only it."""
+
+from __future__ import annotations
+
+import importlib
+
+EXCHANGES = {
+    "binance": "exchanges.binance:BinanceExchange",
+    "binance_usdm": "exchanges.binance:BinanceExchange",
+}
+
+
+def exchange_class(venue: str) -> type:
+    if venue not in EXCHANGES:
+        raise ValueError(f"no local exchange for {venue!r}: one of {', '.join(EXCHANGES)}")
+    module, name = EXCHANGES[venue].split(":")
+    return getattr(importlib.import_module(module), name)
