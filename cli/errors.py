@@ -41,6 +41,8 @@ USER_ERRORS = (
     ("dataflows.kafka", "BrokerUnavailable", FAILED),
     ("dataflows.kafka", "TopicError", USAGE),
     ("dataflows.kafka_publish", "PublishFailed", FAILED),
+    ("dataflows.ingest", "IngestFailed", FAILED),
+    ("venues.base", "VenueError", FAILED),
 )
 
 
