@@ -12,9 +12,9 @@ covers change nothing). Snapshot lines are REST answers, never sent on the strea
 
 Faults, for tests and demos: ``drop()`` closes every connection, ``skip_diff()`` leaves the next diff
 out of the stream (the book still takes it), ``stall(s)`` sends nothing for ``s`` seconds,
-``malformed()`` sends a cut-off frame, ``refuse_rest(status, retry_after_s)`` answers the next depth
-request with 429 or 418; ``at(i, fault)`` runs a fault when message ``i`` is published. A symbol
-not played is answered as Binance does (HTTP 400, code -1121).
+``malformed()`` sends a cut-off frame (before the next message), ``refuse_rest(status,
+retry_after_s)`` answers the next depth request with 429 or 418; ``at(i, fault)`` runs a fault when
+message ``i`` is published. A symbol not played is answered as Binance does (HTTP 400, code -1121).
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ class BinanceExchange:
         self.symbols = {s.name: s for s in (load_symbol(path, feed, seconds) for path in recordings)}
         self.connections = 0  # accepted so far
         self.depth_requests = 0
+        self.frames_sent = 0  # websocket frames, all connections
+        self.snapshots_sent = 0  # depth answers of DEPTH_LIMIT levels or more (the client's snapshots)
         self.refused: list[tuple[int, float]] = []  # REST refusals to give, (status, retry_after_s)
         self.refusals: list[tuple[float, float]] = []  # (time refused, retry_after_s) given
         self.depth_times: list[float] = []  # time.time() of each depth request answered
@@ -264,6 +266,7 @@ class BinanceExchange:
         self.depth_times.append(time.time())
         if symbol.started is not None and self.speed > 0:
             self._catch_up(symbol)  # the market moved on while nobody was connected
+        self.snapshots_sent += limit >= 1000
         headers = {"X-MBX-USED-WEIGHT-1M": str(self._weight_used)}
         return Response(symbol.depth(max(1, limit)), media_type="application/json", headers=headers)
 
@@ -353,12 +356,13 @@ class BinanceExchange:
             if message.diff is not None and self._skips:
                 self._skips -= 1
                 continue
-            if self._malformed:
+            if self._malformed:  # sent before the message, which still follows
                 self._malformed -= 1
                 await websocket.send_text(CUT_FRAME.decode())
-                continue
+                self.frames_sent += 1
             frame = b'{"stream":"%s","data":%s}' % (name.encode(), message.data)
             await websocket.send_text(frame.decode())
+            self.frames_sent += 1
             if self.speed == 0 and index % 64 == 0:
                 await asyncio.sleep(0)  # let the other connections and REST in
 

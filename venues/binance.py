@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ DEPTH_LIMIT = 1000
 STALL_S = 30.0  # Binance sends diffs every 100 ms and pings every 20 s: 30 s silent is a dead connection
 MAX_CONNECTION_S = 23.5 * 3600  # Binance closes a connection after 24 h; leave before it does
 REST_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0  # waiting longer for the venue to answer our close only delays the next connection
 RETRY_AFTER_DEFAULT_S = 60.0
 WEIGHT_WINDOW_S = 60.0
 
@@ -129,6 +131,7 @@ class BinanceClient:
         stall_s: float = STALL_S,
         max_connection_s: float = MAX_CONNECTION_S,
         first_backoff_s: float = 0.5,
+        rng: random.Random | None = None,
     ) -> None:
         if feed not in MARKETS:
             raise ValueError(f"unknown Binance market {feed!r}: one of {', '.join(MARKETS)}")
@@ -141,6 +144,7 @@ class BinanceClient:
         self.stall_s = stall_s
         self.max_connection_s = max_connection_s
         self.first_backoff_s = first_backoff_s
+        self.rng = rng  # the backoff's jitter (tests fix it)
         self.stats = ClientStats()
         self.weight = RequestWeight(self.market.weight_per_minute)
         self._http: httpx.AsyncClient | None = None
@@ -168,7 +172,7 @@ class BinanceClient:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_connected(self, symbol: str, emit: Emit, stop: asyncio.Event) -> None:
-        delays = backoff_delays(self.first_backoff_s)
+        delays = backoff_delays(self.first_backoff_s, rng=self.rng)
         while not stop.is_set():
             received_before = self.stats.messages[symbol]
             try:
@@ -181,7 +185,8 @@ class BinanceClient:
                 return
             self.stats.reconnects += 1
             if self.stats.messages[symbol] > received_before:
-                delays = backoff_delays(self.first_backoff_s)  # it worked for a while: start the backoff anew
+                # it worked for a while: start the backoff anew
+                delays = backoff_delays(self.first_backoff_s, rng=self.rng)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), next(delays))
 
@@ -190,7 +195,11 @@ class BinanceClient:
         state = _Connection()
         opened = time.monotonic()
         async with websockets.connect(
-            self.stream_url(symbol), max_size=None, open_timeout=REST_TIMEOUT_S, compression=None
+            self.stream_url(symbol),
+            max_size=None,
+            open_timeout=REST_TIMEOUT_S,
+            close_timeout=CLOSE_TIMEOUT_S,
+            compression=None,
         ) as ws:
             closer = asyncio.create_task(stop.wait())
             closer.add_done_callback(lambda _: asyncio.ensure_future(ws.close()))
@@ -247,7 +256,7 @@ class BinanceClient:
 
     async def _snapshot(self, symbol: str, state: _Connection, emit: Emit, stop: asyncio.Event) -> None:
         """Fetch snapshots until one reaches the first diff after the last gap; each is handed on."""
-        delays = backoff_delays(self.first_backoff_s)
+        delays = backoff_delays(self.first_backoff_s, rng=self.rng)
         while not stop.is_set():
             body, receive_ns = await self._depth(symbol, DEPTH_LIMIT, self.market.depth_weight, stop)
             if body is None:
@@ -266,7 +275,7 @@ class BinanceClient:
     async def _depth(self, symbol: str, limit: int, weight: int, stop: asyncio.Event) -> tuple[bytes | None, int]:
         """A depth response's body and receive time, retried through network errors, 5xx and 429/418 (waiting
         as asked); VenueError for an unknown symbol. (None, 0) if ``stop`` came first."""
-        delays = backoff_delays(self.first_backoff_s)
+        delays = backoff_delays(self.first_backoff_s, rng=self.rng)
         url = self.depth_url()
         while not stop.is_set():
             await self.weight.acquire(weight)
