@@ -34,7 +34,7 @@ class Sink(Protocol):
 
 def recording_name(message: Received) -> str:
     """``<feed>_<connection>_<YYYYmmddTHH>.gz``: one file per connection per hour (UTC) of receive time."""
-    hour = datetime.fromtimestamp(message.receive_ns / 1e9, UTC).strftime("%Y%m%dT%H")
+    hour = datetime.fromtimestamp(message.receive_ns // 1_000_000_000, UTC).strftime("%Y%m%dT%H")
     return f"{message.feed}_{message.connection}_{hour}.gz"
 
 

@@ -1,6 +1,7 @@
-"""The local venues ``quantumflow fake-exchange`` serves, by venue name: each a class taking
-``(venue, recordings, speed=...)`` with ``start()``/``stop()``, ``ws_url``/``http_url`` and
-``settings()`` (the environment variables that point a client at it). Named as ``module:Class``
+"""The local venues ``quantumflow fake-exchange`` serves, by venue name. Each is a class built as
+``Class(venue, recordings, speed=X, loop=B)`` (ValueError or RecordingError for bad input), with
+``start(host, port)`` (returns itself; port 0: any free one), ``stop()``, ``ws_url``/``http_url``
+and ``settings()``: the environment variables that point a client at it. Named as ``module:Class``
 so that choosing one imports only it."""
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from test_kafka import assert_same_rows, kafka_run
 from typer.testing import CliRunner
 
 from cli.main import app
+from dataflows import kafka
 from dataflows.ingest import Ingester, IngestFailed
 from dataflows.ingest_sinks import KafkaRawLog, RecordingFolder
 from dataflows.kafka_broker import MockBroker
@@ -30,7 +31,7 @@ from dataflows.run_settings import RunSettings
 from exchanges.binance import CUT_FRAME, BinanceExchange
 from quantumflow.events import DeadLetter, RawMessage, Resync
 from store import open_store
-from venues.base import VenueError
+from venues.base import Received, VenueError
 from venues.binance import BinanceClient
 
 SPOT = "spot_btcusdt_20240808.gz"
@@ -60,12 +61,14 @@ def received(client: BinanceClient) -> int:
     return sum(client.stats.messages.values())
 
 
-def ingest_all(exchange: BinanceExchange, client: BinanceClient, sinks: list, until=None) -> None:
+def ingest_all(
+    exchange: BinanceExchange, client: BinanceClient, sinks: list, until=None, max_pending: int = 100_000
+) -> None:
     """Ingest until the venue has played everything and the client has it all (or ``until()``)."""
     done = until or (lambda: exchange.finished and received(client) == exchange.frames_sent + exchange.snapshots_sent)
 
     async def main() -> None:
-        ingester = Ingester([client], sinks)
+        ingester = Ingester([client], sinks, max_pending)
         stop = asyncio.Event()
         running = asyncio.create_task(ingester.run(stop))
         deadline = time.monotonic() + GUARD_S
@@ -286,6 +289,68 @@ def test_a_broker_that_goes_away_fails_the_ingest_saying_what_was_not_written(lo
     exchange.at(300, broker.close)
     with pytest.raises(IngestFailed, match="not acknowledged by the Kafka broker"):
         ingest_all(exchange, client, [log], until=lambda: exchange.finished)
+
+
+def test_messages_past_the_bound_while_kafka_is_gone_fail_the_ingest(local_binance):
+    exchange = local_binance("binance", SPOT, speed=10, seconds=20)
+    client = BinanceClient(["BTCUSDT"])
+    broker = MockBroker()
+    log = KafkaRawLog(broker.bootstrap, 50, delivery_timeout_ms=60_000)  # librdkafka holds 50, the ingester 50
+    exchange.at(300, broker.close)
+    with pytest.raises(IngestFailed, match=r"received messages not written to Kafka .* past the bound of 50"):
+        ingest_all(exchange, client, [log], until=lambda: exchange.finished, max_pending=50)
+
+
+def test_a_broker_that_does_not_answer_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(kafka, "CONNECT_TIMEOUT_S", 0.5)
+    result = CliRunner().invoke(app, ["ingest", "binance", "--symbols", "BTCUSDT", "--kafka", "127.0.0.1:1"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: no Kafka broker answers at 127.0.0.1:1")
+
+
+def test_recording_files_turn_with_the_hour_and_keep_a_message_on_one_line(tmp_path):
+    hour = 1_723_161_600 * 10**9  # 2024-08-09 00:00 UTC
+    messages = [
+        Received("binance", "BTCUSDT", "BTCUSDT", hour - 1, b'{"a":1}'),
+        Received("binance", "BTCUSDT", "BTCUSDT", hour, b'{"b":\n2}'),
+        Received("binance", "ETHUSDT", "ETHUSDT", hour + 1, b'{"c":3}'),
+    ]
+    folder = RecordingFolder(tmp_path)
+    folder.write(list(messages))
+    folder.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "binance_BTCUSDT_20240808T23.gz",
+        "binance_BTCUSDT_20240809T00.gz",
+        "binance_ETHUSDT_20240809T00.gz",
+    ]
+    with gzip.open(tmp_path / names[1]) as file:
+        (line,) = file.read().splitlines()
+    assert line == b'%d {"b": 2}' % hour and orjson.loads(line.split(b" ", 1)[1]) == {"b": 2}
+    folder = RecordingFolder(tmp_path)  # a restart in the same hour appends
+    folder.write([messages[2]._replace(receive_ns=hour + 2)])
+    folder.close()
+    assert [m.receive_ts for m in open_recording(tmp_path / names[2], "binance")] == [hour + 1, hour + 2]
+
+
+def test_the_fake_exchange_command_serves_what_ingest_reads(shared_data, tmp_path):
+    server = in_background(quantumflow("fake-exchange", "binance", shared_data / "binance" / SPOT, "--speed", "50"))
+    try:
+        exports = dict(server.stdout.readline().decode().split()[1].split("=", 1) for _ in range(2))
+        assert set(exports) == {"QF_BINANCE_WS_URL", "QF_BINANCE_REST_URL"}
+        result = CliRunner().invoke(
+            app,
+            ["ingest", "binance", "--symbols", "btcusdt", "--out", str(tmp_path), "--duration", "1", "--json"],
+            env=exports,
+        )
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output)
+        assert summary["messages"]["BTCUSDT"] > 100 and summary["stopped_by"] == "duration"
+        assert exact(recorded(tmp_path))[1] == []
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=GUARD_S)
+    assert server.returncode == 0
 
 
 def test_sigterm_ends_the_command_with_complete_files(local_binance, tmp_path):
