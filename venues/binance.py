@@ -202,7 +202,7 @@ class BinanceClient:
             compression=None,
         ) as ws:
             closer = asyncio.create_task(stop.wait())
-            closer.add_done_callback(lambda _: asyncio.ensure_future(ws.close()))
+            closer.add_done_callback(lambda task: task.cancelled() or asyncio.ensure_future(ws.close()))
             try:
                 while True:
                     age_left = self.max_connection_s - (time.monotonic() - opened)
