@@ -42,6 +42,8 @@ USER_ERRORS = (
     ("dataflows.kafka", "TopicError", USAGE),
     ("dataflows.kafka_publish", "PublishFailed", FAILED),
     ("dashboards.report", "ReportError", FAILED),
+    ("dataflows.ingest", "IngestFailed", FAILED),
+    ("venues.base", "VenueError", FAILED),
 )
 
 

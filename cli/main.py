@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from api.cli import api_command
 from cli.errors import ReportingGroup, UserError, bad_input, writable_file, writable_folder
+from cli.ingest import fake_exchange_command, ingest_command
 from cli.kafka import broker_command, publish_command
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
 from cli.report import report_command
@@ -51,6 +52,8 @@ app.command("evaluate")(evaluate_command)
 app.command("report")(report_command)
 app.command("broker")(broker_command)
 app.command("publish")(publish_command)
+app.command("ingest")(ingest_command)
+app.command("fake-exchange")(fake_exchange_command)
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 DEFAULT_BENCH_RECORDING = shared_data_dir() / "binance" / "usdm_btcusdt_20240808.gz"
