@@ -72,6 +72,7 @@ def ingest_command(
             typer.echo("", err=True)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
+        _fail_if_nothing_came(summary)
         return
     counts = ", ".join(f"{name} {count:,}" for name, count in summary.messages.items())
     typer.echo(
@@ -82,6 +83,14 @@ def ingest_command(
         typer.echo(f"  {path}")
     for topic, count in summary.topics.items():
         typer.echo(f"  {topic}: {count:,} messages")
+    _fail_if_nothing_came(summary)
+
+
+def _fail_if_nothing_came(summary) -> None:
+    """A run that received nothing while its connections kept failing (a wrong address, no network) is a
+    failure to say, not a success with an empty folder."""
+    if not any(summary.messages.values()) and summary.last_error:
+        raise UserError(f"nothing received in {summary.seconds:.0f} s: {summary.last_error}")
 
 
 def fake_exchange_command(

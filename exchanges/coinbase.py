@@ -62,8 +62,6 @@ class CoinbaseExchange:
         speed: float = 1.0,
         *,
         loop: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 0,
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be 0 (as fast as possible) or more, got {speed}")
@@ -72,7 +70,7 @@ class CoinbaseExchange:
         self._market = _Market(Path(level2_recording), None if trades_recording is None else Path(trades_recording))
         self.product = self._market.product
         self.finished = threading.Event()  # set once the recordings were played to their end (never with loop)
-        self._server = LocalServer(Starlette(routes=[WebSocketRoute("/", self._serve)]), host, port)
+        self._server: LocalServer | None = None
         self._connections: set[_Connection] = set()
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None  # a connection sent, subscribed or closed: the player may go on
@@ -81,16 +79,37 @@ class CoinbaseExchange:
         self._skips = 0  # level2 updates still to leave out
         self._malformed: set[str] = set()  # channels whose next frame goes out cut short
 
+    @classmethod
+    def from_recordings(
+        cls, venue: str, recordings: list[Path], speed: float = 1.0, loop: bool = False
+    ) -> CoinbaseExchange:
+        """The local venue of ``quantumflow fake-exchange coinbase``: ``recordings`` are a product's level2
+        recording and, optionally, its market_trades recording, told apart by their channel."""
+        by_channel: dict[str, Path] = {}
+        for path in map(Path, recordings):
+            kind = _channel_of(path)
+            if kind is None or kind in by_channel:
+                raise ValueError(f"{path}: give one level2 and at most one market_trades recording of a product")
+            by_channel[kind] = path
+        if LEVEL2 not in by_channel:
+            raise ValueError("no level2 recording among the recordings given")
+        return cls(by_channel[LEVEL2], by_channel.get(TRADES), speed, loop=loop)
+
     @property
     def ws_url(self) -> str:
         return self._server.ws_url
 
-    def start(self) -> CoinbaseExchange:
-        self._server.start()
+    def settings(self) -> dict[str, str]:
+        """The environment variable that points a client here."""
+        return {"QF_COINBASE_WS_URL": self.ws_url}
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> CoinbaseExchange:
+        self._server = LocalServer(Starlette(routes=[WebSocketRoute("/", self._serve)]), host, port).start()
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> CoinbaseExchange:
         return self.start()
@@ -330,6 +349,20 @@ class _Book:
         offers = sorted((k for k in self.levels if k[0] != "bid"), key=lambda k: k[1])
         updates = [self.levels[k] for k in bids + offers]
         return orjson.dumps([{"type": "snapshot", "product_id": product, "updates": updates}])
+
+
+def _channel_of(path: Path, look_at: int = 100) -> str | None:
+    """``level2`` or ``market_trades``: the channel of a recording's first data messages (None: neither)."""
+    for index, raw in enumerate(open_recording(path, "coinbase_advanced")):
+        if index >= look_at:
+            break
+        try:
+            channel = orjson.loads(raw.payload).get("channel")
+        except (AttributeError, orjson.JSONDecodeError):  # a dead letter, or a line that is no JSON object
+            continue
+        if channel in ("l2_data", "market_trades"):
+            return LEVEL2 if channel == "l2_data" else TRADES
+    return None
 
 
 def _level_key(update: dict) -> tuple[str, Decimal]:

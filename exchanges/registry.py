@@ -11,11 +11,15 @@ import importlib
 EXCHANGES = {
     "binance": "exchanges.binance:BinanceExchange",
     "binance_usdm": "exchanges.binance:BinanceExchange",
+    "coinbase": "exchanges.coinbase:CoinbaseExchange.from_recordings",
 }
 
 
-def exchange_class(venue: str) -> type:
+def exchange_class(venue: str):
     if venue not in EXCHANGES:
         raise ValueError(f"no local exchange for {venue!r}: one of {', '.join(EXCHANGES)}")
     module, name = EXCHANGES[venue].split(":")
-    return getattr(importlib.import_module(module), name)
+    found = importlib.import_module(module)
+    for attribute in name.split("."):
+        found = getattr(found, attribute)
+    return found

@@ -21,10 +21,4 @@ def client_for(venue: str, symbols: list[str]):
         raise ValueError("no symbols given")
     path, kwargs = VENUES[venue]
     module, name = path.split(":")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        raise ValueError(f"the {venue} client ({path}) is not part of this installation") from None
-    return cls(symbols, **kwargs)
+    return getattr(importlib.import_module(module), name)(symbols, **kwargs)
