@@ -215,11 +215,25 @@ def run_command(
         str | None,
         typer.Option(help="With --kafka: also send each prediction row, as JSON, to this topic there."),
     ] = None,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            help="Read these instruments live from their venues instead of recordings, comma-separated "
+            "VENUE:SYMBOL (binance, binance_usdm, coinbase), e.g. binance:BTCUSDT,coinbase:BTC-USD.",
+        ),
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(help="With --live: also write what the venues send to this folder, as recordings to replay."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, help="With --live: stop after this many seconds (default: Ctrl-C).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Replay recordings, or read the raw log in Kafka, through the predict flow (parse, sync, books,
-    features, predictions) into the store. With neither, simulate a recording, and train small models on
-    it if there are none."""
+    """Replay recordings, read the raw log in Kafka, or read the venues live, through the predict flow
+    (parse, sync, books, features, predictions) into the store. With none of them, simulate a recording,
+    and train small models on it if there are none."""
     from dataflows.run import run_flow
     from dataflows.run_settings import RunSettings
     from dataflows.sources import recording_paths
@@ -230,11 +244,23 @@ def run_command(
         raise UserError("--topics, --stop-at-end and --predictions-topic go with --kafka", 2)
     if kafka is not None and (paths or feed or speed):
         raise UserError("--kafka reads the raw log instead of recordings: no recordings, --feed or --speed", 2)
+    if live is None and (record is not None or duration is not None):
+        raise UserError("--record and --duration go with --live", 2)
+    if live is not None and (paths or feed or speed or kafka):
+        raise UserError("--live reads the venues instead of recordings: no recordings, --feed, --speed or --kafka", 2)
+    live_keys = () if live is None else tuple(key.strip() for key in live.split(",") if key.strip())
+    if live is not None:
+        from dataflows.live_source import venue_symbols
+
+        with bad_input():
+            venue_symbols(live_keys)
+    if record is not None:
+        writable_folder(record)
     if paths:
         recording_paths(paths)  # a missing recording is said before anything is made
     target = open_store(store)
     target.check()  # before simulating or training anything
-    if not paths and kafka is None:
+    if not paths and kafka is None and live is None:
         paths = [_simulated_recording()]
         if models is None and not has_checkpoints(models_dir()):
             train_default_models(paths[0], Console(stderr=True) if as_json else console)
@@ -254,6 +280,9 @@ def run_command(
         topics=None if topics is None else tuple(name.strip() for name in topics.split(",") if name.strip()),
         stop_at_end=stop_at_end,
         predictions_topic=predictions_topic,
+        live=live_keys,
+        record_to=record,
+        duration_s=duration,
     )
     with _progress_bar(settings) as on_progress:
         summary = run_flow(settings, on_progress=on_progress)
@@ -294,7 +323,11 @@ def run_command(
 @contextmanager
 def _progress_bar(settings) -> Iterator[Callable[[int], None]]:
     """A progress bar for a run, and the callback its source reports to: bytes of the recordings read,
-    or messages read from Kafka (out of what the topics hold, with --stop-at-end)."""
+    or messages read from Kafka (out of what the topics hold, with --stop-at-end), or received live."""
+    if settings.live:
+        with tqdm(unit="msg", unit_scale=True, desc="live", disable=None, leave=False) as bar:
+            yield lambda done: bar.update(done - bar.n)
+        return
     if settings.kafka is None:
         total = _recordings_size(list(settings.recordings))
         with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:

@@ -105,7 +105,10 @@ class _Writer:
             self.overflowed += 1
             self.on_overflow()
             return
+        was_empty = not self.queue
         self.queue.append(message)
+        if was_empty:
+            self._wake.set()  # the writer sleeps on an empty queue: a message waits for no timer
 
     def close(self) -> None:
         self._closing = True
@@ -115,6 +118,7 @@ class _Writer:
     def _run(self) -> None:
         last_flush = time.monotonic()
         while True:
+            self._wake.clear()
             closing = self._closing
             batch = [self.queue.popleft() for _ in range(len(self.queue))]
             if batch:
@@ -159,14 +163,24 @@ class _Writer:
 class Ingester:
     """``clients`` into ``sinks``; ``run`` until stopped, ``summary`` after."""
 
-    def __init__(self, clients: Sequence[Client], sinks: Sequence[Sink], max_pending: int = MAX_PENDING) -> None:
-        if not sinks:
+    def __init__(
+        self,
+        clients: Sequence[Client],
+        sinks: Sequence[Sink],
+        max_pending: int = MAX_PENDING,
+        listeners: Sequence[Emit] = (),
+    ) -> None:
+        """``listeners`` get every message too, at once, on the loop (they must not block: the flow's live
+        source queues them), where a sink gets it from its writer thread."""
+        if not sinks and not listeners:
             raise ValueError("nowhere to write: give a recording folder or a Kafka broker")
         self.clients = list(clients)
         self.sinks = list(sinks)
+        self.listeners = list(listeners)
         self.max_pending = max_pending
         self.stopped_by = "stop"
         self._stop: asyncio.Event | None = None
+        self._stop_asked = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writers: list[_Writer] = []
         self._started = time.monotonic()
@@ -174,12 +188,18 @@ class Ingester:
     def emit(self, message: Received) -> None:
         for writer in self._writers:
             writer.put(message)
+        for listener in self.listeners:
+            listener(message)
 
     def stop(self, reason: str = "stop") -> None:
-        """Ask the run to end; safe from any thread and from signal handlers."""
-        if self._loop is not None and self._stop is not None and not self._stop.is_set():
-            self.stopped_by = reason
-            self._loop.call_soon_threadsafe(self._stop.set)
+        """Ask the run to end; safe from any thread and from signal handlers, and before the run starts."""
+        if self._stop_asked:
+            return
+        self._stop_asked = True
+        self.stopped_by = reason
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already: so has the run
+                self._loop.call_soon_threadsafe(self._stop.set)
 
     async def run(
         self,
@@ -191,6 +211,8 @@ class Ingester:
         counted unwritten in IngestFailed. VenueError from a client at start (an unknown symbol)."""
         self._loop = asyncio.get_running_loop()
         self._stop = stop = stop or asyncio.Event()
+        if self._stop_asked:
+            stop.set()
         self._started = time.monotonic()
         self._writers = [
             _Writer(sink, self.max_pending, lambda: self.stop("a sink's queue was full")) for sink in self.sinks

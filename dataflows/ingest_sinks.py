@@ -53,6 +53,7 @@ class RecordingFolder:
     gzip data written so far on a byte boundary, so a process killed after it leaves whole lines."""
 
     def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)  # OSError, naming it, before anything is received
         self.folder = folder
         self.name = str(folder)
         self.files: dict[str, Path] = {}  # by connection, the file open now

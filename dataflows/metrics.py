@@ -27,6 +27,7 @@ class FlowMetrics:
         self._weights: list[int] = []
         self.store_failure: Exception | None = None  # set by the sink when the store failed for good
         self.stop_requested: str | None = None  # why the run was asked to stop (a signal), if it was
+        self.source_failure: Exception | None = None  # set by a live source whose venue clients failed for good
         self.kafka_errors = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
         self.last_kafka_error: str | None = None
 

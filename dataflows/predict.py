@@ -25,6 +25,7 @@ from bytewax.operators import StatefulLogic
 from dataflows.batches import InstrumentBatch, new_state, split_by_instrument
 from dataflows.kafka_predictions import PredictionsSink
 from dataflows.kafka_source import KafkaRawSource
+from dataflows.live_source import LiveSource
 from dataflows.metrics import FlowMetrics
 from dataflows.micro_price import load_tables
 from dataflows.online_state import LastEvent, OnlineState, OnlineStateSink, online_state, restore
@@ -186,8 +187,13 @@ def predict_flow(
 
 def _source(
     settings: RunSettings, on_progress: Callable[[int], None], metrics: FlowMetrics
-) -> ReplaySource | KafkaRawSource:
-    """The raw log: the Kafka topics of ``settings.kafka``, else its recordings."""
+) -> ReplaySource | KafkaRawSource | LiveSource:
+    """The venues' live streams of ``settings.live``, else the raw log: the Kafka topics of ``settings.kafka``,
+    else its recordings."""
+    if settings.live:
+        return LiveSource(
+            settings.live, settings.record_to, settings.duration_s, settings.batch_messages, on_progress, metrics
+        )
     if settings.kafka is not None:
         return KafkaRawSource(
             settings.kafka, settings.topics, settings.stop_at_end, settings.batch_messages, on_progress, metrics

@@ -62,7 +62,7 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     snapshot, if it has one (RecoveryMismatch if the folder belongs to another run)."""
     metrics = FlowMetrics()
     warnings: list[str] = []
-    if settings.recovery is not None and settings.kafka is None and finished(settings.recovery):
+    if settings.recovery is not None and settings.replays_files and finished(settings.recovery):
         warnings.append(
             f"the run of recovery folder {settings.recovery} had finished: nothing was left to do "
             "(give a new folder to run again)"
@@ -75,7 +75,9 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
     if metrics.store_failure is not None:
         raise metrics.store_failure
-    if recovery is not None and settings.kafka is None and metrics.stop_requested is None:
+    if metrics.source_failure is not None:
+        raise metrics.source_failure
+    if recovery is not None and settings.replays_files and metrics.stop_requested is None:
         mark_finished(settings.recovery)  # a replay's end (a topic grows: its offsets say where to go on)
     seconds = time.perf_counter() - started
     return RunSummary(

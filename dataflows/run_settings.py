@@ -34,6 +34,9 @@ class RunSettings:
       (``recordings`` empty); ``topics`` names them (default: every ``raw.<feed>`` topic there);
       ``stop_at_end`` stops at the end offsets they had when the run started (default: tail them).
     - ``predictions_topic``: also send each prediction row, as JSON, to this topic at ``kafka``.
+    - ``live``: instrument keys (``binance:BTCUSDT``, ``coinbase:BTC-USD``) whose venues' live streams the
+      flow reads instead of recordings (``dataflows.live_source``); ``record_to`` also writes what they
+      send there as recordings; ``duration_s`` ends a live run after that many seconds.
     """
 
     recordings: tuple[Path, ...]
@@ -53,16 +56,29 @@ class RunSettings:
     topics: tuple[str, ...] | None = None
     stop_at_end: bool = False
     predictions_topic: str | None = None
+    live: tuple[str, ...] = ()
+    record_to: Path | None = None
+    duration_s: float | None = None
 
     def __post_init__(self) -> None:
         paths: Sequence[str | Path] = [self.recordings] if isinstance(self.recordings, str | Path) else self.recordings
         object.__setattr__(self, "recordings", tuple(Path(path) for path in paths))
+        object.__setattr__(self, "live", tuple(self.live))
+        if self.live and (self.kafka is not None or self.recordings):
+            raise ValueError("a live run reads the venues: no recordings or Kafka broker with it")
         if self.predictions_topic is not None and self.kafka is None:
             raise ValueError("a predictions topic needs the Kafka broker to send to (--kafka)")
+
+    @property
+    def replays_files(self) -> bool:
+        """True when the run reads recordings, which end, rather than a log or a stream that goes on."""
+        return self.kafka is None and not self.live
 
     def source_identity(self) -> dict:
         """What the run reads, as recovery folders and saved online states record it: the recordings' files,
         or the Kafka topics and the broker they are on."""
+        if self.live:
+            return {"live": sorted(self.live)}
         if self.kafka is not None:
             return {"kafka": sorted(self.topics) if self.topics else "raw.*", "bootstrap": self.kafka}
         return {"recordings": recording_identity(self.recordings, self.feed)}

@@ -1,0 +1,105 @@
+"""``quantumflow run --live``: the predict flow reading the venues' live streams (here the local Binance and
+Coinbase, playing recordings over the venues' own protocols) writes what a replay of what it received
+writes, row for row, predictions included; and a live Binance book equals the venue's bookTicker."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from pipeline_runs import quantumflow, replay, store_contents
+from test_binance_sync import compare_with_tickers
+
+from dataflows.recordings import open_recording
+from dataflows.run import run_flow
+from dataflows.run_settings import RunSettings
+from exchanges.binance import BinanceExchange
+from exchanges.coinbase import CoinbaseExchange
+from quantumflow.events import Resync
+from venues.base import VenueError
+
+LIVE = ("binance:BTCUSDT", "coinbase:BTC-USD")
+
+
+@pytest.fixture
+def local_venues(simulated_recording, monkeypatch):
+    """The simulated minute played by a local Binance and a local Coinbase at 10 times real time, the
+    clients pointed at them."""
+    binance = BinanceExchange("binance", [simulated_recording / "binance_btcusdt.gz"], speed=10).start()
+    coinbase = CoinbaseExchange(
+        simulated_recording / "coinbase_level2_btc-usd.gz",
+        simulated_recording / "coinbase_market_trades_btc-usd.gz",
+        speed=10,
+    ).start()
+    for variable, value in {**binance.settings(), **coinbase.settings()}.items():
+        monkeypatch.setenv(variable, value)
+    yield
+    binance.stop()
+    coinbase.stop()
+
+
+def test_a_live_run_writes_what_a_replay_of_its_recording_writes(local_venues, simulated_models, tmp_path):
+    live = f"sqlite:///{tmp_path / 'live.db'}"
+    settings = RunSettings(
+        (),
+        store=live,
+        live=LIVE,
+        record_to=tmp_path / "received",
+        duration_s=5,
+        models=simulated_models.folder,
+        online_state_dir=tmp_path / "live_state",
+        fresh=True,
+    )
+    summary = run_flow(settings)
+    assert summary.events_in > 1_000
+    rows = store_contents(live)
+    for table in ("features", "book", "trades", "predictions"):
+        assert {row["instrument"] for row in rows[table]} == set(LIVE), table
+    assert not rows["dead_letters"] and not rows["resyncs"]
+    replayed = f"sqlite:///{tmp_path / 'replayed.db'}"
+    replay(
+        [tmp_path / "received"],
+        replayed,
+        models=simulated_models.folder,
+        online_state=tmp_path / "replay_state",
+        fresh=True,
+    )
+    assert store_contents(replayed) == rows
+
+
+def test_a_live_binance_book_equals_the_venues_book_ticker(shared_data, monkeypatch, tmp_path):
+    with BinanceExchange("binance", [shared_data / "binance" / "spot_btcusdt_20240808.gz"], speed=20) as binance:
+        for variable, value in binance.settings().items():
+            monkeypatch.setenv(variable, value)
+        store = f"sqlite:///{tmp_path / 'live.db'}"
+        run_flow(RunSettings((), store=store, live=("binance:BTCUSDT",), record_to=tmp_path / "rec", duration_s=6))
+    (received,) = (tmp_path / "rec").iterdir()
+    compared, differing, replayed = compare_with_tickers(open_recording(received))
+    assert compared >= 100
+    assert differing == 0
+    assert not replayed.of_type(Resync)
+    assert replayed.book("binance:BTCUSDT").ready
+
+
+def test_an_unknown_symbol_ends_the_live_run_saying_so(local_venues, tmp_path):
+    settings = RunSettings((), store=f"sqlite:///{tmp_path / 'live.db'}", live=("binance:NOPEUSDT",), duration_s=30)
+    with pytest.raises(VenueError, match="NOPEUSDT"):
+        run_flow(settings)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--live", "binance"], "is not VENUE:SYMBOL"),
+        (["--live", "kraken:XBT/USD"], "no client for 'kraken'"),
+        (["--record", "somewhere"], "--record and --duration go with --live"),
+        (["--live", "binance:BTCUSDT", "--kafka", "127.0.0.1:9"], "--live reads the venues"),
+    ],
+)
+def test_live_options_misused_are_one_line(args, said, tmp_path):
+    done = subprocess.run(
+        quantumflow("run", *args, "--store", f"sqlite:///{tmp_path / 'x.db'}"), capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
