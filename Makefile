@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= $(or $(QF_SHARED_DATA),../shared/data)
 RECORDING ?=
+LIVE ?=
 ESG_PORT ?= 8502
 LIVE_PORT ?= 8503
 API_PORT ?= 8000
 TORCH ?= 2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test lint bench clean
+.PHONY: run live test lint bench clean
 
 $(BIN)/quantumflow: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "QuantumFlow needs Python 3.11 or 3.12 (Bytewax has no wheels for newer ones); set PYTHON=python3.11"'
@@ -34,6 +35,16 @@ run: $(BIN)/quantumflow
 	echo "API: http://127.0.0.1:$(API_PORT)/docs" && \
 	echo "Live dashboard: http://localhost:$(LIVE_PORT)/" && \
 	$(BIN)/quantumflow dashboard esg --port $(ESG_PORT)
+
+# the second way to run it: LIVE instruments (VENUE:SYMBOL,...) read from their venues into the flow, with
+# the API and the live dashboard beside it, what the venues send kept in $QF_DATA_DIR/live/ (data/live/), until Ctrl-C
+live: $(BIN)/quantumflow
+	@test -n "$(LIVE)" || { echo "give the instruments: make live LIVE=binance:BTCUSDT,coinbase:BTC-USD"; exit 2; }
+	$(BIN)/quantumflow api --port $(API_PORT) & api=$$!; \
+	$(BIN)/quantumflow dashboard live --port $(LIVE_PORT) & live=$$!; \
+	trap 'kill $$api $$live 2>/dev/null' EXIT INT TERM; \
+	echo "API: http://127.0.0.1:$(API_PORT)/docs  Live dashboard: http://localhost:$(LIVE_PORT)/"; \
+	$(BIN)/quantumflow run --live $(LIVE) --record "$${QF_DATA_DIR:-data}/live"
 
 test: $(BIN)/quantumflow  ## lint, then the whole test suite
 	$(BIN)/ruff check .

@@ -106,6 +106,18 @@ def render_flow(run: list[dict[str, Any]], dead_letters: int | None, store_up: b
             "Kafka errors (retried) of the latest run, per process: the same on each of its workers.",
             "source_errors",
         ),
+        (
+            "qf_flow_reconnects_total",
+            "counter",
+            "Venue reconnects of the latest live run, per process: the same on each of its workers.",
+            "reconnects",
+        ),
+        (
+            "qf_flow_venue_resyncs_total",
+            "counter",
+            "New snapshots asked of the venues after a gap by the latest live run, per process.",
+            "venue_resyncs",
+        ),
     )
     for name, kind, text, column in per_worker:
         lines += _header(name, kind, text)
@@ -128,7 +140,7 @@ def _samples(name: str, run: list[dict[str, Any]], column: str, scale: float = 1
     return [
         f"{name}{_labels(run_id=row['run_id'], worker=row['worker'], **extra)} {_number(row[column] * scale)}"
         for row in run
-        if row[column] is not None
+        if row.get(column) is not None  # None or absent: a row written before the column existed
     ]
 
 

@@ -107,6 +107,9 @@ class _LivePartition(StatefulSourcePartition[RawBatch, None]):
             message = self._queue.popleft()
             batch.append(RawMessage(message.feed, message.receive_ns, message.payload, message.symbol))
         self._received += len(batch)
+        clients = self._ingester.clients
+        self._metrics.reconnects = sum(client.stats.reconnects for client in clients)
+        self._metrics.venue_resyncs = sum(client.stats.resyncs for client in clients)
         if not self._thread.is_alive():
             self._stopping = True  # the ingester ended on its own: a failure, kept in the metrics
         try:

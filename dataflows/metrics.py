@@ -28,6 +28,8 @@ class FlowMetrics:
         self.store_failure: Exception | None = None  # set by the sink when the store failed for good
         self.stop_requested: str | None = None  # why the run was asked to stop (a signal), if it was
         self.source_failure: Exception | None = None  # set by a live source whose venue clients failed for good
+        self.reconnects = 0  # a live source's venue connections made again (drops, stalls, age limit)
+        self.venue_resyncs = 0  # a live source's new snapshots asked of the venues after a gap
         self.kafka_errors = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
         self.last_kafka_error: str | None = None
 

@@ -45,6 +45,8 @@ class RunSummary:
     kafka_errors: int = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
     last_kafka_error: str | None = None
     stopped: str | None = None  # why the run stopped before its end (Ctrl-C, SIGTERM), if it did
+    reconnects: int = 0  # a live run's venue reconnects
+    venue_resyncs: int = 0  # a live run's new snapshots asked of the venues after a gap
 
     def to_dict(self) -> dict:
         """As JSON can hold it: a latency with no rows to measure is None, not NaN."""
@@ -94,6 +96,8 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         metrics.kafka_errors,
         metrics.last_kafka_error,
         metrics.stop_requested,
+        metrics.reconnects,
+        metrics.venue_resyncs,
     )
 
 

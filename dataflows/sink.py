@@ -148,6 +148,8 @@ class _StorePartition(StatelessSinkPartition[TableRows]):
             m.latency_ms(0.99),
             m.decoder_errors,
             self._run_metrics.kafka_errors,
+            self._run_metrics.reconnects,
+            self._run_metrics.venue_resyncs,
         )
         self._commit({"run_metrics": [row]})
         self._last_report = time.monotonic()

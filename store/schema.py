@@ -112,6 +112,8 @@ RUN_METRICS = Table(
         Column("lag_p99_ms", DOUBLE, nullable=True),
         Column("decoder_errors", LONG, nullable=True),  # dead letters that are a decoder's bug, not bad input
         Column("source_errors", LONG, nullable=True),  # the process's Kafka errors so far, retried (each of its rows)
+        Column("reconnects", LONG, nullable=True),  # a live run's venue reconnects so far, in the process
+        Column("venue_resyncs", LONG, nullable=True),  # a live run's new snapshots asked of the venues after a gap
     ),
     ("run_id", "ts", "worker"),
 )

@@ -56,8 +56,8 @@ SAMPLES = {
         ("kraken", None, T0 + 3 * US, digest(b"x"), "malformed", b"x"),
     ],
     "run_metrics": [
-        ("run1", T0, 0, 1000, 990, 10, 51_000.5, 0.4, 2.5, 1, 0),
-        ("run1", T0, 1, 5, 5, 0, None, NAN, NAN, None, None),
+        ("run1", T0, 0, 1000, 990, 10, 51_000.5, 0.4, 2.5, 1, 0, 2, 1),
+        ("run1", T0, 1, 5, 5, 0, None, NAN, NAN, None, None, None, None),
     ],
     "predictions": [prediction_row(BTC, T0, 1, "10", label=1), prediction_row(BTC, T0, 1, "1s", p_up=0.2)],
 }

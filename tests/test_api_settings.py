@@ -136,6 +136,7 @@ def test_flow_metrics_per_worker_and_label_escaping():
             "lag_p99_ms": None,
             "decoder_errors": 2,
             "source_errors": None,  # a row written before the column existed
+            "reconnects": 3,
         }
     ]
     text = exposition(render_flow(run, 7, True, 5 * 10**9))
@@ -147,5 +148,7 @@ def test_flow_metrics_per_worker_and_label_escaping():
     assert got[f"qf_flow_report_age_seconds{{{labels}}}"] == 3.0
     assert got[f"qf_flow_decoder_errors_total{{{labels}}}"] == 2
     assert f"qf_flow_source_errors_total{{{labels}}}" not in got
+    assert got[f"qf_flow_reconnects_total{{{labels}}}"] == 3
+    assert f"qf_flow_venue_resyncs_total{{{labels}}}" not in got  # no such column in the row
     assert got["qf_store_dead_letters"] == 7 and got["qf_store_up"] == 1
     assert "# TYPE qf_flow_events_in_total counter" in text

@@ -251,11 +251,11 @@ def test_prediction_readers_answer_empty_before_any_prediction(store):
 
 def test_latest_run_metrics_are_each_workers_last_row_of_the_newest_run(store):
     rows = [
-        ("old", T0 + 50 * US, 0, 1, 1, 0, 1.0, 1.0, 2.0, 0, 0),  # an older run's last row is newer than "new"'s first
-        ("new", T0 + 10 * US, 0, 100, 100, 0, 10.0, 1.0, 2.0, 0, 0),
-        ("new", T0 + 60 * US, 0, 200, 190, 10, 20.0, 3.0, 4.0, 2, 1),
-        ("new", T0 + 70 * US, 1, 50, 50, 0, 5.0, None, None, None, None),
-        ("new", T0 + 20 * US, 1, 20, 20, 0, 2.0, 1.0, 1.0, 0, 0),
+        ("old", T0 + 50 * US, 0, 1, 1, 0, 1.0, 1.0, 2.0, 0, 0, 0, 0),  # older run, newer last row
+        ("new", T0 + 10 * US, 0, 100, 100, 0, 10.0, 1.0, 2.0, 0, 0, 0, 0),
+        ("new", T0 + 60 * US, 0, 200, 190, 10, 20.0, 3.0, 4.0, 2, 1, 4, 1),
+        ("new", T0 + 70 * US, 1, 50, 50, 0, 5.0, None, None, None, None, None, None),
+        ("new", T0 + 20 * US, 1, 20, 20, 0, 2.0, 1.0, 1.0, 0, 0, 0, 0),
     ]
     with store.writer() as w:
         w.write("run_metrics", rows)

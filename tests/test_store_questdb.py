@@ -95,7 +95,7 @@ def test_ddl_of_each_table():
     assert create_sql(TABLES["run_metrics"]) == (
         "CREATE TABLE IF NOT EXISTS run_metrics (run_id SYMBOL, ts TIMESTAMP, worker INT, events_in LONG, "
         "rows_out LONG, dead_letters LONG, events_per_s DOUBLE, lag_p50_ms DOUBLE, lag_p99_ms DOUBLE, "
-        "decoder_errors LONG, source_errors LONG) "
+        "decoder_errors LONG, source_errors LONG, reconnects LONG, venue_resyncs LONG) "
         "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, run_id, worker)"
     )
     levels = ", ".join(
@@ -165,9 +165,10 @@ def test_ilp_for_trades_resyncs_and_run_metrics():
     assert ilp("resyncs", [(ETH, T0, 5, None, 123, "gap: 7 after 5")]) == (
         'resyncs,instrument=coinbase:ETH-USD seq=5i,update_id=123i,reason="gap: 7 after 5" 1723075200123456789\n'
     )
-    assert ilp("run_metrics", [("run 1,a=b", T0, 0, 1000, 990, 10, 51000.5, math.nan, None, 2, None)]) == (
+    row = ("run 1,a=b", T0, 0, 1000, 990, 10, 51000.5, math.nan, None, 2, None, 3, None)
+    assert ilp("run_metrics", [row]) == (
         r"run_metrics,run_id=run\ 1\,a\=b worker=0i,events_in=1000i,rows_out=990i,dead_letters=10i,"
-        "events_per_s=51000.5,decoder_errors=2i 1723075200123456789\n"
+        "events_per_s=51000.5,decoder_errors=2i,reconnects=3i 1723075200123456789\n"
     )
 
 
@@ -463,7 +464,7 @@ def test_prediction_range():
 
 
 def test_latest_run_metrics():
-    row = ("run9", T0_DOWN, 1, 10, 9, 1, 5.0, 1.0, 2.0, 0, 3)
+    row = ("run9", T0_DOWN, 1, 10, 9, 1, 5.0, 1.0, 2.0, 0, 3, 2, 1)
     r, pg = reader({"SELECT run_id FROM": [("run9",)], "SELECT run_id, ts": [row]})
     assert r.latest_run_metrics() == [
         dict(zip(TABLES["run_metrics"].names, (*row[:1], T0 - 789, *row[2:]), strict=True))
