@@ -67,20 +67,7 @@ def esg_command(
     except EsgDataError as problem:
         raise typer.BadParameter(str(problem)) from problem
     check_port(address, port)
-
-    import panel as pn
-
-    host = "localhost" if address == "127.0.0.1" else address
-    typer.echo(f"ESG dashboard on http://{host}:{port}/ (Ctrl-C stops it)")
-    pn.serve(
-        lambda: build_app(settings),
-        port=port,
-        address=address,
-        websocket_origin=allow_websocket_origin or None,
-        show=show,
-        title="QuantumFlow ESG",
-        print_url=False,
-    )
+    _serve(lambda: build_app(settings), "ESG dashboard", "QuantumFlow ESG", address, port, allow_websocket_origin, show)
 
 
 @dashboard_app.command("live")
@@ -111,21 +98,20 @@ def live_command(
     except (ValueError, StoreConfigError) as problem:
         raise typer.BadParameter(str(problem)) from problem
     check_port(address, port)
-
-    import panel as pn
-
     from dashboards.live import build_app
 
+    page = f"Live dashboard of {url}"
+    _serve(lambda: build_app(settings), page, "QuantumFlow live", address, port, allow_websocket_origin, show)
+
+
+def _serve(build, what: str, title: str, address: str, port: int, origins: list[str] | None, show: bool) -> None:
+    """Serve the page ``build`` makes for each browser session until Ctrl-C, saying where."""
+    import panel as pn
+
     host = "localhost" if address == "127.0.0.1" else address
-    typer.echo(f"Live dashboard of {url} on http://{host}:{port}/ (Ctrl-C stops it)")
+    typer.echo(f"{what} on http://{host}:{port}/ (Ctrl-C stops it)")
     pn.serve(
-        lambda: build_app(settings),
-        port=port,
-        address=address,
-        websocket_origin=allow_websocket_origin or None,
-        show=show,
-        title="QuantumFlow live",
-        print_url=False,
+        build, port=port, address=address, websocket_origin=origins or None, show=show, title=title, print_url=False
     )
 
 

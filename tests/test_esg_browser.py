@@ -4,59 +4,21 @@ Needs Chromium (tests/browser.py says where it is looked for). A screenshot of e
 test's tmp dir.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
-from browser import TIMEOUT_MS, launched_chromium
+from browser import TIMEOUT_MS, launched_chromium, served, stop
 from playwright.sync_api import expect
 
 from esg import Universe
 from esg.loader import SAMPLE_COMPANIES, load_companies
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The dashboard served by `python -m dashboards.cli esg` on a free port; its alerts go to a tmp file."""
-    port = free_port()
     log = tmp_path_factory.mktemp("esg-server") / "server.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "dashboards.cli", "esg", "--port", str(port)]
-    command += ["--alerts-db", str(log.with_name("alerts.sqlite"))]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the dashboard did not start; its log:\n{log.read_text()}")
-        time.sleep(0.5)
+    process, url = served(["dashboards.cli", "esg", "--alerts-db", str(log.with_name("alerts.sqlite"))], log)
     yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
 
 
 @pytest.fixture(scope="module")

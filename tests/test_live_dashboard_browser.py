@@ -6,62 +6,25 @@ Needs Chromium (tests/browser.py says where it is looked for). Screenshots go to
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser import TIMEOUT_MS, launched_chromium
+from browser import TIMEOUT_MS, launched_chromium, served, stop
 from live_store import append_book, filled_store
 from playwright.sync_api import expect
 
 from dashboards.live_html import price
 from store import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
 BINANCE, COINBASE = "binance:BTCUSDT", "coinbase:BTC-USD"
 REFRESH_S = "0.5"  # a row committed shows within two refreshes: well inside the 2 s the page must keep to
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve(store_url: str, log: Path, models: Path) -> tuple[subprocess.Popen, str]:
     """`quantumflow dashboard live` on a free port, once it answers."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    env |= {"QF_LIVE_REFRESH_S": REFRESH_S, "QF_MODELS_DIR": str(models)}
-    command = [sys.executable, "-m", "cli.main", "dashboard", "live", "--port", str(port), "--store", store_url]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the dashboard did not start; its log:\n{log.read_text()}")
-        time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    env = {"QF_LIVE_REFRESH_S": REFRESH_S, "QF_MODELS_DIR": str(models)}
+    return served(["cli.main", "dashboard", "live", "--store", store_url], log, env)
 
 
 @pytest.fixture(scope="module")
