@@ -12,7 +12,8 @@ from quantumflow.events import BestBidOffer, BookDelta, DeadLetter, RawMessage, 
 
 def compare_with_tickers(raws) -> tuple[int, int, Replayed]:
     """Replay through the flow's path; whenever the book's last applied diff and a bookTicker share
-    an update id, compare the depth book's best bid/ask (price and size) with the ticker's.
+    an update id, compare the depth book's best bid/ask (price and size) with the ticker's (after a
+    snapshot that applies several buffered diffs at once, only the last of them is compared).
     Returns (compared, differing, the replay)."""
     tickers: dict[int, BestBidOffer] = {}
     applied = {}
@@ -20,8 +21,12 @@ def compare_with_tickers(raws) -> tuple[int, int, Replayed]:
 
     def after_event(event, raw, outputs, book) -> None:
         nonlocal compared, differing
+        # A snapshot applies the diffs buffered before it in one go: the book is known only after the last.
+        deltas = [out for out in outputs if type(out) is BookDelta]
         for out in outputs:
             if type(out) is BookDelta:
+                if out is not deltas[-1]:
+                    continue
                 applied[out.sequence] = book.depth_top()
                 pair = (applied[out.sequence], tickers.get(out.sequence))
             elif type(out) is BestBidOffer:
