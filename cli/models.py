@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input, known_feed
+from cli.errors import bad_input, known_feed
 from operators.feeds import FEEDS
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import data_dir, models_dir
@@ -61,7 +61,12 @@ def train_command(
 
 def evaluate_command(
     train: Annotated[list[Path], typer.Option("--train", help="Recording(s) to train on.")],
-    test: Annotated[list[Path], typer.Option("--test", help="Later recording(s) to test on, continuing the stream.")],
+    test: Annotated[
+        list[Path],
+        typer.Option(
+            "--test", help="Recording(s) to test on: later ones of the training instruments, or another market."
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Folder for the plots and results.json.", show_default="data/evaluation")
     ] = None,
@@ -72,13 +77,20 @@ def evaluate_command(
     feed: FeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train on one recording and test on a later one: accuracy, macro-F1, per-class precision and
-    recall, log-loss and calibration (ECE) of every model, the ensemble and the baselines, per
-    horizon, with a confusion-matrix, training-curve and ensemble-weight plot.
+    """Train on recordings and test on later ones, or on a market never seen in training:
+    accuracy, macro-F1, per-class precision and recall, log-loss and calibration (ECE) of every
+    model, the ensemble and the baselines, per horizon, with a confusion-matrix, training-curve
+    and ensemble-weight plot.
 
-    The two are replayed as one stream (a later recording continues the earlier one's book); the
-    models are fitted on the events before the test recording starts and run online over it."""
-    test_start = _first_receive_ts(test)
+    All are replayed as one stream (a later recording continues the earlier one's book). An
+    instrument of the test recordings that the training ones hold is tested from where its test
+    recording starts, which must be after its training recordings end; any other instrument is a
+    held-out market, tested whole. The models are fitted on the events before the test parts and
+    run online over them."""
+    from dataflows.training import test_starts
+
+    with bad_input():
+        test_start = test_starts(train, test, feed)
     out = out or data_dir() / "evaluation"
     _experiment([*train, *test], test_start, horizons, epochs, window, seed, feed, out, None, as_json)
 
@@ -146,14 +158,3 @@ def results_table(metrics: dict[str, dict[str, dict]]) -> Table:
                 end_section=model == list(metrics)[-1],
             )
     return table
-
-
-def _first_receive_ts(paths: list[Path]) -> int:
-    from dataflows.recordings import open_recording
-    from dataflows.sources import recording_paths
-
-    firsts = [next(iter(open_recording(path)), None) for path in recording_paths(paths)]
-    times = [message.receive_ts for message in firsts if message is not None]
-    if not times:
-        raise UserError("the test recordings hold no messages", USAGE)
-    return min(times)

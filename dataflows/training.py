@@ -15,13 +15,17 @@ import numpy as np
 from dataflows.batches import derive_offline
 from dataflows.dataset import build_dataset
 from dataflows.provenance import instrument_sources
+from dataflows.recordings import open_recording
+from dataflows.sources import recording_paths
 from models.bundle import Bundle
 from models.metrics import reliability, report
 from models.online import InstrumentPredictor
 from models.plots import calibration_png, confusion_png, training_curves_png, weights_png
 from models.train import Events, Settings, fit, split
 from operators.features.frame import BookFrame
+from operators.feeds import parse
 from operators.instrument import Derived
+from quantumflow.events import DeadLetter
 
 ENSEMBLE = "ensemble"
 _WEIGHT_SAMPLES = 2000  # points per horizon in the weights plot
@@ -48,16 +52,17 @@ def run_experiment(
     recordings: Sequence[str | Path],
     settings: Settings,
     out: str | Path,
-    test_start: int | None = None,
+    test_start: int | dict[str, int] | None = None,
     feed: str | None = None,
     save_models: str | Path | None = None,
     say: Callable[[str], None] = print,
     on_progress: Callable[[int], None] | None = None,
     test_fraction: float = 0.15,
 ) -> Result:
-    """Fit on the events before ``test_start`` (default: the last 15% of the time is the test),
-    evaluate on the rest; write the plots and ``results.json`` to ``out`` and the models to
-    ``save_models`` if given."""
+    """Fit on the events before ``test_start`` (default: the last 15% of each instrument's time is
+    its test part; a dict tests only the instruments it names, from their time there, see
+    ``split``), evaluate on the rest; write the plots and ``results.json`` to ``out`` and the
+    models to ``save_models`` if given."""
     started = time.perf_counter()
     data = build_dataset(recordings, settings.horizons, feed, on_progress)
     if not data:
@@ -65,7 +70,7 @@ def run_experiment(
     events = Events(data, settings.window)
     parts = split(events, test_start, test_fraction)
     if not parts.test.any():
-        raise ValueError("no events in the test part: is the test recording later than the training one?")
+        raise ValueError("no events in the test part: does the test recording hold book events?")
     for h, horizon in enumerate(settings.horizons):
         for part, mask in (("training", parts.train), ("test", parts.test)):
             if not (events.matured[mask, h] >= 0).any():
@@ -171,19 +176,19 @@ class _Online:
         return np.array(self.weights) if self.weights else np.zeros((0, 0, 0))
 
 
-def _run_online(recordings, feed, bundle: Bundle, test_start: int) -> _Online:
-    """The bundle deployed at ``test_start``: the stream before it is context (books, windows),
-    then every event is predicted and learned from as in the flow."""
+def _run_online(recordings, feed, bundle: Bundle, test_start: dict[str, int]) -> _Online:
+    """The bundle deployed at each tested instrument's ``test_start``: its stream before it is
+    context (books, windows), then every event is predicted and learned from as in the flow."""
     online = _Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
     predictors: dict[str, InstrumentPredictor] = {}
     for derived in derive_offline(recordings, feed):
-        if type(derived) is not Derived:
+        if type(derived) is not Derived or derived.instrument not in test_start:
             continue
         predictor = predictors.get(derived.instrument)
         if predictor is None:
             predictor = predictors[derived.instrument] = InstrumentPredictor(bundle)
         frame, features = derived.frame, derived.features
-        cut = int(np.searchsorted(frame.ts, test_start))
+        cut = int(np.searchsorted(frame.ts, test_start[derived.instrument]))
         if cut:
             predictor.observe(_rows(frame, slice(0, cut)), features[:cut])
         if cut == len(frame):
@@ -202,6 +207,37 @@ def _run_online(recordings, feed, bundle: Bundle, test_start: int) -> _Online:
                 [m.prediction.model_probs[:, m.horizon], m.prediction.probs[m.horizon]]
             )
     return online
+
+
+def test_starts(train: Sequence[str | Path], test: Sequence[str | Path], feed: str | None = None) -> dict[str, int]:
+    """Where each instrument of the ``test`` recordings starts its test part: an instrument the
+    ``train`` recordings also hold is tested from its first event in ``test``, which must come
+    after its last one in ``train`` (ValueError otherwise); another instrument is a market never
+    seen in training, tested whole."""
+    trained, tested = instrument_spans(train, feed), instrument_spans(test, feed)
+    if not tested:
+        raise ValueError("the test recordings hold no market data")
+    for name, (first, _) in tested.items():
+        if name in trained and trained[name][1] > first:
+            raise ValueError(
+                f"{name}: the test recordings start before the training ones end; test on a later recording "
+                "of it, or on another market"
+            )
+    return {name: first for name, (first, _) in tested.items()}
+
+
+def instrument_spans(paths: Sequence[str | Path], feed: str | None = None) -> dict[str, tuple[int, int]]:
+    """Each instrument of the recordings, with the receive times of its first and last message."""
+    spans: dict[str, tuple[int, int]] = {}
+    for path in recording_paths(paths):
+        for raw in open_recording(path, feed):
+            if type(raw) is DeadLetter:
+                continue
+            for event in parse(raw):
+                if type(event) is not DeadLetter:
+                    first, last = spans.get(event.instrument, (raw.receive_ts, raw.receive_ts))
+                    spans[event.instrument] = (min(first, raw.receive_ts), max(last, raw.receive_ts))
+    return spans
 
 
 def _rows(frame: BookFrame, rows: slice) -> BookFrame:

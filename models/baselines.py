@@ -9,7 +9,7 @@ import torch
 
 from models.inputs import INPUT_NAMES
 
-LOGISTIC_INPUTS = ("ofi_1_10e", "depth_imbalance_1", "spread_bps")
+LOGISTIC_INPUTS = ("ofi_1_10e_per_depth", "depth_imbalance_1", "spread_bps")
 _COLUMNS = [INPUT_NAMES.index(name) for name in LOGISTIC_INPUTS]
 
 

@@ -17,11 +17,12 @@ import numpy as np
 
 from models.bundle import Bundle, CheckpointError
 from models.ensemble import Ensemble
-from models.inputs import ONLINE_INPUT_INDEX, raw_inputs
+from models.inputs import ONLINE_INPUT_INDEX
+from models.stream import BboStream
 from operators.book import OrderBook
 from operators.features.compute import FeatureState, compute_features
 from operators.features.frame import FrameBuilder
-from operators.labels import CLASS_SIGNS, bbo_changes
+from operators.labels import CLASS_SIGNS
 from quantumflow.events import BookSnapshot
 
 _CLASSES = ("p_down", "p_flat", "p_up")
@@ -56,13 +57,9 @@ class SnapshotPredictor:
             frame.add_book(book, int(snapshot["ts"]), seq, None, None, reset=seq == 1)
         built = frame.build()
         features = compute_features(FeatureState(None), built)
-        l1 = np.column_stack(
-            [built.bid_prices[:, 0], built.bid_sizes[:, 0], built.ask_prices[:, 0], built.ask_sizes[:, 0]]
-        )
-        events = bbo_changes(l1, None)
-        events[-1] = True  # the last snapshot is the one asked about
+        events = BboStream()(built, features, last_is_event=True)  # the last snapshot is the one asked about
         bundle = self.bundle
-        z = bundle.normalizer(raw_inputs(features[events]))
+        z = bundle.normalizer(events.inputs)
         window = np.vstack([np.zeros((bundle.window, z.shape[1]), dtype=np.float32), z])[-bundle.window :]
         model_probs = np.concatenate(
             [bundle.net_probs(window[None])[:, 0], bundle.bayes.predict(z[-1, ONLINE_INPUT_INDEX])[None]]

@@ -49,13 +49,17 @@ def small_settings() -> Settings:
 
 @dataclass
 class Parts:
-    """Event masks over the concatenated events of all instruments, and the boundaries."""
+    """Event masks over the concatenated events of all instruments, and each instrument's
+    boundaries: its validation part starts at ``val_start[instrument]`` and its test part at
+    ``test_start[instrument]`` (absent: it has none, all its events train or validate)."""
 
-    val_start: int
-    test_start: int
+    val_start: dict[str, int]
+    test_start: dict[str, int]
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    train_end: np.ndarray  # per event: its instrument's validation start (labels known before it train)
+    val_end: np.ndarray  # per event: its instrument's test start (labels known before it validate)
 
 
 @dataclass
@@ -84,6 +88,11 @@ class Events:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def instrument_rows(self) -> dict[str, slice]:
+        """Each instrument's rows (its events are contiguous, in time order)."""
+        ends = np.cumsum([len(d) for d in self.data])
+        return {d.instrument: slice(end - len(d), end) for d, end in zip(self.data, ends, strict=True)}
+
     def standardize(self, normalizer: Normalizer) -> None:
         self.z = normalizer(self.raw)
         padded = np.zeros((self.ends[-1] + 1, self.z.shape[1]), dtype=np.float32)
@@ -93,27 +102,53 @@ class Events:
     def windows(self, rows: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self._windows[self.ends[rows] - self.window + 1])
 
-    def known(self, part: np.ndarray, end: int) -> np.ndarray:
-        """(n, horizons): the events in ``part`` whose label was known before ``end``."""
+    def known(self, part: np.ndarray, end: int | np.ndarray) -> np.ndarray:
+        """(n, horizons): the events in ``part`` whose label was known before ``end`` (a time, or one per event)."""
+        end = np.asarray(end).reshape(-1, 1) if np.ndim(end) else end
         return part[:, None] & np.isfinite(self.returns) & (self.matured >= 0) & (self.matured < end)
 
-    def labels(self, part: np.ndarray, end: int, thetas: np.ndarray) -> np.ndarray:
+    def labels(self, part: np.ndarray, end: int | np.ndarray, thetas: np.ndarray) -> np.ndarray:
         known = self.known(part, end)
         classes = np.stack([classify(self.returns[:, h], thetas[h]) for h in range(len(thetas))], axis=1)
         return np.where(known, classes, MISSING)
 
 
-def split(events: Events, test_start: int | None, test_fraction: float = 0.15, val_fraction: float = 0.15) -> Parts:
-    """Chronological parts: with no ``test_start``, the last ``test_fraction`` of the time is test;
-    the last ``val_fraction`` of what precedes it is validation."""
+def split(
+    events: Events,
+    test_start: int | dict[str, int] | None,
+    test_fraction: float = 0.15,
+    val_fraction: float = 0.15,
+) -> Parts:
+    """Chronological parts per instrument, so that every instrument trains, validates and tests
+    on its own last parts, whatever the others' times: with no ``test_start``, the last
+    ``test_fraction`` of each instrument's time is its test part; an int cuts every instrument
+    there; a dict cuts only the instruments it names (at a time before an instrument's first
+    event, the whole instrument is test: a held-out market), the others have no test part. The
+    last ``val_fraction`` of what precedes an instrument's test part is its validation part."""
+    never = np.iinfo(np.int64).max
+    val_starts: dict[str, int] = {}
+    test_starts: dict[str, int] = {}
+    train_end, val_end = np.empty(len(events), np.int64), np.empty(len(events), np.int64)
+    for name, rows in events.instrument_rows().items():
+        ts = events.ts[rows]
+        if test_start is None:
+            cut = int(np.quantile(ts, 1 - test_fraction))
+        elif isinstance(test_start, dict):
+            cut = test_start.get(name, never)
+        else:
+            cut = test_start
+        before = ts[ts < cut]
+        val_from = int(np.quantile(before, 1 - val_fraction)) if len(before) else cut
+        if cut != never:
+            test_starts[name] = cut
+        if len(before):
+            val_starts[name] = val_from
+        train_end[rows], val_end[rows] = val_from, cut
     ts = events.ts
-    if test_start is None:
-        test_start = int(np.quantile(ts, 1 - test_fraction))
-    before = ts[ts < test_start]
-    if len(before) < 100:
-        raise ValueError(f"only {len(before)} events before the test part: too few to train on")
-    val_start = int(np.quantile(before, 1 - val_fraction))
-    return Parts(val_start, test_start, ts < val_start, (ts >= val_start) & (ts < test_start), ts >= test_start)
+    train, test = ts < train_end, ts >= val_end
+    if train.sum() < 100:
+        raise ValueError(f"only {int(train.sum())} events before the validation parts: too few to train on")
+    return Parts(val_starts, test_starts, train, ~train & ~test, test, train_end, val_end)
 
 
 def fit(
@@ -123,10 +158,10 @@ def fit(
     normalizer = Normalizer.fit(events.raw[parts.train])
     events.standardize(normalizer)
     horizons = settings.horizons
-    known = events.known(parts.train, parts.val_start)
+    known = events.known(parts.train, parts.train_end)
     thetas = np.array([fit_theta(events.returns[known[:, h], h]) for h in range(len(horizons))])
-    y_train = events.labels(parts.train, parts.val_start, thetas)
-    y_val = events.labels(parts.val, parts.test_start, thetas)
+    y_train = events.labels(parts.train, parts.train_end, thetas)
+    y_val = events.labels(parts.val, parts.val_end, thetas)
     y_test = events.labels(parts.test, np.iinfo(np.int64).max, thetas)
     say(f"θ (bps) per horizon: {dict(zip([h.name for h in horizons], np.round(thetas, 6).tolist(), strict=True))}")
     trained = Trained(
@@ -219,10 +254,10 @@ def _fit_bayes(events: Events, parts: Parts, thetas: np.ndarray, y_val: np.ndarr
     said at the validation events before learning their labels."""
     horizons = len(thetas)
     bayes = OnlineBayes(horizons)
-    order = np.flatnonzero(events.ts < parts.test_start)
+    order = np.flatnonzero(~parts.test)
     order = order[np.argsort(events.ts[order], kind="stable")]
     x = events.z[:, ONLINE_INPUT_INDEX]
-    known = (events.matured >= 0) & (events.matured < parts.test_start) & np.isfinite(events.returns)
+    known = (events.matured >= 0) & (events.matured < parts.val_end[:, None]) & np.isfinite(events.returns)
     rows, cols = np.nonzero(known)
     queue = np.argsort(events.matured[rows, cols], kind="stable")
     rows, cols = rows[queue], cols[queue]

@@ -24,7 +24,7 @@ from models.nets import NETS
 from models.online import InstrumentPredictor
 from models.stream import BboStream
 from operators.instrument import Derived
-from quantumflow.features import FEATURE_INDEX, FEATURE_NAMES
+from quantumflow.features import FEATURE_INDEX, FEATURE_NAMES, LEVELS
 
 
 def test_ensemble_weights_follow_the_rolling_log_loss():
@@ -79,10 +79,12 @@ def test_inputs_drop_prices_and_standardize():
     rows = np.ones((4, len(FEATURE_NAMES)))
     rows[:, FEATURE_INDEX["mid"]] = 100.0
     rows[:, FEATURE_INDEX["weighted_mid"]] = 100.01
-    x = raw_inputs(rows)
+    x = raw_inputs(rows, np.full((4, LEVELS), 0.5))
     assert not {"mid", "spread", "weighted_mid", "micro_price"} & set(INPUT_NAMES)
     assert x[:, INPUT_NAMES.index("weighted_mid_offset_bps")] == pytest.approx(1.0)
-    assert x[:, INPUT_NAMES.index("ofi_1")] == pytest.approx(np.arcsinh(1.0))
+    # sizes in units of the mean level size: 20 levels of depth 1 in all, so a unit of 0.1
+    assert x[:, INPUT_NAMES.index("ofi_1_per_depth")] == pytest.approx(np.arcsinh(10.0))
+    assert x[:, INPUT_NAMES.index("event_ofi_10_per_depth")] == pytest.approx(np.arcsinh(5.0))
     z = Normalizer.fit(np.array([[0.0], [2.0]]))(np.array([[1.0], [np.nan], [1e9]]))
     assert z.ravel().tolist() == [0.0, 0.0, 8.0]
 
