@@ -214,7 +214,8 @@ def test_a_connection_is_made_again_before_its_age_limit(local_binance, tmp_path
     ingest_all(exchange, client, [RecordingFolder(tmp_path)], until=lambda: exchange.finished)
     assert client.stats.reconnects >= 2 and exchange.connections >= 3
     assert client.stats.last_error is None  # planned, not failures
-    assert exchange.snapshots_sent >= 3  # a snapshot for each connection
+    # each connection asks for a snapshot; one closed by its age before the answer came (a loaded machine) has none
+    assert exchange.snapshots_sent >= 2
     compared, bad = exact(recorded(tmp_path))
     assert compared > 0 and all(type(out) is Resync for out in bad)
 
