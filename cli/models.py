@@ -73,8 +73,9 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train on one recording and test on a later one: accuracy, macro-F1, per-class precision and
-    recall, log-loss and calibration (ECE) of every model, the ensemble and the baselines, per
-    horizon, with a confusion-matrix, training-curve and ensemble-weight plot.
+    recall, log-loss and calibration (ECE) of every model, the stacking layer, the mixture, the ensemble
+    (the one of the two the flow uses) and the baselines, per horizon, with a confusion-matrix,
+    training-curve and mixture-weight plot.
 
     The two are replayed as one stream (a later recording continues the earlier one's book); the
     models are fitted on the events before the test recording starts and run online over it."""
@@ -123,7 +124,7 @@ def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, sa
         f"events {result.events}; online inference {result.inference_us_per_event:.0f} µs per event"
     )
     console.print(
-        "mean ensemble weights on the test part: "
+        "mean mixture weights on the test part: "
         + "; ".join(
             f"{h}: " + ", ".join(f"{m} {w:.2f}" for m, w in by.items()) for h, by in result.mean_weights.items()
         )
