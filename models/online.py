@@ -32,7 +32,7 @@ class Prediction(NamedTuple):
     ts: int
     seq: int
     exchange_ts: int  # NO_ID when the venue gives none
-    probs: np.ndarray  # (horizons, 3): the ensemble's (the stacking layer's or the mixture's: QF_ENSEMBLE)
+    probs: np.ndarray  # (horizons, 3): the ensemble's (the mixture's or the stacking layer's: QF_ENSEMBLE)
     model_probs: np.ndarray  # (models, horizons, 3)
     weights: np.ndarray  # (horizons, models): the mixture's weights when it was made
     mixture: np.ndarray  # (horizons, 3)

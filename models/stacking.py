@@ -23,9 +23,9 @@ import torch
 from models.calibration import softmax
 
 BLOCK = 32  # labels per update
-LEARNING_RATE = 0.1
+LEARNING_RATE = 0.01
 _FLOOR = 1e-6
-_ACCUMULATED = 0.1  # AdaGrad's starting sum of squared gradients: damps the first steps
+_ACCUMULATED = 1.0  # AdaGrad's starting sum of squared gradients: damps the first steps
 
 
 def stacking_inputs(probs: np.ndarray) -> np.ndarray:
@@ -42,7 +42,7 @@ def averaging(models: int, horizons: int) -> np.ndarray:
     return w
 
 
-def fit_start(x: np.ndarray, y: np.ndarray, prior: np.ndarray, pull: float = 1e-3) -> np.ndarray:
+def fit_start(x: np.ndarray, y: np.ndarray, prior: np.ndarray, pull: float = 1e-2) -> np.ndarray:
     """(3, inputs) weights fitted on features ``x`` and labels ``y`` by L-BFGS, with an L2 pull of
     strength ``pull`` towards ``prior``."""
     if not len(y):

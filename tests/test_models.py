@@ -97,7 +97,7 @@ def test_training_reports_every_model_and_baseline(trained):
     _, folder, result = trained
     models = {"lstm", "attention_lstm", "transformer", "bayes", "logistic"}
     assert set(result.metrics) == models | {"mixture", "stacking", ENSEMBLE, "majority"}
-    assert result.metrics[ENSEMBLE] == result.metrics["stacking"]  # what the flow predicts by default
+    assert result.metrics[ENSEMBLE] == result.metrics["mixture"]  # what the flow predicts by default
     for by_horizon in result.metrics.values():
         assert set(by_horizon) == {"10", "1s"}
         for metrics in by_horizon.values():

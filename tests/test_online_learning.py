@@ -12,7 +12,7 @@ from models.bayes import OnlineBayes
 from models.calibration import softmax
 from models.ensemble import FORGETTING, Ensemble
 from models.inputs import ONLINE_INPUT_NAMES
-from models.stacking import BLOCK, Stacking, averaging, stacking_inputs
+from models.stacking import BLOCK, Stacking, averaging, fit_start, stacking_inputs
 
 FEATURES = len(ONLINE_INPUT_NAMES)
 
@@ -83,10 +83,12 @@ def _stream(rng, n):
     return np.stack([informative, noise], axis=1), labels  # (n, models, 3)
 
 
-def _run(probs, labels, batch):
-    """Stacking and mixture run prequentially, each label maturing 5 events after its event."""
+def _run(probs, labels, batch, start=None):
+    """Stacking (from ``start``, else averaging) and mixture run prequentially, each label maturing 5 events
+    after its event."""
     horizons, lag = 1, 5
-    stacking, mixture = Stacking(averaging(probs.shape[1], horizons)), Ensemble(["a", "b"], horizons)
+    start = averaging(probs.shape[1], horizons) if start is None else start
+    stacking, mixture = Stacking(start), Ensemble(["a", "b"], horizons)
     out_stacking, out_mixture = [], []
     for start in range(0, len(labels), batch):
         events = np.arange(start, min(start + batch, len(labels)))
@@ -109,9 +111,12 @@ def _log_loss(probs, labels):
 
 
 def test_stacking_beats_the_mixture_where_one_model_knows_and_another_is_noise():
-    probs, labels = _stream(np.random.default_rng(1), 6000)
-    stacking, mixture = _run(probs, labels, batch=500)
-    later = slice(2000, None)
+    """As in training: its start fitted on an earlier part (here the first 1,500 events), then online."""
+    probs, labels = _stream(np.random.default_rng(1), 7500)
+    fitted = fit_start(stacking_inputs(probs[:1500, None])[:, 0], labels[:1500], averaging(2, 1)[0])[None]
+    probs, labels = probs[1500:], labels[1500:]
+    stacking, mixture = _run(probs, labels, batch=500, start=fitted)
+    later = slice(1000, None)
     assert _log_loss(stacking[later], labels[later]) < _log_loss(mixture[later], labels[later]) - 0.02
     assert _log_loss(stacking[later], labels[later]) < _log_loss(probs[later, 0], labels[later])
     # and it is calibrated: the mean predicted probability of each class matches its frequency
