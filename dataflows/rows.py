@@ -14,6 +14,8 @@ from operators.labels import CLASS_SIGNS
 from quantumflow.events import DeadLetter
 from store.schema import digest
 
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
 
 class TableRows(NamedTuple):
     read_ns: int  # when the source read the messages these rows come from (perf_counter_ns)
@@ -71,8 +73,10 @@ def _prediction_rows(
         return []
     probs = np.stack([p.probs[h] for p, h in which])
     best = probs.argmax(axis=1).tolist()
-    model_probs = np.stack([p.model_probs[:, h] for p, h in which]).round(6).tolist()
-    weights = np.stack([p.weights[h] for p, h in which]).round(6).tolist()
+    # kept as arrays, which orjson writes as it writes lists: nested lists would be many small containers,
+    # and the garbage collector's passes over them cost more than the rest of the rows together
+    model_probs = np.stack([p.model_probs[:, h] for p, h in which]).round(6)
+    weights = np.stack([p.weights[h] for p, h in which]).round(6)
     rows = []
     for (p, h), ps, b, mp, w, m in zip(which, probs.tolist(), best, model_probs, weights, matured, strict=True):
         outcome = (None, None, None) if m is None else (CLASS_SIGNS[m.label], m.return_bps, m.matured_ts)
@@ -86,8 +90,8 @@ def _prediction_rows(
                 *ps,
                 CLASS_SIGNS[b],
                 ps[b],
-                orjson.dumps(dict(zip(models, mp, strict=True))).decode(),
-                orjson.dumps(dict(zip(models, w, strict=True))).decode(),
+                orjson.dumps(dict(zip(models, mp, strict=True)), option=_NUMPY).decode(),
+                orjson.dumps(dict(zip(models, w.tolist(), strict=True))).decode(),
                 *outcome,
             )
         )
