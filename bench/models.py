@@ -1,5 +1,6 @@
-"""What the models cost per event, on a recording: the networks (batched per message batch) and
-the rest of the predictor (online learner, ensemble, labels), then the whole flow with predictions.
+"""What the models cost per event, on a recording: the predictor by part (the networks, batched per
+message batch; the logistic baseline; the online learner; the mixture; the stacking layer; the labels;
+the rest of the predictor) and the rows of the predictions table, then the whole flow with predictions.
 
 With no checkpoints in the models folder, small ones are trained on the recording first (as the
 main job does), so the figure exists on a fresh clone."""
@@ -8,14 +9,21 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dataflows.batches import derive_offline
+from dataflows.rows import prediction_rows
 from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
+from models.baselines import LogisticMember
+from models.bayes import OnlineBayes
 from models.bundle import Bundle, CheckpointError
+from models.ensemble import Ensemble
 from models.online import InstrumentPredictor
+from models.stacking import Stacking
 from operators.instrument import Derived
 
 
@@ -26,7 +34,8 @@ class ModelBench:
     horizons: int
     nets_us_per_event: float
     online_us_per_event: float  # online learner, ensemble, labels: the predictor less the networks
-    total_us_per_event: float
+    total_us_per_event: float  # the predictor
+    parts_us_per_event: dict[str, float]  # the predictor's parts (they sum to total) and the rows
     flow_events_per_s: float  # the whole flow with predictions, one worker, into SQLite
     flow_latency_p50_ms: float
     flow_latency_p99_ms: float
@@ -41,24 +50,23 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         bundle, folder = _bundle(path, models, Path(scratch), feed)
         derived = [item for item in derive_offline([path], feed) if type(item) is Derived]
         predictors: dict[str, InstrumentPredictor] = {}
-        nets_s = total_s = 0.0
+        seconds = dict.fromkeys(("networks", "logistic", "online learner", "mixture", "stacking", "labels"), 0.0)
+        total_s = rows_s = 0.0
         events = 0
-        net_probs = bundle.net_probs
-
-        def timed_net_probs(windows):
-            nonlocal nets_s
-            started = time.perf_counter()
-            out = net_probs(windows)
-            nets_s += time.perf_counter() - started
-            return out
-
-        bundle.net_probs = timed_net_probs
-        for item in derived:
-            predictor = predictors.setdefault(item.instrument, InstrumentPredictor(bundle))
-            started = time.perf_counter()
-            made, _ = predictor.on_batch(item.frame, item.features)
-            total_s += time.perf_counter() - started
-            events += len(made)
+        horizons = [h.name for h in bundle.horizons]
+        with _timed(seconds):
+            for item in derived:
+                predictor = predictors.setdefault(item.instrument, InstrumentPredictor(bundle))
+                started = time.perf_counter()
+                made, matured = predictor.on_batch(item.frame, item.features)
+                total_s += time.perf_counter() - started
+                started = time.perf_counter()
+                prediction_rows(item.instrument, made, matured, bundle.model_names, horizons)
+                rows_s += time.perf_counter() - started
+                events += len(made)
+        seconds["rest of the predictor"] = total_s - sum(seconds.values())
+        seconds["rows"] = rows_s
+        nets_s = seconds["networks"]
         settings = RunSettings(
             (path,),
             store=f"sqlite:///{scratch}/bench.db",
@@ -75,11 +83,46 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         nets_s * per_event,
         (total_s - nets_s) * per_event,
         total_s * per_event,
+        {part: value * per_event for part, value in seconds.items()},
         flow.events_per_s,
         flow.latency_p50_ms,
         flow.latency_p99_ms,
         flow.rows.get("predictions", 0),
     )
+
+
+_PARTS = (
+    (Bundle, "net_probs", "networks"),
+    (LogisticMember, "predict", "logistic"),
+    (OnlineBayes, "learn_and_score", "online learner"),
+    (Ensemble, "learn_many", "mixture"),
+    (Stacking, "learn_many", "stacking"),
+    (InstrumentPredictor, "_matured", "labels"),
+)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float]) -> Iterator[None]:
+    """While in it, the time each of ``_PARTS``' methods takes is counted into ``seconds``."""
+    saved = [(cls, method, getattr(cls, method)) for cls, method, _ in _PARTS]
+    for (cls, method, inner), (_, _, part) in zip(saved, _PARTS, strict=True):
+        setattr(cls, method, _timer(inner, seconds, part))
+    try:
+        yield
+    finally:
+        for cls, method, inner in saved:
+            setattr(cls, method, inner)
+
+
+def _timer(inner: Callable, seconds: dict[str, float], part: str) -> Callable:
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            seconds[part] += time.perf_counter() - started
+
+    return timed
 
 
 def _bundle(path, models, scratch: Path, feed) -> tuple[Bundle, Path]:

@@ -134,11 +134,10 @@ def bench_command(
     )
     console.print(f"median of {result.repeats} runs each")
     if cost is not None:
+        parts = ", ".join(f"{part} {us:,.1f}" for part, us in cost.parts_us_per_event.items())
         console.print(
-            f"models ({cost.models}, {cost.horizons} horizons), per predicted event: networks "
-            f"{cost.nets_us_per_event:,.0f} µs (batched), online learner + ensemble + labels "
-            f"{cost.online_us_per_event:,.0f} µs, total {cost.total_us_per_event:,.0f} µs "
-            f"({cost.predicted_events:,} events)"
+            f"models ({cost.models}, {cost.horizons} horizons), per predicted event: predictor "
+            f"{cost.total_us_per_event:,.0f} µs; by part (µs): {parts} ({cost.predicted_events:,} events)"
         )
         console.print(
             f"flow with predictions, 1 worker: {cost.flow_events_per_s:,.0f} events/s, latency read -> rows "

@@ -79,8 +79,8 @@ def evaluate_command(
 ) -> None:
     """Train on recordings and test on later ones, or on a market never seen in training:
     accuracy, macro-F1, per-class precision and recall, log-loss and calibration (ECE) of every
-    model, the ensemble and the baselines, per horizon, with a confusion-matrix, training-curve
-    and ensemble-weight plot.
+    model, the stacking layer, the mixture, the ensemble (the one of the two the flow uses) and the
+    baselines, per horizon, with a confusion-matrix, training-curve and mixture-weight plot.
 
     All are replayed as one stream (a later recording continues the earlier one's book). An
     instrument of the test recordings that the training ones hold is tested from where its test
@@ -135,7 +135,7 @@ def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, sa
         f"events {result.events}; online inference {result.inference_us_per_event:.0f} µs per event"
     )
     console.print(
-        "mean ensemble weights on the test part: "
+        "mean mixture weights on the test part: "
         + "; ".join(
             f"{h}: " + ", ".join(f"{m} {w:.2f}" for m, w in by.items()) for h, by in result.mean_weights.items()
         )

@@ -14,6 +14,8 @@ from operators.labels import CLASS_SIGNS
 from quantumflow.events import DeadLetter
 from store.schema import digest
 
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
 
 class TableRows(NamedTuple):
     read_ns: int  # when the source read the messages these rows come from (perf_counter_ns)
@@ -56,36 +58,44 @@ def prediction_rows(
     instrument: str, made: list[Prediction], matured: list[Matured], models: list[str], horizons: list[str]
 ) -> list[tuple]:
     """Rows of the predictions table: each new prediction per horizon (no label yet), then each
-    matured one again, whole, with its label (an upsert replaces the first)."""
-    rows = [_prediction_row(instrument, p, h, models, horizons[h]) for p in made for h in range(len(horizons))]
-    rows += [_prediction_row(instrument, m.prediction, m.horizon, models, horizons[m.horizon], m) for m in matured]
+    matured one again, whole, with its label (an upsert replaces the first). The numbers of all the
+    rows are rounded and turned into Python values at once."""
+    count = len(horizons)
+    made_rows = [(p, h) for p in made for h in range(count)]
+    rows = _prediction_rows(instrument, made_rows, [None] * len(made_rows), models, horizons)
+    return rows + _prediction_rows(instrument, [(m.prediction, m.horizon) for m in matured], matured, models, horizons)
+
+
+def _prediction_rows(
+    instrument: str, which: list[tuple[Prediction, int]], matured: list, models: list[str], horizons: list[str]
+) -> list[tuple]:
+    if not which:
+        return []
+    probs = np.stack([p.probs[h] for p, h in which])
+    best = probs.argmax(axis=1).tolist()
+    # kept as arrays, which orjson writes as it writes lists: nested lists would be many small containers,
+    # and the garbage collector's passes over them cost more than the rest of the rows together
+    model_probs = np.stack([p.model_probs[:, h] for p, h in which]).round(6)
+    weights = np.stack([p.weights[h] for p, h in which]).round(6)
+    rows = []
+    for (p, h), ps, b, mp, w, m in zip(which, probs.tolist(), best, model_probs, weights, matured, strict=True):
+        outcome = (None, None, None) if m is None else (CLASS_SIGNS[m.label], m.return_bps, m.matured_ts)
+        rows.append(
+            (
+                instrument,
+                p.ts,
+                p.seq,
+                horizons[h],
+                None if p.exchange_ts == NO_ID else p.exchange_ts,
+                *ps,
+                CLASS_SIGNS[b],
+                ps[b],
+                orjson.dumps(dict(zip(models, mp, strict=True)), option=_NUMPY).decode(),
+                orjson.dumps(dict(zip(models, w.tolist(), strict=True))).decode(),
+                *outcome,
+            )
+        )
     return rows
-
-
-def _prediction_row(
-    instrument: str, p: Prediction, h: int, models: list[str], horizon: str, matured: Matured | None = None
-) -> tuple:
-    probs = p.probs[h].tolist()
-    best = max(range(3), key=probs.__getitem__)
-    model_probs = orjson.dumps(dict(zip(models, p.model_probs[:, h].round(6).tolist(), strict=True))).decode()
-    weights = orjson.dumps(dict(zip(models, p.weights[h].round(6).tolist(), strict=True))).decode()
-    outcome = (
-        (None, None, None) if matured is None else (CLASS_SIGNS[matured.label], matured.return_bps, matured.matured_ts)
-    )
-    exchange_ts = None if p.exchange_ts == NO_ID else p.exchange_ts
-    return (
-        instrument,
-        p.ts,
-        p.seq,
-        horizon,
-        exchange_ts,
-        *probs,
-        CLASS_SIGNS[best],
-        probs[best],
-        model_probs,
-        weights,
-        *outcome,
-    )
 
 
 def dead_letter_rows(letters: list[DeadLetter]) -> list[tuple]:

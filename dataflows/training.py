@@ -27,7 +27,8 @@ from operators.feeds import parse
 from operators.instrument import Derived
 from quantumflow.events import DeadLetter
 
-ENSEMBLE = "ensemble"
+ENSEMBLE = "ensemble"  # what the flow predicts: the stacking layer or the mixture (QF_ENSEMBLE)
+COMBINERS = ("mixture", "stacking")
 _WEIGHT_SAMPLES = 2000  # points per horizon in the weights plot
 
 
@@ -106,9 +107,11 @@ def run_experiment(
         if not np.array_equal(y, [got[key] for key in keys]):
             raise RuntimeError(f"horizon {name}: the online pass labelled events differently than the dataset (a bug)")
         candidates = {m: np.array([online.probs[h][key][i] for key in keys]) for i, m in enumerate(bundle.model_names)}
-        candidates[ENSEMBLE] = np.array([online.probs[h][key][-1] for key in keys])
+        for i, combiner in enumerate((*COMBINERS, ENSEMBLE), len(bundle.model_names)):
+            candidates[combiner] = np.array([online.probs[h][key][i] for key in keys])
         for baseline, by_horizon in trained.baselines.items():
-            candidates[baseline] = by_horizon[h].predict(events.z[rows])
+            if baseline not in candidates:  # the logistic baseline is one of the models: already there
+                candidates[baseline] = by_horizon[h].predict(events.z[rows])
         for model, probs in candidates.items():
             result = report(y, probs)
             confusions[(model, name)] = result.pop("confusion")
@@ -166,7 +169,7 @@ def run_experiment(
 @dataclass
 class _Online:
     labels: list[dict] = field(default_factory=list)  # per horizon: (instrument, seq) -> class
-    probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models + ensemble, 3)
+    probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models, mixture, stacking, ensemble; 3)
     times: list[int] = field(default_factory=list)
     weights: list[np.ndarray] = field(default_factory=list)  # per prediction: (horizons, models)
     events: int = 0
@@ -203,9 +206,8 @@ def _run_online(recordings, feed, bundle: Bundle, test_start: dict[str, int]) ->
         for m in matured:
             key = (derived.instrument, m.prediction.seq)
             online.labels[m.horizon][key] = m.label
-            online.probs[m.horizon][key] = np.vstack(
-                [m.prediction.model_probs[:, m.horizon], m.prediction.probs[m.horizon]]
-            )
+            p, h = m.prediction, m.horizon
+            online.probs[h][key] = np.vstack([p.model_probs[:, h], p.mixture[h], p.stacking[h], p.probs[h]])
     return online
 
 

@@ -49,3 +49,24 @@ class Logistic:
         with torch.no_grad():
             logits = self.linear(torch.as_tensor(x[:, _COLUMNS], dtype=torch.float64))
             return torch.softmax(logits, dim=1).numpy()
+
+
+class LogisticMember:
+    """The logistic baselines of all horizons as one model of the ensemble, in numpy: what the flow runs
+    and saves with the checkpoints."""
+
+    name = "logistic"
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        self.weight, self.bias = weight, bias  # (horizons, 3, inputs), (horizons, 3)
+
+    @classmethod
+    def of(cls, fitted: list[Logistic]) -> LogisticMember:
+        weight = np.stack([f.linear.weight.detach().numpy() for f in fitted])
+        return cls(weight, np.stack([f.linear.bias.detach().numpy() for f in fitted]))
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """(n, inputs) standardized inputs -> (n, horizons, 3) probabilities."""
+        logits = np.einsum("hci,ni->nhc", self.weight, np.asarray(z[:, _COLUMNS], dtype=float)) + self.bias
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)

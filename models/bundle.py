@@ -2,8 +2,9 @@
 
 - ``<net>.pt`` per Torch network (loaded with ``weights_only=True``): weights, architecture,
   and the shared ``meta``.
-- ``bayes.pkl``: the online learner's state (River objects are pickled: load only checkpoints
-  you trust), with the same ``meta``.
+- ``bayes.pkl``: the starting state of what learns in the flow (the online learner's statistics), the
+  logistic baseline's coefficients and the stacking layer's starting weights, pickled (load only
+  checkpoints you trust), with the same ``meta``.
 - ``manifest.json``: ``meta`` and the training figures, for people.
 
 ``meta`` is what a checkpoint carries besides weights: the input names, their standardization,
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.baselines import LogisticMember
 from models.bayes import OnlineBayes
 from models.calibration import softmax
 from models.inputs import INPUT_NAMES, Normalizer
@@ -64,10 +66,12 @@ class Bundle:
     temperatures: dict[str, np.ndarray]  # per net: one per horizon
     bayes: OnlineBayes
     meta: dict = field(default_factory=dict)
+    logistic: LogisticMember | None = None
+    stacking: np.ndarray | None = None  # the stacking layer's starting weights (horizons, 3, 3 models + 1)
 
     @property
     def model_names(self) -> list[str]:
-        return [*self.nets, OnlineBayes.name]
+        return [*self.nets, OnlineBayes.name, LogisticMember.name]
 
     def trained_on(self) -> dict[str, str] | None:
         """Each instrument the models were trained on, and whether its recording was simulated or
@@ -93,7 +97,12 @@ class Bundle:
         for name, net in self.nets.items():
             meta_net = {**meta, "temperature": self.temperatures[name].tolist()}
             torch.save({"kind": name, "state_dict": net.state_dict(), "meta": meta_net}, folder / f"{name}.pt")
-        state = {"meta": {**meta, "temperature": self.bayes.temperature.tolist()}, "learners": self.bayes.learners}
+        state = {
+            "meta": {**meta, "temperature": self.bayes.temperature.tolist()},
+            "stats": self.bayes.stats,
+            "logistic": (self.logistic.weight, self.logistic.bias),
+            "stacking": self.stacking,
+        }
         (folder / BAYES_FILE).write_bytes(pickle.dumps(state))
         (folder / MANIFEST).write_text(json.dumps({**meta, **(extra or {})}, indent=1))
         return folder
@@ -118,6 +127,8 @@ class Bundle:
         try:
             bayes_state = pickle.loads((folder / BAYES_FILE).read_bytes())
             meta = bayes_state["meta"]
+            if "stacking" not in bayes_state:
+                raise CheckpointError(f"{folder}: trained by an older version (no stacking layer); train again")
             nets, temperatures = {}, {}
             for path in files:
                 checkpoint = torch.load(path, weights_only=True)
@@ -129,14 +140,14 @@ class Bundle:
                 temperatures[kind] = np.asarray(checkpoint["meta"]["temperature"], dtype=float)
         except (OSError, KeyError, RuntimeError, pickle.UnpicklingError, EOFError) as error:
             raise CheckpointError(f"{folder}: unreadable checkpoint: {error}") from None
-        missing = [name for name in meta["models"] if name != OnlineBayes.name and name not in nets]
+        missing = [name for name in meta["models"] if name in NETS and name not in nets]
         if missing:
             raise CheckpointError(f"{folder}: missing {', '.join(f'{name}.pt' for name in missing)}")
         if list(meta["inputs"]) != list(INPUT_NAMES):
             raise CheckpointError(f"{folder}: trained on other inputs than this version computes; train again")
         torch.set_num_threads(1)  # inference runs in a flow worker's thread: one core each, no oversubscription
         bayes = OnlineBayes(len(meta["horizons"]), meta["temperature"])
-        bayes.set_learners(bayes_state["learners"])
+        bayes.stats = bayes_state["stats"]
         return cls(
             [Horizon.parse(name) for name in meta["horizons"]],
             np.asarray(meta["thetas"], dtype=float),
@@ -146,6 +157,8 @@ class Bundle:
             temperatures,
             bayes,
             {k: v for k, v in meta.items() if k != "temperature"},
+            LogisticMember(*bayes_state["logistic"]),
+            bayes_state["stacking"],
         )
 
 

@@ -1,10 +1,13 @@
 """The models in the flow, for one instrument: predict on every best bid/offer change, learn when
-a label matures (prequential), and keep the ensemble's weights.
+a label matures (prequential), and keep the ensemble (the mixture and the stacking layer).
 
-Per batch, the Torch networks run once on the windows of all its events; then, event by event,
-the labels the event makes known are learned from (by the online learner and the ensemble) before
-the event's own prediction is made. Nothing about an event is predicted with a label that
-matured after it.
+Per batch, everything runs once on all its events: the Torch networks on their windows, the
+logistic baseline on their inputs, and the online learner, the mixture and the stacking layer learn
+the batch's matured labels in the order they matured, each event being predicted with what had
+matured at or before it (the labels an event makes known are learned from before its own
+prediction is made). Nothing about an event is predicted with a label that matured after it, and
+the predictions do not depend on how the stream was cut into batches (up to the rounding of sums
+taken in another order, below 1e-12).
 """
 
 from __future__ import annotations
@@ -18,18 +21,22 @@ import numpy as np
 from models.bundle import Bundle
 from models.ensemble import Ensemble
 from models.inputs import ONLINE_INPUT_INDEX
+from models.stacking import Stacking, stacking_inputs
 from models.stream import BboStream
 from operators.features.frame import BookFrame
 from operators.labels import LabelMaker, label_of
+from quantumflow.settings import ensemble_method
 
 
 class Prediction(NamedTuple):
     ts: int
     seq: int
     exchange_ts: int  # NO_ID when the venue gives none
-    probs: np.ndarray  # (horizons, 3): the ensemble's
+    probs: np.ndarray  # (horizons, 3): the ensemble's (the mixture's or the stacking layer's: QF_ENSEMBLE)
     model_probs: np.ndarray  # (models, horizons, 3)
-    weights: np.ndarray  # (horizons, models): the ensemble's weights when it was made
+    weights: np.ndarray  # (horizons, models): the mixture's weights when it was made
+    mixture: np.ndarray  # (horizons, 3)
+    stacking: np.ndarray  # (horizons, 3)
 
 
 class Matured(NamedTuple):
@@ -55,19 +62,29 @@ class InstrumentPredictor:
         self.labels = LabelMaker(bundle.horizons)
         self.bayes = copy.deepcopy(bundle.bayes)
         self.ensemble = Ensemble(bundle.model_names, len(bundle.horizons))
+        self.stacking = Stacking(bundle.stacking)
+        self.method = ensemble_method()
         self.context = np.zeros((bundle.window - 1, len(bundle.normalizer.mean)), dtype=np.float32)
         self.pending: dict[int, _Pending] = {}
         self.events = 0
 
     def online_state(self) -> dict:
-        """What a restart restores: the online learner and the ensemble's losses."""
-        return {"bayes": self.bayes.learners, "ensemble_losses": self.ensemble.losses, "models": self.ensemble.models}
+        """What a restart restores: the online learner, the mixture's losses and the stacking layer."""
+        return {
+            "bayes": self.bayes.stats,
+            "ensemble_losses": self.ensemble.losses,
+            "stacking": self.stacking.state(),
+            "models": self.ensemble.models,
+        }
 
     def restore(self, state: dict) -> None:
+        if "stacking" not in state:
+            raise ValueError("it was saved by an older version (no stacking layer)")
         if state["models"] != self.ensemble.models or state["ensemble_losses"].shape != self.ensemble.losses.shape:
             raise ValueError("saved online state belongs to other models")
-        self.bayes.set_learners(state["bayes"])
+        self.bayes.stats = state["bayes"]
         self.ensemble.losses = state["ensemble_losses"]
+        self.stacking = Stacking.from_state(state["stacking"])
 
     def snapshot(self) -> dict:
         """Everything the predictor holds but the bundle, which is the run's models, not its state
@@ -96,31 +113,65 @@ class InstrumentPredictor:
         padded = np.vstack([self.context, z])
         self.context = padded[len(padded) - len(self.context) :]
         windows = np.lib.stride_tricks.sliding_window_view(padded, bundle.window, axis=0).transpose(0, 2, 1)
-        net_probs = bundle.net_probs(windows)
-        made: list[Prediction] = []
-        matured: list[Matured] = []
-        ts_list, exchange_list, seq_list = events.ts.tolist(), events.exchange_ts.tolist(), events.seq.tolist()
-        for j, mid in enumerate(events.mid.tolist()):
-            ts = ts_list[j]
-            for h, i, move in self.labels.push(ts, mid):
-                matured.append(self._learn(h, i, move, ts))
-            x_online = z[j, ONLINE_INPUT_INDEX]
-            model_probs = np.concatenate([net_probs[:, j], self.bayes.predict(x_online)[None]])
-            weights = self.ensemble.weights()
-            prediction = Prediction(
-                ts, seq_list[j], exchange_list[j], self.ensemble.combine(model_probs, weights), model_probs, weights
+        net_probs = bundle.net_probs(windows)  # (nets, n, horizons, 3)
+        x_online = z[:, ONLINE_INPUT_INDEX]
+        ts_list = events.ts.tolist()
+        at, horizon, event, moves = self._matured(ts_list, events.mid.tolist())
+        label = np.array([label_of(move, self.thetas[h]) for h, move in zip(horizon, moves, strict=True)], dtype=int)
+        first, pending = self.events, self.pending
+        x_labelled = np.array(
+            [x_online[i - first] if i >= first else pending[i].x_online for i in event], dtype=float
+        ).reshape(len(event), x_online.shape[1])
+        bayes = self.bayes.predict_many(self.bayes.learn_and_score(at, horizon, label, x_labelled, x_online))
+        model_probs = np.concatenate([net_probs, bayes[None], bundle.logistic.predict(z)[None]]).transpose(1, 0, 2, 3)
+        labelled = np.array(
+            [
+                (model_probs[i - first] if i >= first else pending[i].prediction.model_probs)[:, h]
+                for i, h in zip(event, horizon, strict=True)
+            ]
+        ).reshape(len(event), len(bundle.model_names), 3)
+        weights = self.ensemble.learn_many(at, horizon, labelled, label, n)  # (n, horizons, models)
+        mixture = np.einsum("nhm,nmhc->nhc", weights, model_probs)
+        stacking = self.stacking.learn_many(
+            at, horizon, stacking_inputs(labelled), label, stacking_inputs(model_probs.swapaxes(1, 2))
+        )
+        chosen = stacking if self.method == "stacking" else mixture
+        exchange_list, seq_list = events.exchange_ts.tolist(), events.seq.tolist()
+        made = [
+            Prediction(
+                ts_list[j],
+                seq_list[j],
+                exchange_list[j],
+                chosen[j],
+                model_probs[j],
+                weights[j],
+                mixture[j],
+                stacking[j],
             )
-            self.pending[self.events] = _Pending(prediction, x_online, len(bundle.horizons))
-            self.events += 1
-            made.append(prediction)
+            for j in range(n)
+        ]
+        left = len(bundle.horizons)
+        for j, prediction in enumerate(made):
+            pending[first + j] = _Pending(prediction, x_online[j], left)
+        self.events += n
+        matured = []
+        for j, h, i, move, y in zip(at.tolist(), horizon.tolist(), event, moves, label.tolist(), strict=True):
+            waiting = pending[i]
+            waiting.left -= 1
+            if not waiting.left:
+                del pending[i]
+            matured.append(Matured(waiting.prediction, h, y, move, ts_list[j]))
         return made, matured
 
-    def _learn(self, h: int, i: int, move: float, now: int) -> Matured:
-        pending = self.pending[i]
-        label = label_of(move, self.thetas[h])
-        self.bayes.learn(h, pending.x_online, label)
-        self.ensemble.learn(h, pending.prediction.model_probs[:, h], label)
-        pending.left -= 1
-        if not pending.left:
-            del self.pending[i]
-        return Matured(pending.prediction, h, label, move, now)
+    def _matured(self, ts_list: list[int], mids: list[float]) -> tuple[np.ndarray, np.ndarray, list[int], list[float]]:
+        """The labels the batch's events make known, in order: the event of the batch each matured at,
+        its horizon, the event it labels, and the move."""
+        at, horizon, event, moves = [], [], [], []
+        push = self.labels.push
+        for j, (ts, mid) in enumerate(zip(ts_list, mids, strict=True)):
+            for h, i, move in push(ts, mid):
+                at.append(j)
+                horizon.append(h)
+                event.append(i)
+                moves.append(move)
+        return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), event, moves

@@ -5,7 +5,7 @@ features are computed over the sequence as the flow would over consecutive book 
 best bid/offer changes are the events, and the networks read the window ending at the last
 snapshot (earlier positions of the window are the training mean, as at the start of a stream).
 The online learner answers from its checkpoint state. No label has matured for a client's
-snapshots, so the ensemble's weights are equal.
+snapshots, so the mixture's weights are equal and the stacking layer has its starting weights.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import numpy as np
 from models.bundle import Bundle, CheckpointError
 from models.ensemble import Ensemble
 from models.inputs import ONLINE_INPUT_INDEX
+from models.stacking import Stacking, stacking_inputs
 from models.stream import BboStream
 from operators.book import OrderBook
 from operators.features.compute import FeatureState, compute_features
 from operators.features.frame import FrameBuilder
 from operators.labels import CLASS_SIGNS
 from quantumflow.events import BookSnapshot
+from quantumflow.settings import ensemble_method
 
 _CLASSES = ("p_down", "p_flat", "p_up")
 
@@ -62,11 +64,18 @@ class SnapshotPredictor:
         z = bundle.normalizer(events.inputs)
         window = np.vstack([np.zeros((bundle.window, z.shape[1]), dtype=np.float32), z])[-bundle.window :]
         model_probs = np.concatenate(
-            [bundle.net_probs(window[None])[:, 0], bundle.bayes.predict(z[-1, ONLINE_INPUT_INDEX])[None]]
+            [
+                bundle.net_probs(window[None])[:, 0],
+                bundle.bayes.predict(z[-1, ONLINE_INPUT_INDEX])[None],
+                bundle.logistic.predict(z[-1:]),
+            ]
         )
         ensemble = Ensemble(bundle.model_names, len(self.horizons))
         weights = ensemble.weights()
-        probs = ensemble.combine(model_probs, weights)
+        if ensemble_method() == "stacking":
+            probs = Stacking(bundle.stacking).predict(stacking_inputs(model_probs.swapaxes(0, 1)))
+        else:
+            probs = ensemble.combine(model_probs, weights)
         out = []
         for h, horizon in enumerate(self.horizons):
             best = int(np.argmax(probs[h]))

@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.baselines import Logistic, Majority
+from models.baselines import Logistic, LogisticMember, Majority
 from models.bayes import OnlineBayes
 from models.bundle import Bundle
-from models.calibration import fit_temperature
+from models.calibration import fit_temperature, softmax
 from models.inputs import ONLINE_INPUT_INDEX, Normalizer
 from models.nets import NETS
+from models.stacking import averaging, fit_start, stacking_inputs
 from models.stream import EventData
 from operators.labels import DEFAULT_HORIZONS, Horizon, classify, fit_theta, parse_horizons
 
@@ -174,9 +175,14 @@ def fit(
         trained.bundle.nets[name], trained.bundle.temperatures[name] = net, temperature
         trained.histories[name], trained.seconds[name] = history, time.perf_counter() - started
         say(f"{name}: {len(history)} epochs, best validation log-loss {min(h['val_loss'] for h in history):.4f}")
+    bundle = trained.bundle
+    bundle.logistic = LogisticMember.of([trained.baselines["logistic"][h] for h in range(len(horizons))])
     started = time.perf_counter()
-    trained.bundle.bayes = _fit_bayes(events, parts, thetas, y_val)
+    bundle.bayes, bayes_val = _fit_bayes(events, parts, thetas, y_val)
     trained.seconds[OnlineBayes.name] = time.perf_counter() - started
+    started = time.perf_counter()
+    bundle.stacking = _fit_stacking(events, parts, bundle, bayes_val, y_val)
+    trained.seconds["stacking"] = time.perf_counter() - started
     return trained, y_test
 
 
@@ -248,10 +254,13 @@ def _logits(net: torch.nn.Module, events: Events, rows: np.ndarray, chunk: int =
     return np.concatenate(parts)
 
 
-def _fit_bayes(events: Events, parts: Parts, thetas: np.ndarray, y_val: np.ndarray) -> OnlineBayes:
+def _fit_bayes(
+    events: Events, parts: Parts, thetas: np.ndarray, y_val: np.ndarray, chunk: int = 2048
+) -> tuple[OnlineBayes, np.ndarray]:
     """The online learner run prequentially over the train and validation parts in time order, as
     the flow would (each label learned once it is known); its temperatures are fitted on what it
-    said at the validation events before learning their labels."""
+    said at the validation events before learning their labels. Also returns its tempered
+    probabilities at the validation events (NaN elsewhere)."""
     horizons = len(thetas)
     bayes = OnlineBayes(horizons)
     order = np.flatnonzero(~parts.test)
@@ -263,21 +272,42 @@ def _fit_bayes(events: Events, parts: Parts, thetas: np.ndarray, y_val: np.ndarr
     rows, cols = rows[queue], cols[queue]
     due = events.matured[rows, cols]
     classes = np.stack([classify(events.returns[:, h], thetas[h]) for h in range(horizons)], axis=1)
-    scores, scored = [], []
+    scores = np.full((len(events), horizons, 3), np.nan)
     learned = 0
-    for i in tqdm(order.tolist(), desc="bayes", unit="event", disable=None, leave=False):
-        stop = np.searchsorted(due, events.ts[i], side="right")
-        for r, h in zip(rows[learned:stop].tolist(), cols[learned:stop].tolist(), strict=True):
-            bayes.learn(h, x[r], int(classes[r, h]))
-        learned = max(learned, stop)
-        if parts.val[i]:
-            scores.append(bayes.log_likelihoods(x[i]))
-            scored.append(i)
-    scores_array, labels = np.array(scores), y_val[scored]
+    for start in tqdm(range(0, len(order), chunk), desc="bayes", unit="chunk", disable=None, leave=False):
+        batch = order[start : start + chunk]
+        ts = events.ts[batch]
+        stop = int(np.searchsorted(due, ts[-1], side="right"))  # a label is learned before the events at or after it
+        take = slice(learned, stop)
+        at = np.searchsorted(ts, due[take], side="left")
+        scores[batch] = bayes.learn_and_score(at, cols[take], classes[rows[take], cols[take]], x[rows[take]], x[batch])
+        learned = stop
+    scored = np.flatnonzero(parts.val)
+    labels = y_val[scored]
     bayes.temperature = np.array(
-        [fit_temperature(scores_array[labels[:, h] >= 0, h], labels[labels[:, h] >= 0, h]) for h in range(horizons)]
+        [fit_temperature(scores[scored][labels[:, h] >= 0, h], labels[labels[:, h] >= 0, h]) for h in range(horizons)]
     )
-    return bayes
+    probs = np.full_like(scores, np.nan)
+    probs[scored] = bayes.predict_many(scores[scored])
+    return bayes, probs
+
+
+def _fit_stacking(events: Events, parts: Parts, bundle: Bundle, bayes_val: np.ndarray, y_val: np.ndarray) -> np.ndarray:
+    """The stacking layer's starting weights: per horizon, fitted on the models' probabilities at the
+    validation events (the networks and the logistic baseline fitted on the training part, the online
+    learner as it ran there), pulled towards averaging the models' log-probabilities."""
+    rows = np.flatnonzero(parts.val)
+    nets = [
+        softmax(_logits(net, events, rows) / bundle.temperatures[name][None, :, None])
+        for name, net in bundle.nets.items()
+    ]
+    probs = np.stack([*nets, bayes_val[rows], bundle.logistic.predict(events.z[rows])], axis=1)  # (n, models, h, 3)
+    x = stacking_inputs(probs.swapaxes(1, 2))  # (n, horizons, inputs)
+    start = averaging(len(bundle.model_names), len(bundle.horizons))
+    labels = y_val[rows]
+    return np.stack(
+        [fit_start(x[labels[:, h] >= 0, h], labels[labels[:, h] >= 0, h], start[h]) for h in range(len(start))]
+    )
 
 
 def _training_threads() -> int:

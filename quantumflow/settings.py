@@ -41,3 +41,15 @@ def shared_data_dir() -> Path:
     """``QF_SHARED_DATA``, else ``../shared/data`` beside the project: the real exchange recordings that the
     exactness tests and the benchmarks read (the project ships none)."""
     return Path(os.environ.get("QF_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data")
+
+
+ENSEMBLE_METHODS = ("mixture", "stacking")
+
+
+def ensemble_method() -> str:
+    """``QF_ENSEMBLE``: which combination of the models the flow's predictions are, ``mixture`` (the
+    default: the better one on the README's reference run) or ``stacking``."""
+    value = os.environ.get("QF_ENSEMBLE") or ENSEMBLE_METHODS[0]
+    if value not in ENSEMBLE_METHODS:
+        raise ValueError(f"QF_ENSEMBLE={value!r}: expected one of {', '.join(ENSEMBLE_METHODS)}")
+    return value

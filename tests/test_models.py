@@ -69,10 +69,7 @@ def test_online_bayes_learns_and_pickles():
     up[1] = 3
     assert bayes.predict(up)[0].argmax() == 2
     assert pickle.loads(pickle.dumps(bayes)).predict(up) == pytest.approx(bayes.predict(up))
-    # the array form of the likelihood is River's own
-    x = rng.normal(size=len(ONLINE_INPUT_NAMES))
-    river = bayes.learners[0].joint_log_likelihood(dict(zip(ONLINE_INPUT_NAMES, x.tolist(), strict=True)))
-    assert bayes.log_likelihoods(x)[0] == pytest.approx([river[c] for c in range(3)], rel=1e-9)
+    # (tests/test_online_learning.py: it gives River's GaussianNB's numbers)
 
 
 def test_inputs_drop_prices_and_standardize():
@@ -100,7 +97,9 @@ def trained(simulated_models):
 
 def test_training_reports_every_model_and_baseline(trained):
     _, folder, result = trained
-    assert set(result.metrics) == {"lstm", "attention_lstm", "transformer", "bayes", ENSEMBLE, "majority", "logistic"}
+    models = {"lstm", "attention_lstm", "transformer", "bayes", "logistic"}
+    assert set(result.metrics) == models | {"mixture", "stacking", ENSEMBLE, "majority"}
+    assert result.metrics[ENSEMBLE] == result.metrics["mixture"]  # what the flow predicts by default
     for by_horizon in result.metrics.values():
         assert set(by_horizon) == {"10", "1s"}
         for metrics in by_horizon.values():
@@ -141,17 +140,22 @@ def test_bad_model_folders_are_clear_errors(trained, tmp_path):
         Bundle.load(tmp_path)
 
 
-def _predictions(recording, bundle):
-    """Per event seq: (model inputs, per-model and ensemble probabilities) from an offline run."""
+def _predictions(recording, bundle, rows_per_batch=None):
+    """Per event seq: (model inputs, per-model and ensemble probabilities, the mixture's and the stacking
+    layer's) from an offline run, the derived batches cut into ``rows_per_batch`` book rows if given."""
     predictor, inputs_stream = InstrumentPredictor(bundle), BboStream()
     out = {}
     for derived in derive_offline([recording]):
         if type(derived) is not Derived:
             continue
-        events = inputs_stream(derived.frame, derived.features)
-        made, _ = predictor.on_batch(derived.frame, derived.features)
-        for prediction, inputs in zip(made, events.inputs, strict=True):
-            out[prediction.seq] = (inputs, prediction.model_probs, prediction.probs)
+        step = rows_per_batch or len(derived.frame)
+        for start in range(0, len(derived.frame), step):
+            frame = type(derived.frame)(*(column[start : start + step] for column in derived.frame))
+            features = derived.features[start : start + step]
+            events = inputs_stream(frame, features)
+            made, _ = predictor.on_batch(frame, features)
+            for p, inputs in zip(made, events.inputs, strict=True):
+                out[p.seq] = (inputs, p.model_probs, p.probs, p.mixture, p.stacking)
     return out
 
 
@@ -162,11 +166,32 @@ def test_no_leakage_inputs_and_predictions_ignore_the_future(trained, tmp_path):
     cut = _cut(recording, tmp_path / "cut.gz", 6_000)
     whole, part = _predictions(recording, bundle), _predictions(cut, bundle)
     assert 3_000 < len(part) < len(whole) and set(part) <= set(whole)
-    for seq, (inputs, model_probs, probs) in part.items():
+    for seq, (inputs, *probs) in part.items():
         np.testing.assert_array_equal(inputs, whole[seq][0])
         # the networks run on the batch's windows at once; a shorter last batch may round differently
-        np.testing.assert_allclose(model_probs, whole[seq][1], atol=1e-6)
-        np.testing.assert_allclose(probs, whole[seq][2], atol=1e-6)
+        for got, expected in zip(probs, whole[seq][1:], strict=True):  # models, ensemble, mixture, stacking
+            np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_predictions_do_not_depend_on_how_the_stream_is_cut_into_batches(trained, tmp_path):
+    """Learning a batch of labels at once gives what learning them one event at a time does: without the
+    networks (float32, whose rounding depends on the batch) equal to 1e-12 (sums in another order);
+    with them, to their rounding."""
+    import dataclasses
+
+    from models.stacking import averaging
+
+    recording, folder, _ = trained
+    short = _cut(recording, tmp_path / "short.gz", 3000)
+    bundle = Bundle.load(folder)
+    online_only = dataclasses.replace(bundle, nets={}, temperatures={}, stacking=averaging(2, len(bundle.horizons)))
+    for models, atol in ((online_only, 1e-12), (bundle, 1e-6)):
+        one, whole = _predictions(short, models, rows_per_batch=1), _predictions(short, models)
+        assert len(one) == len(whole) > 1000
+        for seq, (inputs, *probs) in whole.items():
+            np.testing.assert_array_equal(inputs, one[seq][0])
+            for got, expected in zip(one[seq][1:], probs, strict=True):
+                np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
 def _cut(recording, path, messages):
@@ -277,6 +302,8 @@ def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
     cost = bench_models(_cut(recording, tmp_path / "short.gz", 4000), folder)
     assert cost.predicted_events > 1000 and cost.horizons == 2
     assert 0 < cost.nets_us_per_event < cost.total_us_per_event and cost.online_us_per_event > 0
+    assert set(cost.parts_us_per_event) >= {"networks", "online learner", "mixture", "stacking", "labels", "rows"}
+    assert all(us > 0 for us in cost.parts_us_per_event.values())
     assert cost.flow_events_per_s > 0 and cost.prediction_rows > 2 * cost.predicted_events
 
 
@@ -299,7 +326,11 @@ def test_snapshots_from_a_client_get_the_ensembles_probabilities(trained):
     for answer in answers:
         probs = [answer["p_down"], answer["p_flat"], answer["p_up"]]
         assert sum(probs) == pytest.approx(1) and answer["confidence"] == max(probs)
-        assert set(answer["models"]) == set(answer["weights"]) == {"lstm", "attention_lstm", "transformer", "bayes"}
+        assert (
+            set(answer["models"])
+            == set(answer["weights"])
+            == {"lstm", "attention_lstm", "transformer", "bayes", "logistic"}
+        )
     assert predictor.predict(snapshots) == answers  # serving learns nothing: the same question, the same answer
     crossed = {"ts": 1, "bids": [[101.0, 1.0]], "asks": [[100.0, 1.0]]}
     for bad, why in (
