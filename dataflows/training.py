@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def run_experiment(
     horizon_names = [h.name for h in settings.horizons]
 
     started = time.perf_counter()
-    online = _run_online(recordings, feed, bundle, parts.test_start)
+    online = run_online(derive_offline(recordings, feed), bundle, parts.test_start)
     seconds["online test pass"] = time.perf_counter() - started
 
     instrument_of = np.concatenate([[d.instrument] * len(d) for d in data])
@@ -159,7 +159,7 @@ def run_experiment(
 
 
 @dataclass
-class _Online:
+class Online:
     labels: list[dict] = field(default_factory=list)  # per horizon: (instrument, seq) -> class
     probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models + ensemble, 3)
     times: list[int] = field(default_factory=list)
@@ -171,12 +171,13 @@ class _Online:
         return np.array(self.weights) if self.weights else np.zeros((0, 0, 0))
 
 
-def _run_online(recordings, feed, bundle: Bundle, test_start: int) -> _Online:
-    """The bundle deployed at ``test_start``: the stream before it is context (books, windows),
-    then every event is predicted and learned from as in the flow."""
-    online = _Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
+def run_online(stream: Iterable, bundle: Bundle, test_start: int) -> Online:
+    """The bundle deployed at ``test_start`` over the flow's keyed steps' output (``derive_offline``):
+    the stream before it is context (books, windows), then every event is predicted and learned from
+    as in the flow."""
+    online = Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
     predictors: dict[str, InstrumentPredictor] = {}
-    for derived in derive_offline(recordings, feed):
+    for derived in stream:
         if type(derived) is not Derived:
             continue
         predictor = predictors.get(derived.instrument)
@@ -208,7 +209,7 @@ def _rows(frame: BookFrame, rows: slice) -> BookFrame:
     return BookFrame(*(column[rows] for column in frame))
 
 
-def _weights_series(online: _Online, bundle: Bundle, horizons: list[str]) -> dict:
+def _weights_series(online: Online, bundle: Bundle, horizons: list[str]) -> dict:
     """Each model's ensemble weight per horizon at up to _WEIGHT_SAMPLES test events, and their times
     in seconds since the first."""
     weights = online.weights_matrix()

@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import numpy as np
 
-FORGETTING = 0.999
+FORGETTING = 0.999  # the defaults; a checkpoint may carry tuned values (``quantumflow tune``)
 SHARPNESS = 10.0  # η
 _EPS = 1e-12
 
 
 class Ensemble:
-    __slots__ = ("losses", "models")
+    __slots__ = ("forgetting", "losses", "models", "sharpness")
 
-    def __init__(self, models: list[str], horizons: int) -> None:
+    def __init__(
+        self, models: list[str], horizons: int, forgetting: float = FORGETTING, sharpness: float = SHARPNESS
+    ) -> None:
         self.models = models
+        self.forgetting, self.sharpness = forgetting, sharpness
         self.losses = np.zeros((horizons, len(models)))  # rolling log-loss per horizon and model
 
     def weights(self) -> np.ndarray:
         """(horizons, models), each row summing to 1."""
-        w = np.exp(-SHARPNESS * (self.losses - self.losses.min(axis=1, keepdims=True)))
+        w = np.exp(-self.sharpness * (self.losses - self.losses.min(axis=1, keepdims=True)))
         return w / w.sum(axis=1, keepdims=True)
 
     def combine(self, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -39,4 +42,4 @@ class Ensemble:
     def learn(self, horizon: int, probs: np.ndarray, label: int) -> None:
         """A label matured: ``probs`` (models, 3) is what each model said at the event."""
         loss = -np.log(np.maximum(probs[:, label], _EPS))
-        self.losses[horizon] = FORGETTING * self.losses[horizon] + (1 - FORGETTING) * loss
+        self.losses[horizon] = self.forgetting * self.losses[horizon] + (1 - self.forgetting) * loss

@@ -54,7 +54,7 @@ class InstrumentPredictor:
         self.stream = BboStream()
         self.labels = LabelMaker(bundle.horizons)
         self.bayes = copy.deepcopy(bundle.bayes)
-        self.ensemble = Ensemble(bundle.model_names, len(bundle.horizons))
+        self.ensemble = Ensemble(bundle.model_names, len(bundle.horizons), **bundle.ensemble_settings())
         self.context = np.zeros((bundle.window - 1, len(bundle.normalizer.mean)), dtype=np.float32)
         self.pending: dict[int, _Pending] = {}
         self.events = 0
