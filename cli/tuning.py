@@ -25,12 +25,15 @@ def tune_command(
     ] = None,
     minutes: Annotated[
         float,
-        typer.Option(min=0.0, help="Time for the whole run; the trial running then finishes (at least one runs)."),
+        typer.Option(
+            min=0.0,
+            help="Time for the whole run, replay included: no trial starts unless a typical one fits (one always runs).",
+        ),
     ] = 10.0,
     trials: Annotated[int | None, typer.Option(min=1, help="Stop after this many trials (if time is left).")] = None,
     horizons: HorizonsOption = DEFAULT_HORIZONS,
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs per network in a trial.")] = 3,
-    max_windows: Annotated[int, typer.Option(min=100, help="Training windows per epoch in a trial (a sample).")] = 4000,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs per network in a trial.")] = 2,
+    max_windows: Annotated[int, typer.Option(min=100, help="Training windows per epoch in a trial (a sample).")] = 3000,
     seed: SeedOption = 7,
     test_fraction: Annotated[
         float,

@@ -150,9 +150,10 @@ def tune(
     on_replay: Callable[[int], None] | None = None,
     on_trial: Callable[[int, float, float], None] | None = None,
 ) -> TuneResult:
-    """Run trials until ``minutes`` have passed since the start (replay included; the trial running
-    then finishes, and at least one runs) or ``trials`` are done; ``on_trial(number, value, best)``
-    after each. ``base`` gives the horizons and the trials' training budget."""
+    """Run trials until ``minutes`` have passed since the start (replay included; no trial starts when
+    the time left is under the median trial's, a trial running when time is up finishes, and at least
+    one runs) or ``trials`` are done; ``on_trial(number, value, best)`` after each. ``base`` gives the
+    horizons and the trials' training budget."""
     import optuna
 
     started = time.monotonic()
@@ -190,11 +191,17 @@ def tune(
         trial.set_user_attr("macro_f1", figures["macro_f1"])
         return figures["log_loss"]
 
+    durations: list[float] = []
+
     def after(study, trial) -> None:
         if trial.state == optuna.trial.TrialState.COMPLETE:
             write_best(study, out, tuning, base)
             if on_trial is not None:
                 on_trial(trial.number, trial.value, study.best_value)
+        if trial.duration is not None:
+            durations.append(trial.duration.total_seconds())
+        if durations and minutes * 60 - (time.monotonic() - started) < float(np.median(durations)):
+            study.stop()  # a typical trial would not finish in the time left
 
     left = minutes * 60 - (time.monotonic() - started)
     study.optimize(objective, n_trials=trials if left > 0 else 1, timeout=max(left, 1e-3), callbacks=[after])
