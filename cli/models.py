@@ -81,7 +81,7 @@ def train_command(
     console = _console(as_json)
     settings = _settings(horizons, epochs, window, seed, settings_file, untuned, console)
     result = _experiment(paths, None, settings, feed, out / "report", out, console, test_fraction)
-    _show(result, out, console, as_json)
+    _show(result, out / "report", console, as_json)
 
 
 def evaluate_command(

@@ -27,7 +27,7 @@ def tune_command(
         float,
         typer.Option(
             min=0.0,
-            help="Time for the whole run, replay included: no trial starts unless a typical one fits (one always runs).",
+            help="Time for the whole run, replay included: no trial starts unless a typical one fits; one always runs",
         ),
     ] = 10.0,
     trials: Annotated[int | None, typer.Option(min=1, help="Stop after this many trials (if time is left).")] = None,
