@@ -20,14 +20,15 @@ def tune_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Folder for the study (study.db) and best_settings.json; the same folder again continues it."
+            help="Folder for the study (study.db) and best_settings.json; the same folder again continues it.",
+            show_default="data/tuning",
         ),
     ] = None,
     minutes: Annotated[
         float,
         typer.Option(
             min=0.0,
-            help="Time for the whole run, replay included: no trial starts unless a typical one fits; one always runs",
+            help="Time for the whole run, replay included: no trial starts unless a typical one fits; one always runs.",
         ),
     ] = 10.0,
     trials: Annotated[int | None, typer.Option(min=1, help="Stop after this many trials (if time is left).")] = None,

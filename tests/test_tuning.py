@@ -14,7 +14,9 @@ import torch
 
 from dataflows.dataset import build_dataset
 from dataflows.tuning import prepare
+from models.bundle import Bundle
 from models.nets import NETS
+from models.online import InstrumentPredictor
 from models.train import Events, Settings, split
 from operators.labels import parse_horizons
 
@@ -75,6 +77,9 @@ def test_tune_resumes_its_study_and_train_uses_the_best_settings(simulated_recor
     }
     checkpoint = torch.load(tmp_path / "models" / "lstm.pt", weights_only=True)
     assert checkpoint["meta"]["architecture"]["width"] == best["settings"]["width"]
+    bundle = Bundle.load(tmp_path / "models")  # the networks rebuilt in the tuned shape
+    predictor = InstrumentPredictor(bundle)
+    assert predictor.ensemble.sharpness == best["settings"]["ensemble_sharpness"]
 
     both = run("train", recording, "--settings", tuning / "best_settings.json", "--untuned", env=env)
     assert both.returncode == 2 and "contradict" in both.stderr
