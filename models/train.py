@@ -46,7 +46,7 @@ class Settings:
     dropout: float = DROPOUT  # on the networks' inputs
     ensemble_forgetting: float = FORGETTING
     ensemble_sharpness: float = SHARPNESS
-    source: str = "defaults"  # where the tunable values came from, for people (printed, kept in the checkpoints)
+    source: str = "built-in defaults"  # where the tunable values came from (printed, kept in the checkpoints)
 
     def tunable(self) -> dict:
         """The values ``quantumflow tune`` searches, by name."""
