@@ -129,7 +129,7 @@ def evaluate_command(
     out = out or data_dir() / "evaluation"
     console = _console(as_json)
     settings = _settings(horizons, epochs, window, seed, settings_file, untuned, console)
-    if periods is None:
+    if not periods:
         fold_train, fold_test = folds[0]
         result = _experiment(
             [*fold_train, *fold_test], _first_receive_ts(fold_test), settings, feed, out, None, console
@@ -171,7 +171,7 @@ def _folds(periods, train, test, rolling) -> list[tuple[list[Path], list[Path]]]
     after its training periods end."""
     if periods and (train or test):
         raise UserError("give either periods to walk forward over or --train and --test, not both", USAGE)
-    if periods is None or not periods:
+    if not periods:
         if not train or not test:
             raise UserError("give --train and --test, or two or more periods to walk forward over", USAGE)
         folds = [(train, test)]
