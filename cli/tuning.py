@@ -93,6 +93,11 @@ def tune_command(
         f"log-loss {best['log_loss']:.4f}, macro-F1 {best['macro_f1']:.3f} (ensemble, mean over the horizons, "
         "on the tuning validation)"
     )
+    if best["built_in"] is not None:
+        console.print(
+            f"the built-in settings there: log-loss {best['built_in']['log_loss']:.4f}, "
+            f"macro-F1 {best['built_in']['macro_f1']:.3f}"
+        )
     console.print(f"best settings: {shown(best['settings'])}")
     console.print(f"written: {result.files['study']}, {result.files['best_settings']}")
     if Path(out).resolve() != tuning_dir().resolve():

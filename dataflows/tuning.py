@@ -160,13 +160,10 @@ def tune(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=STUDY_NAME,
-        storage=f"sqlite:///{out / STUDY_FILE}",
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=base.seed),
-        load_if_exists=True,
-    )
+    storage = f"sqlite:///{out / STUDY_FILE}"
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize", load_if_exists=True)
+    # seeded, and by the trials already made: a resumed study draws new values, not the first run's again
+    study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
     made_on = {
         "recordings": [Path(p).name for p in recordings],
         "horizons": [h.name for h in base.horizons],
@@ -218,11 +215,14 @@ def _complete(study) -> int:
 
 def write_best(study, out: Path, tuning: TuningData, base: Settings) -> Path:
     best = study.best_trial
+    built_in = Settings(base.horizons).tunable()
+    baseline = next((t for t in study.trials if t.value is not None and t.params == built_in), None)
     document = {
         "settings": {name: best.params[name] for name in TUNABLE},
         "objective": OBJECTIVE,
         "log_loss": best.value,
         "macro_f1": best.user_attrs.get("macro_f1"),
+        "built_in": None if baseline is None else {"log_loss": baseline.value, **baseline.user_attrs},
         "trial": best.number,
         "trials": _complete(study),
         "tuned_on": {

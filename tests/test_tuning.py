@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import torch
 
@@ -21,7 +22,7 @@ from models.train import Events, Settings, split
 from operators.labels import parse_horizons
 
 BIN = Path(sys.executable).parent / "quantumflow"
-QUICK_TRIALS = ("--horizons", "10", "--epochs", "1", "--max-windows", "300", "--minutes", "2", "--trials", "1")
+QUICK_TRIALS = ("--horizons", "10", "--epochs", "1", "--max-windows", "300", "--minutes", "2")
 
 
 def run(*args, env=None):
@@ -49,20 +50,23 @@ def test_tuning_never_reads_the_part_train_tests_on(simulated_recording):
 def test_tune_resumes_its_study_and_train_uses_the_best_settings(simulated_recording, tmp_path):
     recording = simulated_recording / "binance_btcusdt.gz"
     env = {"QF_DATA_DIR": str(tmp_path / "data")}  # tune's default folder is data/tuning, where train looks
-    first = run("tune", recording, *QUICK_TRIALS, "--json", env=env)
+    first = run("tune", recording, *QUICK_TRIALS, "--trials", "2", "--json", env=env)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
     tuning = tmp_path / "data" / "tuning"
-    assert result["trials"] == result["new_trials"] == 1
+    assert result["trials"] == result["new_trials"] == 2
     assert result["files"] == {"study": str(tuning / "study.db"), "best_settings": str(tuning / "best_settings.json")}
-    second = run("tune", recording, *QUICK_TRIALS, "--json", env=env)
+    second = run("tune", recording, *QUICK_TRIALS, "--trials", "1", "--json", env=env)
     assert second.returncode == 0, second.stderr
-    assert json.loads(second.stdout)["trials"] == 2
+    assert json.loads(second.stdout)["trials"] == 3
+    study = optuna.load_study(study_name="quantumflow", storage=f"sqlite:///{tuning / 'study.db'}")
+    assert study.trials[2].params != study.trials[1].params  # the resumed run drew new values
     best = json.loads((tuning / "best_settings.json").read_text())
-    assert best["trials"] == 2 and best["tuned_on"]["recordings"] == ["binance_btcusdt.gz"]
+    assert best["trials"] == 3 and best["tuned_on"]["recordings"] == ["binance_btcusdt.gz"]
     assert set(best["settings"]) == set(Settings([]).tunable())
+    assert best["built_in"]["log_loss"] >= best["log_loss"]  # the first trial is the built-in settings
 
-    other = run("tune", recording, *QUICK_TRIALS[2:], "--horizons", "1s", env=env)
+    other = run("tune", recording, *QUICK_TRIALS[2:], "--horizons", "1s", "--trials", "1", env=env)
     assert other.returncode == 2 and "made on binance_btcusdt.gz for horizons 10 " in other.stderr
     assert len(other.stderr.strip().splitlines()) == 1
 
