@@ -38,7 +38,9 @@ def tune_command(
     seed: SeedOption = 7,
     test_fraction: Annotated[
         float,
-        typer.Option(min=0.05, max=0.5, help="Last share of the time never read (what 'quantumflow train' tests on)."),
+        typer.Option(
+            min=0.05, max=0.5, help="Last share of the events never read (what 'quantumflow train' tests on)."
+        ),
     ] = 0.15,
     feed: FeedOption = None,
     as_json: JsonOption = False,
@@ -46,7 +48,7 @@ def tune_command(
     """Search the networks' window, width, depth, dropout and learning rate and the ensemble's
     forgetting and sharpness (Optuna, TPE) for the lowest ensemble log-loss, mean over the horizons.
 
-    Walk-forward, never on the test part: the last --test-fraction of the time (what 'train' tests
+    Walk-forward, never on the test part: the last --test-fraction of the events (what 'train' tests
     on) is never read; of the rest, the last 15% is the tuning validation, each trial fits on the
     time before it (briefly: --epochs, --max-windows) and runs online over it as the flow does. The
     best settings are written to OUT/best_settings.json, which 'train' and 'evaluate' use (by

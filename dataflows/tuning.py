@@ -1,9 +1,9 @@
 """``quantumflow tune``: an Optuna search over the networks' and the ensemble's settings, on a
 walk-forward split of the training recordings that never reads the part ``train`` tests on.
 
-The recordings are replayed once and kept in memory. The last ``test_fraction`` of their time
+The recordings are replayed once and kept in memory. The last ``test_fraction`` of their events
 (the part ``quantumflow train`` holds out as its test) is dropped before anything is read from
-it. Of what remains, the last 15% of the time is the tuning validation: each trial fits on the
+it. Of what remains, the last 15% of the events is the tuning validation: each trial fits on the
 time before it (with its own early-stopping validation, as ``train`` does), deploys the models at
 its start and runs them online over it exactly as the flow does (predict, learn as labels mature;
 no label maturing after the held-out part's start is used). The objective is the ensemble's
@@ -41,7 +41,7 @@ from operators.instrument import Derived
 STUDY_FILE = "study.db"
 BEST_FILE = "best_settings.json"
 STUDY_NAME = "quantumflow"
-VALIDATION_FRACTION = 0.15  # the tuning validation: the last share of the time before the held-out part
+VALIDATION_FRACTION = 0.15  # the tuning validation: the last share of the events before the held-out part
 OBJECTIVE = "the ensemble's log-loss on the tuning validation, mean over the horizons (lower is better)"
 WINDOWS = (8, 16, 32, 48, 64)
 WIDTHS = (16, 32, 64)
