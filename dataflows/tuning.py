@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ class TuningData:
     data: list[EventData]
     held_out_start: int  # ns: the part train tests on starts here; nothing at or after it is read
     validation_start: int  # ns: the tuning validation runs from here to held_out_start
-    bayes: dict[str, OnlineBayes] = field(default_factory=dict)  # fitted once, shared by the trials
+    bayes: OnlineBayes | None = None  # fitted by the first trial, shared by the later ones
 
 
 @dataclass
@@ -106,7 +106,8 @@ def _before(derived: Derived, end: int) -> Derived | None:
 
 
 def suggest(trial, base: Settings) -> Settings:
-    """The trial's settings: the searched values over ``base``."""
+    """The trial's settings: the searched values over ``base`` (drawn in this order, which the seeded
+    sampler's draws depend on)."""
     forgetting = trial.suggest_categorical("ensemble_forgetting", FORGETTINGS)
     return replace(
         base,
@@ -125,8 +126,8 @@ def score(tuning: TuningData, settings: Settings) -> dict[str, float]:
     log-loss and macro-F1 over the horizons."""
     events = Events(tuning.data, settings.window)
     parts = split(events, tuning.validation_start)
-    trained, _ = fit(events, parts, settings, say=lambda _: None, bayes=tuning.bayes.get("fitted"))
-    tuning.bayes["fitted"] = trained.bundle.bayes
+    trained, _ = fit(events, parts, settings, say=lambda _: None, bayes=tuning.bayes)
+    tuning.bayes = trained.bundle.bayes
     online = run_online(tuning.stream, trained.bundle, tuning.validation_start)
     losses, f1s = [], []
     for h in range(len(settings.horizons)):
