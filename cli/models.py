@@ -1,5 +1,6 @@
-"""``quantumflow train`` and ``quantumflow evaluate``, and the small models the main job trains
-when it finds none."""
+"""``quantumflow train`` and ``quantumflow evaluate`` (one test recording, or walk-forward over
+consecutive periods), the settings they train with, and the small models the main job trains when
+it finds none."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from cli.errors import bad_input, known_feed
+from cli.errors import USAGE, UserError, bad_input, known_feed
 from operators.feeds import FEEDS
 from operators.labels import DEFAULT_HORIZONS
-from quantumflow.settings import data_dir, models_dir
+from quantumflow.settings import data_dir, models_dir, tuning_dir
 
 HorizonsOption = Annotated[
     str,
@@ -25,7 +26,23 @@ HorizonsOption = Annotated[
 EpochsOption = Annotated[
     int, typer.Option(min=1, help="Most training epochs per network (early stopping ends sooner).")
 ]
-WindowOption = Annotated[int, typer.Option(min=2, max=512, help="Events each network reads (the window T).")]
+WindowOption = Annotated[
+    int | None,
+    typer.Option(
+        min=2, max=512, help="Events each network reads (the window T).", show_default="32, or the tuned value"
+    ),
+]
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        help="Settings from 'quantumflow tune' (its best_settings.json); command-line options override them.",
+        show_default="data/tuning/best_settings.json when it exists",
+    ),
+]
+UntunedOption = Annotated[
+    bool, typer.Option("--untuned", help="Train with the built-in settings even if tuned ones exist.")
+]
 SeedOption = Annotated[int, typer.Option(help="Seed of every random choice (same seed, same models).")]
 FeedOption = Annotated[
     str | None,
@@ -45,54 +62,128 @@ def train_command(
     out: Annotated[Path | None, typer.Option(help="Folder for the checkpoints.", show_default="$QF_MODELS_DIR")] = None,
     horizons: HorizonsOption = DEFAULT_HORIZONS,
     epochs: EpochsOption = 20,
-    window: WindowOption = 32,
+    window: WindowOption = None,
     seed: SeedOption = 7,
     test_fraction: Annotated[
         float, typer.Option(min=0.05, max=0.5, help="Last share of the time held out as the test part.")
     ] = 0.15,
     feed: FeedOption = None,
+    settings_file: SettingsOption = None,
+    untuned: UntunedOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train the networks and the online learner on recordings (split in time: train, validation,
-    test), save the checkpoints, and report every model beside the baselines on the test part."""
+    test), save the checkpoints, and report every model beside the baselines on the test part.
+
+    The settings are the tuned ones when 'quantumflow tune' wrote some (it says which it used and
+    from where, and keeps them in the checkpoints)."""
     out = out or models_dir()
-    _experiment(paths, None, horizons, epochs, window, seed, feed, out / "report", out, as_json, test_fraction)
+    console = _console(as_json)
+    settings = _settings(horizons, epochs, window, seed, settings_file, untuned, console)
+    result = _experiment(paths, None, settings, feed, out / "report", out, console, test_fraction)
+    _show(result, out / "report", console, as_json)
 
 
 def evaluate_command(
-    train: Annotated[list[Path], typer.Option("--train", help="Recording(s) to train on.")],
+    periods: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Walk forward over consecutive periods (each a recording or a folder of them, in time order): "
+            "train on the periods before each one and test on it.",
+            show_default=False,
+        ),
+    ] = None,
+    train: Annotated[list[Path] | None, typer.Option("--train", help="Recording(s) to train on.")] = None,
     test: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             "--test", help="Recording(s) to test on: later ones of the training instruments, or another market."
         ),
-    ],
+    ] = None,
+    rolling: Annotated[
+        bool, typer.Option("--rolling", help="Walk forward training on the one period before each test period only.")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the plots and results.json.", show_default="data/evaluation")
     ] = None,
     horizons: HorizonsOption = DEFAULT_HORIZONS,
     epochs: EpochsOption = 20,
-    window: WindowOption = 32,
+    window: WindowOption = None,
     seed: SeedOption = 7,
     feed: FeedOption = None,
+    settings_file: SettingsOption = None,
+    untuned: UntunedOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train on recordings and test on later ones, or on a market never seen in training:
-    accuracy, macro-F1, per-class precision and recall, log-loss and calibration (ECE) of every
-    model, the stacking layer, the mixture, the ensemble (the one of the two the flow uses) and the
-    baselines, per horizon, with a confusion-matrix, training-curve and mixture-weight plot.
+    """Train on recordings and test on later ones or on a market never seen in training (--train,
+    --test), or walk forward over consecutive periods (PERIOD PERIOD...): accuracy, macro-F1, per-class
+    precision and recall, log-loss and calibration (ECE) of every model, the stacking layer, the
+    mixture, the ensemble (the one of the two the flow uses) and the baselines, per horizon, with a
+    confusion-matrix, training-curve and mixture-weight plot.
 
-    All are replayed as one stream (a later recording continues the earlier one's book). An
-    instrument of the test recordings that the training ones hold is tested from where its test
-    recording starts, which must be after its training recordings end; any other instrument is a
-    held-out market, tested whole. The models are fitted on the events before the test parts and
-    run online over them."""
+    Walk-forward with periods A B C: fold 1 trains on A and tests on B, fold 2 trains on A and B
+    (--rolling: B only) and tests on C; every fold is reported, then the mean over the folds
+    (walk_forward.json, and each fold's plots in fold_N/).
+
+    Training and test recordings are replayed as one stream (a later recording continues the earlier
+    one's book). An instrument of the test recordings that the training ones hold is tested from where
+    its test recording starts, which must be after its training recordings end; any other instrument is
+    a held-out market, tested whole. The models are fitted on the events before the test parts and run
+    online over them."""
+    folds = _folds(periods, train, test, rolling, feed)
+    out = out or data_dir() / "evaluation"
+    console = _console(as_json)
+    settings = _settings(horizons, epochs, window, seed, settings_file, untuned, console)
+    if not periods:
+        fold_train, fold_test, test_start = folds[0]
+        result = _experiment([*fold_train, *fold_test], test_start, settings, feed, out, None, console)
+        _show(result, out, console, as_json)
+        return
+    from dataflows.walk_forward import mean_metrics
+
+    reports = []
+    for number, (fold_train, fold_test, test_start) in enumerate(folds, start=1):
+        names = f"train {' + '.join(p.name for p in fold_train)}, test {' + '.join(p.name for p in fold_test)}"
+        console.print(f"[bold]fold {number} of {len(folds)}[/bold]: {names}")
+        folder = out / f"fold_{number}"
+        result = _experiment([*fold_train, *fold_test], test_start, settings, feed, folder, None, console)
+        if not as_json:
+            console.print(results_table(result.metrics, f"fold {number}: {names}"))
+        reports.append(
+            {
+                "train": [str(p) for p in fold_train],
+                "test": [str(p) for p in fold_test],
+                "events": result.events,
+                "metrics": result.metrics,
+                "results": str(folder / "results.json"),
+            }
+        )
+    summary = {"mode": "rolling" if rolling else "expanding", "folds": reports, "mean": mean_metrics(reports)}
+    (out / "walk_forward.json").write_text(json.dumps(summary, indent=1))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    console.print(results_table(summary["mean"], f"mean over {len(folds)} folds"))
+    console.print(f"written: {out / 'walk_forward.json'}, and each fold's plots in {out}/fold_N/")
+
+
+def _folds(periods, train, test, rolling, feed) -> list[tuple[list[Path], list[Path], dict[str, int]]]:
+    """(training recordings, test recordings, where each tested instrument's test part starts) per fold;
+    refuses a test period of an instrument that does not start after its training periods end."""
     from dataflows.training import test_starts
 
-    with bad_input():
-        test_start = test_starts(train, test, feed)
-    out = out or data_dir() / "evaluation"
-    _experiment([*train, *test], test_start, horizons, epochs, window, seed, feed, out, None, as_json)
+    if periods and (train or test):
+        raise UserError("give either periods to walk forward over or --train and --test, not both", USAGE)
+    if not periods:
+        if not train or not test:
+            raise UserError("give --train and --test, or two or more periods to walk forward over", USAGE)
+        folds = [(train, test)]
+    elif len(periods) < 2:
+        raise UserError("walk-forward needs two or more periods (the first is only trained on)", USAGE)
+    else:
+        folds = [([periods[i - 1]] if rolling else periods[:i], [periods[i]]) for i in range(1, len(periods))]
+    with bad_input():  # a missing recording, or a test period before its training ends
+        return [(fold_train, fold_test, test_starts(fold_train, fold_test, feed)) for fold_train, fold_test in folds]
 
 
 def train_default_models(recording: Path, console: Console) -> None:
@@ -104,18 +195,47 @@ def train_default_models(recording: Path, console: Console) -> None:
     run_experiment([recording], small_settings(), models_dir() / "report", save_models=models_dir(), say=console.print)
 
 
-def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, save_models, as_json, test_fraction=0.15):
-    from dataflows.sources import recording_paths
-    from dataflows.training import run_experiment
+def _console(as_json: bool) -> Console:
+    return Console(width=shutil.get_terminal_size((150, 24)).columns, stderr=as_json)
+
+
+def _settings(horizons, epochs, window, seed, settings_file, untuned, console):
+    """The built-in settings, over them the tuned ones (--settings, else data/tuning/best_settings.json
+    when it exists, unless --untuned), over those the command line's; says which and from where."""
+    from dataflows.tuning import BEST_FILE, tuned_settings
     from models.train import Settings
     from operators.labels import parse_horizons
 
-    console = Console(width=shutil.get_terminal_size((150, 24)).columns, stderr=as_json)
-    with bad_input():  # bad horizons, or recordings too short to train on
-        settings = Settings(parse_horizons(horizons), window=window, epochs=epochs, seed=seed)
+    if settings_file is not None and untuned:
+        raise UserError("--settings and --untuned contradict each other: give one", USAGE)
+    tuned = tuning_dir() / BEST_FILE
+    if settings_file is None and not untuned and tuned.is_file():
+        settings_file = tuned
+    with bad_input():  # bad horizons, an unreadable settings file
+        values = tuned_settings(settings_file) if settings_file is not None else {}
+        source = f"tuned, from {settings_file}" if settings_file is not None else "built-in defaults"
+        if window is not None:
+            values["window"] = window
+            source += ", window from the command line"
+        settings = Settings(parse_horizons(horizons), epochs=epochs, seed=seed, source=source, **values)
+    console.print(f"settings ({source}): {shown(settings.tunable())}")
+    return settings
+
+
+def shown(settings: dict) -> str:
+    return ", ".join(
+        f"{name} {f'{value:.4g}' if isinstance(value, float) else value}" for name, value in settings.items()
+    )
+
+
+def _experiment(paths, test_start, settings, feed, out, save_models, console, test_fraction=0.15):
+    from dataflows.sources import recording_paths
+    from dataflows.training import run_experiment
+
+    with bad_input():  # recordings too short to train on
         total = sum(path.stat().st_size for path in recording_paths(paths))
         with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar:
-            result = run_experiment(
+            return run_experiment(
                 paths,
                 settings,
                 out,
@@ -126,6 +246,9 @@ def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, sa
                 on_progress=lambda done: bar.update(done - bar.n),
                 test_fraction=test_fraction,
             )
+
+
+def _show(result, out, console: Console, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=1))
         return
@@ -143,8 +266,8 @@ def _experiment(paths, test_start, horizons, epochs, window, seed, feed, out, sa
     console.print("written: " + ", ".join(result.files.values()) + f", {Path(out) / 'results.json'}")
 
 
-def results_table(metrics: dict[str, dict[str, dict]]) -> Table:
-    table = Table("horizon", "model", *_SHOWN, "P down/flat/up", "R down/flat/up", title="test part")
+def results_table(metrics: dict[str, dict[str, dict]], title: str = "test part") -> Table:
+    table = Table("horizon", "model", *_SHOWN, "P down/flat/up", "R down/flat/up", title=title)
     horizons = list(next(iter(metrics.values())))
     for horizon in horizons:
         for model, by_horizon in metrics.items():

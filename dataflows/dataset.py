@@ -4,7 +4,7 @@ labels them (NaN where the recording ends before the horizon does)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +22,22 @@ def build_dataset(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[EventData]:
     """One ``EventData`` per instrument with at least one event, in order of first appearance."""
+    return dataset_of(derive_offline(paths, feed, on_progress=on_progress), horizons)
+
+
+def dataset_of(derived: Iterable, horizons: list[Horizon]) -> list[EventData]:
+    """``build_dataset`` from the flow's keyed steps' output, already replayed (e.g. kept in memory)."""
     streams: dict[str, BboStream] = {}
     makers: dict[str, LabelMaker] = {}
     parts: dict[str, list[BboEvents]] = {}
     matured: dict[str, list[tuple[int, Matured]]] = {}
-    for derived in derive_offline(paths, feed, on_progress=on_progress):
-        if type(derived) is not Derived:
+    for batch in derived:
+        if type(batch) is not Derived:
             continue
-        name = derived.instrument
+        name = batch.instrument
         if name not in streams:
             streams[name], makers[name], parts[name], matured[name] = BboStream(), LabelMaker(horizons), [], []
-        events = streams[name](derived.frame, derived.features)
+        events = streams[name](batch.frame, batch.features)
         push, out = makers[name].push, matured[name]
         for ts, mid in zip(events.ts.tolist(), events.mid.tolist(), strict=True):
             out += [(ts, label) for label in push(ts, mid)]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def run_experiment(
     horizon_names = [h.name for h in settings.horizons]
 
     started = time.perf_counter()
-    online = _run_online(recordings, feed, bundle, parts.test_start)
+    online = run_online(derive_offline(recordings, feed), bundle, parts.test_start)
     seconds["online test pass"] = time.perf_counter() - started
 
     instrument_of = np.concatenate([[d.instrument] * len(d) for d in data])
@@ -167,7 +168,7 @@ def run_experiment(
 
 
 @dataclass
-class _Online:
+class Online:
     labels: list[dict] = field(default_factory=list)  # per horizon: (instrument, seq) -> class
     probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models, mixture, stacking, ensemble; 3)
     times: list[int] = field(default_factory=list)
@@ -179,19 +180,24 @@ class _Online:
         return np.array(self.weights) if self.weights else np.zeros((0, 0, 0))
 
 
-def _run_online(recordings, feed, bundle: Bundle, test_start: dict[str, int]) -> _Online:
-    """The bundle deployed at each tested instrument's ``test_start``: its stream before it is
+def run_online(stream: Iterable, bundle: Bundle, test_start: int | dict[str, int]) -> Online:
+    """The bundle deployed at ``test_start`` (one time for every instrument, or each tested instrument's
+    own) over the flow's keyed steps' output (``derive_offline``): an instrument's stream before it is
     context (books, windows), then every event is predicted and learned from as in the flow."""
-    online = _Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
+    online = Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
     predictors: dict[str, InstrumentPredictor] = {}
-    for derived in derive_offline(recordings, feed):
-        if type(derived) is not Derived or derived.instrument not in test_start:
+    for derived in stream:
+        if type(derived) is not Derived:
+            continue
+        start = test_start if isinstance(test_start, int) else test_start.get(derived.instrument)
+        if start is None:
+            continue
             continue
         predictor = predictors.get(derived.instrument)
         if predictor is None:
             predictor = predictors[derived.instrument] = InstrumentPredictor(bundle)
         frame, features = derived.frame, derived.features
-        cut = int(np.searchsorted(frame.ts, test_start[derived.instrument]))
+        cut = int(np.searchsorted(frame.ts, start))
         if cut:
             predictor.observe(_rows(frame, slice(0, cut)), features[:cut])
         if cut == len(frame):
@@ -220,12 +226,16 @@ def test_starts(train: Sequence[str | Path], test: Sequence[str | Path], feed: s
     if not tested:
         raise ValueError("the test recordings hold no market data")
     for name, (first, _) in tested.items():
-        if name in trained and trained[name][1] > first:
+        if name in trained and trained[name][1] >= first:
             raise ValueError(
-                f"{name}: the test recordings start before the training ones end; test on a later recording "
-                "of it, or on another market"
+                f"{name}: the test recordings start at {_utc(first)}, before the training ones end at "
+                f"{_utc(trained[name][1])}: test on a later recording of it, or on another market"
             )
     return {name: first for name, (first, _) in tested.items()}
+
+
+def _utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def instrument_spans(paths: Sequence[str | Path], feed: str | None = None) -> dict[str, tuple[int, int]]:
@@ -246,7 +256,7 @@ def _rows(frame: BookFrame, rows: slice) -> BookFrame:
     return BookFrame(*(column[rows] for column in frame))
 
 
-def _weights_series(online: _Online, bundle: Bundle, horizons: list[str]) -> dict:
+def _weights_series(online: Online, bundle: Bundle, horizons: list[str]) -> dict:
     """Each model's ensemble weight per horizon at up to _WEIGHT_SAMPLES test events, and their times
     in seconds since the first."""
     weights = online.weights_matrix()

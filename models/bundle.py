@@ -8,7 +8,9 @@
 - ``manifest.json``: ``meta`` and the training figures, for people.
 
 ``meta`` is what a checkpoint carries besides weights: the input names, their standardization,
-the horizons and their flat bands θ, the window length, per-model temperatures, the seed, the
+the horizons and their flat bands θ, the window length, the networks' architecture (width, depth,
+dropout), the ensemble's forgetting and sharpness, the settings trained with and where they came
+from, per-model temperatures, the seed, the
 data it was trained on (the recordings, and each instrument with its source: simulated or
 recorded) and the versions of the libraries.
 """
@@ -73,6 +75,10 @@ class Bundle:
     def model_names(self) -> list[str]:
         return [*self.nets, OnlineBayes.name, LogisticMember.name]
 
+    def ensemble_settings(self) -> dict[str, float]:
+        """The ensemble's forgetting and sharpness the models were trained with (empty: the defaults)."""
+        return self.meta.get("ensemble", {})
+
     def trained_on(self) -> dict[str, str] | None:
         """Each instrument the models were trained on, and whether its recording was simulated or
         recorded; None for checkpoints that do not say (trained before this was kept)."""
@@ -134,7 +140,9 @@ class Bundle:
                 checkpoint = torch.load(path, weights_only=True)
                 _check_same(meta, checkpoint["meta"], path)
                 kind = checkpoint["kind"]
-                net = NETS[kind](len(meta["inputs"]), len(meta["horizons"]), meta["window"])
+                net = NETS[kind](
+                    len(meta["inputs"]), len(meta["horizons"]), meta["window"], **meta.get("architecture", {})
+                )
                 net.load_state_dict(checkpoint["state_dict"])
                 nets[kind] = net.eval()
                 temperatures[kind] = np.asarray(checkpoint["meta"]["temperature"], dtype=float)

@@ -20,22 +20,24 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-FORGETTING = 0.999
+FORGETTING = 0.999  # the defaults; a checkpoint may carry tuned values (``quantumflow tune``)
 SHARPNESS = 10.0  # η
 _EPS = 1e-12
-_FILTER = (np.array([1 - FORGETTING, 0.0]), np.array([1.0, -FORGETTING]))
 
 
 class Ensemble:
-    __slots__ = ("losses", "models")
+    __slots__ = ("forgetting", "losses", "models", "sharpness")
 
-    def __init__(self, models: list[str], horizons: int) -> None:
+    def __init__(
+        self, models: list[str], horizons: int, forgetting: float = FORGETTING, sharpness: float = SHARPNESS
+    ) -> None:
         self.models = models
+        self.forgetting, self.sharpness = forgetting, sharpness
         self.losses = np.zeros((horizons, len(models)))  # rolling log-loss per horizon and model
 
     def weights(self) -> np.ndarray:
         """(horizons, models), each row summing to 1."""
-        return _weights(self.losses)
+        return _weights(self.losses, self.sharpness)
 
     def combine(self, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """probs (models, horizons, 3) -> (horizons, 3)."""
@@ -54,16 +56,17 @@ class Ensemble:
         after the labels that matured at or before it."""
         losses = np.broadcast_to(self.losses, (events, *self.losses.shape)).copy()
         loss = -np.log(np.maximum(probs[np.arange(len(label)), :, label], _EPS))  # (labels, models)
+        recursion = (np.array([1 - self.forgetting, 0.0]), np.array([1.0, -self.forgetting]))
         for h in np.unique(horizon).tolist():
             rows = np.flatnonzero(horizon == h)
-            rolled, _ = lfilter(*_FILTER, loss[rows], axis=0, zi=(FORGETTING * self.losses[h])[None])
+            rolled, _ = lfilter(*recursion, loss[rows], axis=0, zi=(self.forgetting * self.losses[h])[None])
             last = np.searchsorted(at[rows], np.arange(events), side="right") - 1  # per event: its last label
             known = last >= 0
             losses[known, h] = rolled[last[known]]
             self.losses[h] = rolled[-1]
-        return _weights(losses)
+        return _weights(losses, self.sharpness)
 
 
-def _weights(losses: np.ndarray) -> np.ndarray:
-    w = np.exp(-SHARPNESS * (losses - losses.min(axis=-1, keepdims=True)))
+def _weights(losses: np.ndarray, sharpness: float) -> np.ndarray:
+    w = np.exp(-sharpness * (losses - losses.min(axis=-1, keepdims=True)))
     return w / w.sum(axis=-1, keepdims=True)

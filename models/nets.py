@@ -11,14 +11,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-DROPOUT = 0.2
+DROPOUT = 0.2  # on the inputs
+WIDTH = 32  # units of the sequence part: the LSTMs' state, the Transformer's width
 
 
 class _WideAndDeep(nn.Module):
-    def __init__(self, inputs: int, horizons: int, width: int) -> None:
+    def __init__(self, inputs: int, horizons: int, width: int, dropout: float) -> None:
         super().__init__()
         self.horizons = horizons
-        self.dropout = nn.Dropout(DROPOUT)
+        self.dropout = nn.Dropout(dropout)
         self.wide = nn.Linear(inputs, horizons * 3)
         self.head = nn.Linear(width, horizons * 3)
 
@@ -31,11 +32,19 @@ class _WideAndDeep(nn.Module):
 
 
 class LSTMNet(_WideAndDeep):
-    """An LSTM over the window; its last hidden state feeds the head."""
+    """An LSTM over the window (one layer unless ``depth`` says more); its last hidden state feeds the head."""
 
-    def __init__(self, inputs: int, horizons: int, window: int, hidden: int = 32) -> None:
-        super().__init__(inputs, horizons, hidden)
-        self.lstm = nn.LSTM(inputs, hidden, batch_first=True)
+    def __init__(
+        self,
+        inputs: int,
+        horizons: int,
+        window: int,
+        width: int = WIDTH,
+        depth: int | None = None,
+        dropout: float = DROPOUT,
+    ) -> None:
+        super().__init__(inputs, horizons, width, dropout)
+        self.lstm = nn.LSTM(inputs, width, num_layers=depth or 1, batch_first=True)
 
     def deep(self, x: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(x)
@@ -46,10 +55,18 @@ class AttentionLSTM(_WideAndDeep):
     """An LSTM whose hidden states are pooled by additive attention (Bahdanau) and joined with
     the last state, so an event far back in the window can weigh in directly."""
 
-    def __init__(self, inputs: int, horizons: int, window: int, hidden: int = 32) -> None:
-        super().__init__(inputs, horizons, 2 * hidden)
-        self.lstm = nn.LSTM(inputs, hidden, batch_first=True)
-        self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
+    def __init__(
+        self,
+        inputs: int,
+        horizons: int,
+        window: int,
+        width: int = WIDTH,
+        depth: int | None = None,
+        dropout: float = DROPOUT,
+    ) -> None:
+        super().__init__(inputs, horizons, 2 * width, dropout)
+        self.lstm = nn.LSTM(inputs, width, num_layers=depth or 1, batch_first=True)
+        self.score = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1, bias=False))
 
     def deep(self, x: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(x)
@@ -58,14 +75,23 @@ class AttentionLSTM(_WideAndDeep):
 
 
 class TransformerNet(_WideAndDeep):
-    """A small Transformer encoder with learned positions over the window, read at its last step."""
+    """A small Transformer encoder (two layers unless ``depth`` says otherwise) with learned positions
+    over the window, read at its last step."""
 
-    def __init__(self, inputs: int, horizons: int, window: int, width: int = 32, layers: int = 2) -> None:
-        super().__init__(inputs, horizons, width)
+    def __init__(
+        self,
+        inputs: int,
+        horizons: int,
+        window: int,
+        width: int = WIDTH,
+        depth: int | None = None,
+        dropout: float = DROPOUT,
+    ) -> None:
+        super().__init__(inputs, horizons, width, dropout)
         self.embed = nn.Linear(inputs, width)
         self.position = nn.Parameter(torch.zeros(1, window, width))
         layer = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=2 * width, dropout=0.1, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = nn.TransformerEncoder(layer, depth or 2, enable_nested_tensor=False)
 
     def deep(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(self.embed(x) + self.position[:, -x.shape[1] :])[:, -1]

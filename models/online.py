@@ -61,7 +61,7 @@ class InstrumentPredictor:
         self.stream = BboStream()
         self.labels = LabelMaker(bundle.horizons)
         self.bayes = copy.deepcopy(bundle.bayes)
-        self.ensemble = Ensemble(bundle.model_names, len(bundle.horizons))
+        self.ensemble = Ensemble(bundle.model_names, len(bundle.horizons), **bundle.ensemble_settings())
         self.stacking = Stacking(bundle.stacking)
         self.method = ensemble_method()
         self.context = np.zeros((bundle.window - 1, len(bundle.normalizer.mean)), dtype=np.float32)

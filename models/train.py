@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -21,8 +21,9 @@ from models.baselines import Logistic, LogisticMember, Majority
 from models.bayes import OnlineBayes
 from models.bundle import Bundle
 from models.calibration import fit_temperature, softmax
+from models.ensemble import FORGETTING, SHARPNESS
 from models.inputs import ONLINE_INPUT_INDEX, Normalizer
-from models.nets import NETS
+from models.nets import DROPOUT, NETS, WIDTH
 from models.stacking import averaging, fit_start, stacking_inputs
 from models.stream import EventData
 from operators.labels import DEFAULT_HORIZONS, Horizon, classify, fit_theta, parse_horizons
@@ -41,6 +42,22 @@ class Settings:
     seed: int = 7
     nets: tuple[str, ...] = tuple(NETS)
     max_train_windows: int | None = None  # a cap per epoch (random sample), for quick runs
+    width: int = WIDTH  # the networks' sequence part
+    depth: int | None = None  # its layers; None: each network's own (the LSTMs 1, the Transformer 2)
+    dropout: float = DROPOUT  # on the networks' inputs
+    ensemble_forgetting: float = FORGETTING
+    ensemble_sharpness: float = SHARPNESS
+    source: str = "built-in defaults"  # where the tunable values came from (printed, kept in the checkpoints)
+
+    def tunable(self) -> dict:
+        """The values ``quantumflow tune`` searches, by name."""
+        return {name: asdict(self)[name] for name in TUNABLE}
+
+    def architecture(self) -> dict:
+        return {"width": self.width, "depth": self.depth, "dropout": self.dropout}
+
+
+TUNABLE = ("window", "width", "depth", "dropout", "learning_rate", "ensemble_forgetting", "ensemble_sharpness")
 
 
 def small_settings() -> Settings:
@@ -69,6 +86,7 @@ class Trained:
     baselines: dict[str, dict[int, Majority | Logistic]]  # name -> horizon -> model
     histories: dict[str, list[dict]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    online: tuple[OnlineBayes, np.ndarray] | None = None  # the online learner, its validation probabilities
 
 
 class Events:
@@ -153,9 +171,15 @@ def split(
 
 
 def fit(
-    events: Events, parts: Parts, settings: Settings, say: Callable[[str], None] = print
+    events: Events,
+    parts: Parts,
+    settings: Settings,
+    say: Callable[[str], None] = print,
+    online: tuple[OnlineBayes, np.ndarray] | None = None,
 ) -> tuple[Trained, np.ndarray]:
-    """Fit everything on the train and validation parts; returns the models and the test labels."""
+    """Fit everything on the train and validation parts; returns the models and the test labels.
+    ``online``: the online learner and its validation probabilities (``Trained.online``) fitted on these
+    same parts before (they depend on none of the settings), to use instead of fitting them again."""
     normalizer = Normalizer.fit(events.raw[parts.train])
     events.standardize(normalizer)
     horizons = settings.horizons
@@ -166,7 +190,7 @@ def fit(
     y_test = events.labels(parts.test, np.iinfo(np.int64).max, thetas)
     say(f"θ (bps) per horizon: {dict(zip([h.name for h in horizons], np.round(thetas, 6).tolist(), strict=True))}")
     trained = Trained(
-        Bundle(horizons, thetas, normalizer, settings.window, {}, {}, OnlineBayes(len(horizons))),
+        Bundle(horizons, thetas, normalizer, settings.window, {}, {}, OnlineBayes(len(horizons)), _meta(settings)),
         _fit_baselines(events.z, y_train),
     )
     for name in settings.nets:
@@ -178,12 +202,21 @@ def fit(
     bundle = trained.bundle
     bundle.logistic = LogisticMember.of([trained.baselines["logistic"][h] for h in range(len(horizons))])
     started = time.perf_counter()
-    bundle.bayes, bayes_val = _fit_bayes(events, parts, thetas, y_val)
+    bundle.bayes, bayes_val = trained.online = online or _fit_bayes(events, parts, thetas, y_val)
     trained.seconds[OnlineBayes.name] = time.perf_counter() - started
     started = time.perf_counter()
     bundle.stacking = _fit_stacking(events, parts, bundle, bayes_val, y_val)
     trained.seconds["stacking"] = time.perf_counter() - started
     return trained, y_test
+
+
+def _meta(settings: Settings) -> dict:
+    return {
+        "architecture": settings.architecture(),
+        "ensemble": {"forgetting": settings.ensemble_forgetting, "sharpness": settings.ensemble_sharpness},
+        "settings": settings.tunable(),
+        "settings_from": settings.source,
+    }
 
 
 def _fit_baselines(z: np.ndarray, y: np.ndarray) -> dict[str, dict[int, Majority | Logistic]]:
@@ -201,7 +234,7 @@ def _train_net(
     torch.manual_seed(settings.seed)
     torch.set_num_threads(_training_threads())
     rng = np.random.default_rng(settings.seed)
-    net = NETS[name](events.z.shape[1], y_train.shape[1], settings.window)
+    net = NETS[name](events.z.shape[1], y_train.shape[1], settings.window, **settings.architecture())
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     train_rows = np.flatnonzero((y_train >= 0).any(axis=1))
     val_rows = np.flatnonzero((y_val >= 0).any(axis=1))

@@ -26,6 +26,12 @@ def micro_price_path() -> Path:
     return Path(os.environ.get("QF_MICRO_PRICE") or data_dir() / "micro_price.json")
 
 
+def tuning_dir() -> Path:
+    """``tuning/`` in the data folder: where ``quantumflow tune`` keeps its study and best settings by
+    default, and where ``train`` and ``evaluate`` look for them."""
+    return data_dir() / "tuning"
+
+
 def models_dir() -> Path:
     """``QF_MODELS_DIR``, else ``models/`` in the data folder: the checkpoints the flow and the API load."""
     return Path(os.environ.get("QF_MODELS_DIR") or data_dir() / "models")

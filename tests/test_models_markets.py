@@ -145,7 +145,8 @@ def test_evaluate_refuses_a_test_that_starts_before_its_instruments_training_end
     binance = str(simulated_recording / "binance_btcusdt.gz")
     result = CliRunner().invoke(app, ["evaluate", "--train", binance, "--test", binance, "--epochs", "1"])
     assert result.exit_code == 2
-    assert "binance:BTCUSDT: the test recordings start before the training ones end" in result.output
+    assert "binance:BTCUSDT: the test recordings start at " in result.output
+    assert "before the training ones end at " in result.output
     assert "Traceback" not in result.output
 
 
