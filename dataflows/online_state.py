@@ -1,8 +1,8 @@
 """The online part of the models (the online learner and the ensemble's losses), saved per
 instrument so that a restarted flow carries on learning where it stopped instead of starting cold.
 
-One pickle per instrument under ``QF_ONLINE_STATE``, and one for its volatility forecaster
-(``models.volatility``, which learns with or without direction models; ``*.volatility.pkl``), (default data/online_state/), written
+One pickle per instrument under ``QF_ONLINE_STATE`` (default data/online_state/), and one for its
+volatility forecaster (``models.volatility``, with or without direction models: ``*.volatility.pkl``), written
 atomically (a temporary file renamed) by the flow's own output, ``OnlineStateSink``, from the
 ``OnlineState`` each instrument's keyed step emits at the end of its stream.
 

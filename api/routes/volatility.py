@@ -33,7 +33,8 @@ def volatility_router(context: ApiContext) -> APIRouter:
         limit: Limit = 1000,
         offset: Offset = 0,
     ) -> dict[str, Any]:
-        """Stored forecasts with start <= ts < end, a page at a time; each gains its realized volatility once matured."""
+        """Stored forecasts with start <= ts < end, a page at a time; each gains its realized volatility
+        once matured."""
         low, high = time_range(start, end)
 
         def query(reader: Reader) -> list[dict[str, Any]]:
