@@ -55,12 +55,30 @@ def _rows(frame: BookFrame, rows: slice) -> BookFrame:
     return BookFrame(*(column[rows] for column in frame))
 
 
+def _run(frame: BookFrame, features: np.ndarray, batch: int) -> tuple[list, list]:
+    forecaster = VolForecaster()
+    made, matured = [], []
+    for start in range(0, len(features), batch):
+        new, done = forecaster.on_batch(_rows(frame, slice(start, start + batch)), features[start : start + batch])
+        made += [(f.ts, f.seq, f.variance.tolist()) for f in new]
+        matured += [(m.forecast.seq, m.horizon, m.realized, m.matured_ts) for m in done]
+    return made, matured
+
+
+def test_forecasts_do_not_depend_on_how_the_stream_is_cut_into_batches():
+    frame, features = _garch_stream(400, 5)
+    whole = _run(frame, features, 10**9)
+    assert len(whole[0]) == 400 and len(whole[1]) > 600
+    for batch in (1, 7, 997):
+        assert _run(frame, features, batch) == whole
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_har_beats_the_last_window_on_a_garch_series(seed):
     frame, features = _garch_stream(3000, seed)
     forecaster = VolForecaster()
     scored = {h: [] for h in range(len(VOL_HORIZON_NAMES))}
-    for start in range(0, len(features), 997):  # batches of any size give the same forecasts
+    for start in range(0, len(features), 997):
         _, matured = forecaster.on_batch(_rows(frame, slice(start, start + 997)), features[start : start + 997])
         for m in matured:
             if m.forecast.ts > 600 * 10**9:  # after the first 10 minutes
