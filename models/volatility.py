@@ -140,43 +140,59 @@ class VolForecaster:
         self.ewma_losses = state["ewma_losses"]
 
     def on_batch(self, frame: BookFrame, features: np.ndarray) -> tuple[list[VolForecast], list[VolMatured]]:
+        n = len(frame.ts)
+        if not n:
+            return [], []
+        cum, last, log = self.cum, self.mid, math.log
+        cums = []
+        for mid in features[:, _MID].tolist():  # summed event by event, in order: exact whatever the batches
+            if mid > 0:
+                if last > 0:
+                    cum += (1e4 * log(mid / last)) ** 2
+                last = mid
+            cums.append(cum)
+        self.cum, self.mid = cum, last
+        base = len(self.ts)
+        self.ts += frame.ts.tolist()
+        self.cums += cums
+        buckets = frame.ts // SAMPLE_NS
+        first = np.empty(n, dtype=bool)  # the first event of each second: a forecast
+        first[0] = buckets[0] != self.last_bucket
+        first[1:] = buckets[1:] != buckets[:-1]
+        self.last_bucket = int(buckets[-1])
         made: list[VolForecast] = []
         matured: list[VolMatured] = []
-        mids = features[:, _MID].tolist()
-        for j, (ts, seq) in enumerate(zip(frame.ts.tolist(), frame.seq.tolist(), strict=True)):
-            mid = mids[j]
-            if mid > 0 and self.mid > 0:
-                self.cum += (1e4 * math.log(mid / self.mid)) ** 2
-            if mid > 0:
-                self.mid = mid
-            self.ts.append(ts)
-            self.cums.append(self.cum)
-            matured += self._mature(ts)
-            if ts // SAMPLE_NS != self.last_bucket:
-                self.last_bucket = ts // SAMPLE_NS
-                made.append(self._forecast(ts, seq, features[j]))
+        seqs = frame.seq
+        for j in np.flatnonzero(first).tolist():
+            matured += self._mature(base + j)  # what its event makes known is learned before it is forecast
+            made.append(self._forecast(self.ts[base + j], int(seqs[j]), features[j], cums[j]))
+        matured += self._mature(base + n - 1)
         self._forget()
         return made, matured
 
-    def _mature(self, now: int) -> list[VolMatured]:
+    def _mature(self, up_to: int) -> list[VolMatured]:
+        """Learn from the targets matured by the events up to ``up_to`` (an index into ``self.ts``), in
+        event order: a target matures at the first event later than its forecast's time plus the horizon."""
         out = []
         for h, horizon_s in enumerate(VOL_HORIZONS_S):
             queue, span = self.pending[h], horizon_s * 1_000_000_000
-            while queue and queue[0].forecast.ts + span < now:
+            while queue:
+                at = bisect_right(self.ts, queue[0].forecast.ts + span)  # the event that makes it known
+                if at > up_to:
+                    break
                 pending = queue.popleft()
-                end = bisect_right(self.ts, pending.forecast.ts + span) - 1  # the last event inside the window
-                realized = max(self.cums[end] - pending.cum, 0.0)
+                realized = max(self.cums[at - 1] - pending.cum, 0.0)  # at - 1: the last event inside the window
                 self._learn(h, pending, realized)
-                out.append(VolMatured(pending.forecast, h, realized, now))
-        return out
+                out.append((at, h, VolMatured(pending.forecast, h, realized, self.ts[at])))
+        return [m for _, _, m in sorted(out, key=lambda item: item[:2])]
 
     def _learn(self, h: int, pending: _Pending, realized: float) -> None:
         self.har[h].learn(pending.x, realized)
         self.ewma_losses[h] += np.log(pending.ewma) + realized / pending.ewma
 
-    def _forecast(self, ts: int, seq: int, row: np.ndarray) -> VolForecast:
+    def _forecast(self, ts: int, seq: int, row: np.ndarray, cum: float) -> VolForecast:
         rv = np.nan_to_num(row[_RV], nan=0.0)
-        self._update_ewma(ts, float(rv[2]))
+        self._update_ewma(ts, float(rv[2]), cum)
         x = np.concatenate([[1.0], np.log(np.maximum(rv, 0.0) + EPS)])
         variance = np.empty((len(VOL_HORIZONS_S), len(VOL_MODELS)))
         ewmas = []
@@ -191,10 +207,10 @@ class VolForecaster:
             )
         forecast = VolForecast(ts, seq, np.maximum(variance, MIN_VARIANCE))
         for h in range(len(VOL_HORIZONS_S)):
-            self.pending[h].append(_Pending(forecast, self.cum, x, ewmas[h]))
+            self.pending[h].append(_Pending(forecast, cum, x, ewmas[h]))
         return forecast
 
-    def _update_ewma(self, ts: int, rv_60s: float) -> None:
+    def _update_ewma(self, ts: int, rv_60s: float, cum_now: float) -> None:
         if self.rate is None or self.last_sample is None:
             self.rate = np.full(len(EWMA_HALF_LIVES_S), rv_60s / 60)  # a start from the last minute
         else:
@@ -203,8 +219,8 @@ class VolForecaster:
             if dt <= 0:
                 return
             decay = np.exp(-dt * math.log(2) / np.asarray(EWMA_HALF_LIVES_S, dtype=float))
-            self.rate = decay * self.rate + (1 - decay) * (self.cum - cum) / dt
-        self.last_sample = (ts, self.cum)
+            self.rate = decay * self.rate + (1 - decay) * (cum_now - cum) / dt
+        self.last_sample = (ts, cum_now)
 
     def _forget(self) -> None:
         """Drop the events no pending forecast needs (keeping the last one)."""
