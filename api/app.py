@@ -17,6 +17,7 @@ from api.routes.arbitrage import arbitrage_router
 from api.routes.market import market_router
 from api.routes.operations import operations_router
 from api.routes.predictions import API_KEY_HEADER, predictions_router
+from api.routes.volatility import volatility_router
 from api.settings import ApiSettings
 from api.store_access import StoreGateway
 from api.telemetry import MetricsMiddleware, RequestMetrics
@@ -52,7 +53,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     install_docs(app)
     app.state.context = context
-    for router in (operations_router, market_router, predictions_router, arbitrage_router):
+    for router in (operations_router, market_router, predictions_router, volatility_router, arbitrage_router):
         app.include_router(router(context))
     install_error_handlers(app)
 

@@ -167,3 +167,26 @@ class ArbitrageView(BaseModel):
     taker_fees_bps: dict[str, float] = Field(description="the venues compared and their taker fees")
     markets: list[Market] = Field(description="every asset the compared venues quote, with its usable quotes")
     opportunities: list[ArbitrageOpportunity] = Field(description="best net edge first")
+
+
+class VolForecast(BaseModel):
+    ts: int = Field(description="local receive time of the event the forecast was made on (one a second)")
+    seq: int
+    horizon: Literal["10s", "60s"] = Field(description="the forecast is of the realized volatility over (ts, ts + it]")
+    model: Literal["har", "ewma", "last"] = Field(
+        description="har: HAR regression learned online; ewma: exponentially weighted variance; last: the last window"
+    )
+    forecast: float = Field(description="realized volatility forecast over the horizon, bps (sqrt of bps^2)")
+    realized: float | None = Field(description="the realized volatility, once the horizon has passed, bps")
+    matured_ts: int | None = Field(description="receive time of the event that matured it")
+
+
+class LatestVolatility(BaseModel):
+    instrument: str
+    forecasts: list[VolForecast] = Field(description="made on the latest forecast event: one per horizon and model")
+
+
+class VolatilityRows(BaseModel):
+    instrument: str
+    rows: list[VolForecast] = Field(description="ordered by (ts, seq, horizon, model)")
+    next_offset: int | None = Field(description="offset of the next page; null on the last page")

@@ -23,6 +23,7 @@ from cli.kafka import broker_command, publish_command
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
 from cli.report import report_command
 from cli.tuning import tune_command
+from cli.volatility import vol_evaluate_command
 from dashboards.cli import dashboard_app
 from dataflows.recordings import open_recording
 from dataflows.replay import ReplaySummary, replay
@@ -51,6 +52,7 @@ app.command("api")(api_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("tune")(tune_command)
+app.command("vol-evaluate")(vol_evaluate_command)
 app.command("report")(report_command)
 app.command("broker")(broker_command)
 app.command("publish")(publish_command)

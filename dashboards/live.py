@@ -176,7 +176,7 @@ class LiveSession:
             if data.predictions
             else html.note(why, "warning"),
         )
-        self._set(self.panes["micro"], html.microstructure(features, self.settings))
+        self._set(self.panes["micro"], html.microstructure(features, self.settings, data.vol_forecasts))
         latest = data.latest_ts
         self._set(
             self.status,

@@ -94,6 +94,7 @@ class InstrumentData:
     book: dict[str, Any] | None = None  # the latest book row
     features: dict[str, Any] | None = None  # the latest features row
     predictions: list[dict[str, Any]] = field(default_factory=list)  # the latest per horizon
+    vol_forecasts: list[dict[str, Any]] = field(default_factory=list)  # the latest per horizon and model
     heat: Series = field(default_factory=lambda: Series(SAMPLES * 2 * LEVELS))  # (ts, price, size, side)
     mids: Series = field(default_factory=lambda: Series(SAMPLES * 4))  # (ts, mid)
     trades: Series = field(default_factory=lambda: Series(SAMPLES * 8))  # (ts, price, size, side)
@@ -243,6 +244,7 @@ class LiveFeed:
         book = reader.latest("book", instrument, BOOK_COLUMNS)
         features = reader.latest("features", instrument, FEATURE_COLUMNS)
         predictions = reader.latest_predictions(instrument)
+        vol_forecasts = reader.latest_vol_forecasts(instrument)
         newest = max((row["ts"] for row in (book, features) if row is not None), default=None)
         new: dict[str, list[dict[str, Any]]] = {}
         if newest is not None:
@@ -254,6 +256,7 @@ class LiveFeed:
             scored = self._scores(reader, instrument, max(p["ts"] for p in predictions))
         with self.lock:
             data.book, data.features, data.predictions = book, features, predictions
+            data.vol_forecasts = vol_forecasts
             self._append(data, new)
             if scored is not None:
                 data.scores, weights, accuracy = scored

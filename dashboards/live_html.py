@@ -188,12 +188,20 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def microstructure(features: dict[str, Any] | None, settings: LiveSettings) -> str:
+def microstructure(
+    features: dict[str, Any] | None, settings: LiveSettings, vol_forecasts: list[dict[str, Any]] = ()
+) -> str:
+    """The microstructure table; the volatility alert compares the forecast volatility of the next 10 s
+    (the HAR model's, ``vol_forecasts``: the latest stored) with the realized volatility of the last 60 s,
+    or, before the flow has forecast any, the realized volatility of the last 10 s."""
     if features is None:
         return note("no features for this instrument in the store yet: the flow writes the features table")
     vol10 = volatility_bps(features["realized_variance_10s"])
     vol60 = volatility_bps(features["realized_variance_60s"])
-    alert = vol10 is not None and vol60 is not None and vol60 > 0 and vol10 >= settings.vol_alert_ratio * vol60
+    forecast = {row["horizon"]: row["forecast"] for row in vol_forecasts if row["model"] == "har"}
+    ahead = forecast.get("10s", vol10)
+    alert = ahead is not None and vol60 is not None and vol60 > 0 and ahead >= settings.vol_alert_ratio * vol60
+    what = "forecast volatility of the next 10 s" if "10s" in forecast else "10-s realized volatility"
     ofi = sum(features[c] or 0.0 for c in OFI_COLUMNS)
     items = [
         (
@@ -203,6 +211,11 @@ def microstructure(features: dict[str, Any] | None, settings: LiveSettings) -> s
         ),
         ("order flow imbalance, 10 levels, 1 s", f"{ofi:,.4f}", "ofi"),
         ("realized volatility 10 s / 60 s (bps)", f"{_fmt(vol10)} / {_fmt(vol60)}", "volatility"),
+        (
+            "forecast volatility next 10 s / 60 s (bps, HAR)",
+            f"{_fmt(forecast.get('10s'))} / {_fmt(forecast.get('60s'))}",
+            "volatility-forecast",
+        ),
         ("spread (bps)", _fmt(features["spread_bps"]), "spread-bps"),
         ("event rate (events/s, last 1 s)", _fmt(features["event_rate_1s"]), "event-rate"),
     ]
@@ -211,8 +224,9 @@ def microstructure(features: dict[str, Any] | None, settings: LiveSettings) -> s
     if alert:
         text = (
             note(
-                f'<b data-testid="volatility-alert">Volatility alert</b>: 10-s realized volatility {vol10:.2f} bps is '
-                f"{vol10 / vol60:.1f}x the 60-s one (threshold {settings.vol_alert_ratio:g}x, QF_LIVE_VOL_ALERT_RATIO)",
+                f'<b data-testid="volatility-alert">Volatility alert</b>: {what} {ahead:.2f} bps is '
+                f"{ahead / vol60:.1f}x the 60-s realized one (threshold {settings.vol_alert_ratio:g}x, "
+                "QF_LIVE_VOL_ALERT_RATIO)",
                 "danger",
             )
             + text

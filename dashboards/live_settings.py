@@ -21,7 +21,7 @@ class LiveSettings:
     performance_window_s: float = 60.0  # the matured predictions they are computed on
     buy_prob: float = 0.45  # p_up at or above it (and above p_down): buy; p_down likewise: sell
     strong_prob: float = 0.6  # ... at or above it: strong buy / strong sell
-    vol_alert_ratio: float = 2.0  # alert when 10-s realized volatility is this many times the 60-s one
+    vol_alert_ratio: float = 2.0  # alert when the next 10 s' forecast volatility is this many times the last 60 s'
     arbitrage: ArbitrageRules = field(default_factory=ArbitrageRules)
 
     @classmethod

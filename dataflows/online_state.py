@@ -1,7 +1,8 @@
 """The online part of the models (the online learner and the ensemble's losses), saved per
 instrument so that a restarted flow carries on learning where it stopped instead of starting cold.
 
-One pickle per instrument under ``QF_ONLINE_STATE`` (default data/online_state/), written
+One pickle per instrument under ``QF_ONLINE_STATE`` (default data/online_state/), and one for its
+volatility forecaster (``models.volatility``, with or without direction models: ``*.volatility.pkl``), written
 atomically (a temporary file renamed) by the flow's own output, ``OnlineStateSink``, from the
 ``OnlineState`` each instrument's keyed step emits at the end of its stream.
 
@@ -27,6 +28,7 @@ from typing import NamedTuple
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from models.online import InstrumentPredictor
+from models.volatility import VOL_HORIZON_NAMES, VOL_MODELS, VolForecaster
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +49,34 @@ class OnlineState(NamedTuple):
     models: dict  # what the state is only valid for: horizons and flat bands
     state: dict
     learned_up_to: LastEvent  # the last event the state has seen
+    part: str = ""  # "volatility" for the volatility forecaster's state
 
 
-def state_path(folder: Path, instrument: str) -> Path:
-    return folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", instrument) + ".pkl")
+Learner = InstrumentPredictor | VolForecaster
 
 
-def _identity(predictor: InstrumentPredictor) -> dict:
+def state_path(folder: Path, instrument: str, part: str = "") -> Path:
+    return folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", instrument) + (f".{part}" if part else "") + ".pkl")
+
+
+def _part(predictor: Learner) -> str:
+    return "volatility" if isinstance(predictor, VolForecaster) else ""
+
+
+def _identity(predictor: Learner) -> dict:
+    if isinstance(predictor, VolForecaster):
+        return {"horizons": list(VOL_HORIZON_NAMES), "models": list(VOL_MODELS)}
     bundle = predictor.bundle
     return {"horizons": [h.name for h in bundle.horizons], "thetas": bundle.thetas.tolist()}
 
 
-def online_state(instrument: str, predictor: InstrumentPredictor, learned_up_to: LastEvent) -> OnlineState:
-    return OnlineState(instrument, _identity(predictor), predictor.online_state(), learned_up_to)
+def online_state(instrument: str, predictor: Learner, learned_up_to: LastEvent) -> OnlineState:
+    return OnlineState(instrument, _identity(predictor), predictor.online_state(), learned_up_to, _part(predictor))
 
 
 def save(folder: Path, online: OnlineState) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    path = state_path(folder, online.instrument)
+    path = state_path(folder, online.instrument, online.part)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     saved = {"models": online.models, "state": online.state, "learned_up_to": online.learned_up_to._asdict()}
     temporary.write_bytes(pickle.dumps(saved))
@@ -74,14 +86,15 @@ def save(folder: Path, online: OnlineState) -> None:
 def restore(
     folder: Path,
     instrument: str,
-    predictor: InstrumentPredictor,
+    predictor: Learner,
     first: LastEvent,
     warn: Callable[[str], None] | None = None,
 ) -> bool:
     """Load the instrument's saved state into ``predictor`` if it learned from nothing at or after
     ``first``, the run's first event of the instrument; False, and ``warn`` told why (and the log),
     if there is no usable one."""
-    path = state_path(folder, instrument)
+    part = _part(predictor)
+    path = state_path(folder, instrument, part)
     if not path.is_file():
         return False
     try:
@@ -98,7 +111,8 @@ def restore(
             )
         predictor.restore(saved["state"])
     except Exception as error:  # a state that cannot be used must not stop the flow: the learner starts afresh
-        message = f"{instrument}: not restoring the online state {path}: {error}; starting from the checkpoints"
+        start = "starting afresh" if part else "starting from the checkpoints"
+        message = f"{instrument}: not restoring the online state {path}: {error}; {start}"
         log.warning(message)
         if warn is not None:
             warn(message)

@@ -30,12 +30,13 @@ from dataflows.metrics import FlowMetrics
 from dataflows.micro_price import load_tables
 from dataflows.online_state import LastEvent, OnlineState, OnlineStateSink, online_state, restore
 from dataflows.provenance import ProvenanceCheck, simulated_instruments
-from dataflows.rows import TableRows, derived_rows, prediction_rows
+from dataflows.rows import TableRows, derived_rows, prediction_rows, vol_forecast_rows
 from dataflows.run_settings import RunSettings
 from dataflows.sink import StoreSink, stop_source_when_asked
 from dataflows.sources import ReplaySource
 from models.bundle import Bundle, CheckpointError
 from models.online import InstrumentPredictor
+from models.volatility import VolForecaster
 from operators.features.micro_price import MicroPriceTable
 from operators.instrument import InstrumentState
 from quantumflow import settings as environment
@@ -51,6 +52,7 @@ class InstrumentStep:
     check: Callable[[str], None] | None = None  # told each new instrument (what the models were trained on)
     source: dict | None = None  # what the run reads, recorded with the online state it saves
     warn: Callable[[str], None] | None = None  # told why a saved online state is not restored
+    volatility: bool = False  # forecast realized volatility (with or without models)
 
     def start(self, batch: InstrumentBatch) -> tuple[InstrumentState, InstrumentPredictor | None]:
         """The state of the instrument ``batch`` is the first of, and its predictor."""
@@ -63,6 +65,15 @@ class InstrumentStep:
         if self.check is not None:
             self.check(batch.instrument)
         return state, predictor
+
+    def start_volatility(self, batch: InstrumentBatch) -> VolForecaster | None:
+        """The instrument's volatility forecaster (None: not forecasting), carrying on from its saved state."""
+        if not self.volatility:
+            return None
+        forecaster = VolForecaster()
+        if self.restore_from is not None:
+            restore(self.restore_from, batch.instrument, forecaster, self.last_event(batch, 0), self.warn)
+        return forecaster
 
     def resumed(self, state: InstrumentState, predictor: dict | None) -> InstrumentPredictor | None:
         """A predictor from its snapshot (a run resumed from recovery), with this run's models."""
@@ -78,11 +89,18 @@ class InstrumentStep:
         return LastEvent(self.source or {}, raw.receive_ts, getattr(event, "sequence", None))
 
     def derive(
-        self, state: InstrumentState, predictor: InstrumentPredictor | None, batch: InstrumentBatch
+        self,
+        state: InstrumentState,
+        predictor: InstrumentPredictor | None,
+        batch: InstrumentBatch,
+        volatility: VolForecaster | None = None,
     ) -> TableRows:
-        """The rows a batch derives: books, features, trades... and predictions."""
+        """The rows a batch derives: books, features, trades... predictions and volatility forecasts."""
         derived = state.on_batch(batch.events)
         rows = derived_rows(derived, batch.read_ns, len(batch.events))
+        if volatility is not None:
+            made, matured = volatility.on_batch(derived.frame, derived.features)
+            rows.tables["vol_forecasts"] = vol_forecast_rows(batch.instrument, made, matured)
         if predictor is not None:
             made, matured = predictor.on_batch(derived.frame, derived.features)
             models = predictor.bundle
@@ -92,12 +110,17 @@ class InstrumentStep:
 
     @staticmethod
     def at_end(
-        state: InstrumentState, predictor: InstrumentPredictor | None, last: LastEvent | None
+        state: InstrumentState,
+        predictor: InstrumentPredictor | None,
+        last: LastEvent | None,
+        volatility: VolForecaster | None = None,
     ) -> list[OnlineState]:
-        """What is left when the stream ends: the predictor's online state, to be saved."""
-        if predictor is None or last is None:
+        """What is left when the stream ends: the online states of the predictor and the volatility
+        forecaster, to be saved."""
+        if last is None:
             return []
-        return [online_state(state.sync.instrument, predictor, last)]
+        learners = [learner for learner in (predictor, volatility) if learner is not None]
+        return [online_state(state.sync.instrument, learner, last) for learner in learners]
 
 
 class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, bytes]):
@@ -109,25 +132,27 @@ class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, by
         self.state: InstrumentState | None = None
         self.predictor: InstrumentPredictor | None = None
         self.last: LastEvent | None = None
+        self.volatility: VolForecaster | None = None
         if resumed is not None:
-            self.state, predictor, self.last = pickle.loads(resumed)
+            self.state, predictor, self.last, self.volatility = pickle.loads(resumed)
             self.predictor = step.resumed(self.state, predictor)
 
     def on_item(self, value: InstrumentBatch) -> tuple[list[TableRows], bool]:
         if self.state is None:
             self.state, self.predictor = self.step.start(value)
+            self.volatility = self.step.start_volatility(value)
         self.last = self.step.last_event(value)
-        return [self.step.derive(self.state, self.predictor, value)], StatefulLogic.RETAIN
+        return [self.step.derive(self.state, self.predictor, value, self.volatility)], StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[OnlineState], bool]:
         if self.state is None:
             return [], StatefulLogic.RETAIN
-        return self.step.at_end(self.state, self.predictor, self.last), StatefulLogic.RETAIN
+        return self.step.at_end(self.state, self.predictor, self.last, self.volatility), StatefulLogic.RETAIN
 
     def snapshot(self) -> bytes:
         # pickled rather than deep-copied: as immutable, and several times cheaper; without the models
         predictor = None if self.predictor is None else self.predictor.snapshot()
-        return pickle.dumps((self.state, predictor, self.last))
+        return pickle.dumps((self.state, predictor, self.last, self.volatility))
 
 
 def load_models(models: str | Path | None) -> Bundle | None:
@@ -167,8 +192,9 @@ def predict_flow(
         bundle,
         None if settings.fresh else state_dir,
         _provenance_check(settings, bundle, on_warning),
-        source=settings.source_identity() if bundle else None,
+        source=settings.source_identity() if settings.predictions else None,
         warn=on_warning,
+        volatility=settings.predictions,
     )
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 import orjson
 
 from models.online import Matured, Prediction
+from models.volatility import VOL_HORIZON_NAMES, VOL_MODELS, VolForecast, VolMatured
 from operators.features.frame import NO_ID
 from operators.instrument import Derived
 from operators.labels import CLASS_SIGNS
@@ -95,6 +97,25 @@ def _prediction_rows(
                 *outcome,
             )
         )
+    return rows
+
+
+def vol_forecast_rows(instrument: str, made: list[VolForecast], matured: list[VolMatured]) -> list[tuple]:
+    """Rows of the vol_forecasts table, volatilities in bps over the horizon: each new forecast per
+    horizon and model (nothing realized yet), then each matured one again with what was realized."""
+    rows = [
+        (instrument, f.ts, f.seq, horizon, model, math.sqrt(f.variance[h, m]), None, None)
+        for f in made
+        for h, horizon in enumerate(VOL_HORIZON_NAMES)
+        for m, model in enumerate(VOL_MODELS)
+    ]
+    for matured_one in matured:
+        f, h, realized = matured_one.forecast, matured_one.horizon, math.sqrt(matured_one.realized)
+        rows += [
+            (instrument, f.ts, f.seq, VOL_HORIZON_NAMES[h], model, math.sqrt(f.variance[h, m]), realized,
+             matured_one.matured_ts)
+            for m, model in enumerate(VOL_MODELS)
+        ]  # fmt: skip
     return rows
 
 

@@ -67,6 +67,7 @@ class LogisticMember:
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         """(n, inputs) standardized inputs -> (n, horizons, 3) probabilities."""
-        logits = np.einsum("hci,ni->nhc", self.weight, np.asarray(z[:, _COLUMNS], dtype=float)) + self.bias
+        x = np.asarray(z[:, _COLUMNS], dtype=float)
+        logits = (self.weight[None] * x[:, None, None, :]).sum(axis=-1) + self.bias  # per event: batch-size free
         e = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)

@@ -131,7 +131,8 @@ class InstrumentPredictor:
             ]
         ).reshape(len(event), len(bundle.model_names), 3)
         weights = self.ensemble.learn_many(at, horizon, labelled, label, n)  # (n, horizons, models)
-        mixture = np.einsum("nhm,nmhc->nhc", weights, model_probs)
+        # a sum over the models axis, model by model: an event's result does not depend on the batch's size
+        mixture = (weights.transpose(0, 2, 1)[..., None] * model_probs).sum(axis=1)
         stacking = self.stacking.learn_many(
             at, horizon, stacking_inputs(labelled), label, stacking_inputs(model_probs.swapaxes(1, 2))
         )

@@ -105,7 +105,8 @@ class Stacking:
             done = len(ys) // BLOCK * BLOCK
             self.block_x[h], self.block_labels[h] = xs[done:], ys[done:]
             version = np.searchsorted(np.asarray(changes, dtype=np.int64), np.arange(len(events)), side="right")
-            out[:, h] = softmax(np.einsum("nci,ni->nc", np.stack(versions)[version], events[:, h]))
+            # a sum per event over its inputs: an event's result does not depend on the batch's size
+            out[:, h] = softmax((np.stack(versions)[version] * events[:, h][:, None, :]).sum(axis=-1))
         return out
 
     def _step(self, h: int, x: np.ndarray, y: np.ndarray) -> None:

@@ -325,6 +325,36 @@ class Reader(ABC):
             return []
         return self._time_page(spec, spec.names, instrument, start_ns, end_ns, limit, offset, chosen)
 
+    def latest_vol_forecasts(self, instrument: str) -> list[dict[str, Any]]:
+        """The volatility forecasts made on the instrument's most recent forecast event: one row per
+        horizon and model, sorted by both."""
+        spec = TABLES["vol_forecasts"]
+        if not self._exists(spec):
+            return []
+        sql, params = self._latest_predictions_query(spec, instrument, None)
+        rows = self._dicts(spec, spec.names, sql, params)
+        if rows:
+            newest = max((row["ts"], row["seq"]) for row in rows)
+            rows = [row for row in rows if (row["ts"], row["seq"]) == newest]
+        return sorted(rows, key=lambda row: (row["horizon"], row["model"]))
+
+    def vol_forecast_range(
+        self,
+        instrument: str,
+        start_ns: int,
+        end_ns: int,
+        horizons: Sequence[str] | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The instrument's volatility forecasts with start_ns <= ts < end_ns, of the named horizons
+        (None: all), ordered by (ts, seq, horizon, model), paged by limit and offset."""
+        spec = TABLES["vol_forecasts"]
+        chosen = check_horizons(horizons)
+        if chosen == []:
+            return []
+        return self._time_page(spec, spec.names, instrument, start_ns, end_ns, limit, offset, chosen)
+
     def horizons(self, instrument: str) -> list[str]:
         """The distinct horizons of the instrument's stored predictions, sorted by name. It reads all of the
         instrument's predictions: callers that ask often keep the answer a while."""
@@ -457,8 +487,8 @@ class Reader(ABC):
     def _latest_predictions_query(
         self, spec: Table, instrument: str, horizons: Sequence[str] | None
     ) -> tuple[str, Sequence[Any]]:
-        """SQL and parameters giving the instrument's latest predictions row of each horizon named (at
-        least one), or with None at least the rows of its most recent predicted event."""
+        """SQL and parameters giving the instrument's latest row (of ``spec``, predictions or vol_forecasts)
+        of each horizon named (at least one), or with None at least the rows of its most recent event."""
 
     @abstractmethod
     def _latest_per_worker_sql(self, spec: Table) -> str:

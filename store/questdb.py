@@ -332,7 +332,8 @@ class QuestDBReader(Reader):
         if horizons:
             where += f" AND horizon IN ({', '.join(['%s'] * len(horizons))})"
             params += horizons
-        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} WHERE {where} LATEST ON ts PARTITION BY horizon"
+        by = ", ".join(spec.key[3:])  # what follows (instrument, ts, seq) in the key: horizon (and model)
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} WHERE {where} LATEST ON ts PARTITION BY {by}"
         return sql, params
 
     def _latest_per_worker_sql(self, spec: Table) -> str:

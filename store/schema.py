@@ -140,8 +140,23 @@ PREDICTIONS = Table(
     ("instrument", "ts", "seq", "horizon"),
 )
 
+VOL_FORECASTS = Table(
+    "vol_forecasts",
+    (
+        Column("instrument", SYMBOL),
+        Column("ts", TIMESTAMP),  # local receive time of the event the forecast was made on
+        Column("seq", LONG),
+        Column("horizon", SYMBOL),  # "10s", "60s"
+        Column("model", SYMBOL),  # "har", "ewma", "last"
+        Column("forecast", DOUBLE),  # realized volatility over (ts, ts + horizon], bps
+        Column("realized", DOUBLE, nullable=True),  # what it was, once the horizon has passed
+        Column("matured_ts", TIMESTAMP, nullable=True),  # receive time of the event that matured it
+    ),
+    ("instrument", "ts", "seq", "horizon", "model"),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS, PREDICTIONS)
+    t.name: t for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS, PREDICTIONS, VOL_FORECASTS)
 }
 
 

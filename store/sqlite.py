@@ -63,13 +63,28 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn, busy_timeout_s)
         conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; a crash loses at most the last commits
     except sqlite3.Error as e:
         if conn is not None:
             conn.close()
         raise StoreUnavailable(_url(path), _cannot_open(path, e)) from e
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """WAL mode, waiting as long as any other statement would: switching a new file's journal mode does
+    not wait on the busy handler, so two processes opening the same new file at once (a cluster's) would
+    see "database is locked" at once."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _cannot_open(path: Path, error: sqlite3.Error) -> str:

@@ -45,6 +45,11 @@ def prediction_row(instrument, ts, seq, horizon, p_up=0.5, label=None):
             json.dumps(probs), weights, *matured)  # fmt: skip
 
 
+def vol_forecast_row(instrument, ts, seq, horizon, model="har", forecast=1.5, realized=None):
+    matured = (realized, ts + 10**10) if realized is not None else (None, None)
+    return (instrument, ts, seq, horizon, model, forecast, *matured)
+
+
 RAW = b'{"e":"depthUpdate","b":[["1e400",-1]]}\n\x00\xff'
 SAMPLES = {
     "book": [book_row(BTC, T0, 1), book_row(BTC, T0 + US, 2, levels=3)],
@@ -60,6 +65,7 @@ SAMPLES = {
         ("run1", T0, 1, 5, 5, 0, None, NAN, NAN, None, None, None, None),
     ],
     "predictions": [prediction_row(BTC, T0, 1, "10", label=1), prediction_row(BTC, T0, 1, "1s", p_up=0.2)],
+    "vol_forecasts": [vol_forecast_row(BTC, T0, 1, "10s", realized=2.25), vol_forecast_row(BTC, T0, 1, "60s", "ewma")],
 }
 
 

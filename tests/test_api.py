@@ -313,3 +313,21 @@ def test_metrics_count_requests_and_show_the_flows_progress(api, reader):
     assert counted[f'qf_flow_lag_seconds{{{labels},quantile="0.99"}}'] == pytest.approx(run["lag_p99_ms"] / 1e3)
     assert counted["qf_store_dead_letters"] == reader.count("dead_letters")
     assert counted["qf_store_up"] == 1
+
+
+# -- volatility ----------------------------------------------------------------------------------
+
+
+def test_volatility_latest_and_history_are_the_stores(api, reader):
+    instrument = "binance:BTCUSDT"
+    latest = api.get(f"/v1/volatility/{instrument}").json()
+    shown = [{k: v for k, v in row.items() if k != "instrument"} for row in reader.latest_vol_forecasts(instrument)]
+    assert latest == {"instrument": instrument, "forecasts": shown}
+    assert len(latest["forecasts"]) == 6  # two horizons, three models
+    stored = reader.vol_forecast_range(instrument, 0, 2**63 - 1, ["10s"], limit=50)
+    page = api.get(f"/v1/volatility/{instrument}/history", params={"horizon": "10s", "limit": 50}).json()
+    assert page["rows"] == [{k: v for k, v in row.items() if k != "instrument"} for row in stored]
+    assert page["next_offset"] == 50
+    assert any(row["realized"] is not None for row in page["rows"])
+    assert api.get("/v1/volatility/nowhere:XYZ").status_code == 404
+    assert api.get(f"/v1/volatility/{instrument}/history", params={"horizon": "5m"}).status_code == 422

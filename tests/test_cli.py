@@ -114,7 +114,9 @@ def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
     )
     assert "is predicted by the models in" in result.stderr
     # and the online state the first run saved has learned this file's labels: not restored
-    assert said.count("warning:") == 2 and "warning: binance:BTCUSDT: not restoring the online state" in said
+    # (the volatility forecaster's state, saved beside it, neither)
+    assert said.count("warning:") == 3 and said.count("warning: binance:BTCUSDT: not restoring the online state") == 2
+    assert "binance_BTCUSDT.volatility.pkl" in said
 
 
 def test_evaluate_trains_on_one_recording_and_tests_on_the_next(simulated_recording, tmp_path):

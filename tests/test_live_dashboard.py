@@ -125,3 +125,18 @@ def test_empty_states_say_what_is_missing(tmp_path):
     scores, why = live_html.baseline(tmp_path)
     assert scores == {} and "run quantumflow train" in why
     assert "two venues" in live_html.arbitrage([], [BINANCE], LiveSettings())
+
+
+def test_the_volatility_alert_compares_the_forecast_with_the_last_minute():
+    from quantumflow.features import FEATURE_NAMES
+
+    features = dict.fromkeys(FEATURE_NAMES, 0.0) | {"realized_variance_10s": 1.0, "realized_variance_60s": 4.0}
+    settings = LiveSettings(vol_alert_ratio=2.0)
+    calm = [{"horizon": h, "model": "har", "forecast": 1.0} for h in ("10s", "60s")]
+    assert "volatility-alert" not in live_html.microstructure(features, settings, calm)
+    stormy = [{"horizon": "10s", "model": "har", "forecast": 4.5}, {"horizon": "10s", "model": "last", "forecast": 0.1}]
+    text = live_html.microstructure(features, settings, stormy)  # 4.5 bps ahead against 2 bps over the last 60 s
+    assert "volatility-alert" in text and "forecast volatility of the next 10 s 4.50 bps is 2.2x" in text
+    assert "4.500 / —" in text  # the forecast shown beside the realized volatility
+    features["realized_variance_10s"] = 16.0  # no forecast yet: the last 10 s' realized volatility, 4 bps
+    assert "10-s realized volatility 4.00 bps is 2.0x" in live_html.microstructure(features, settings)

@@ -23,6 +23,11 @@ def _predictions(url: str) -> list[dict]:
         return reader.rows("predictions")
 
 
+def _vol_forecasts(url: str) -> list[dict]:
+    with open_store(url).reader() as reader:
+        return reader.rows("vol_forecasts")
+
+
 def _state_warnings(summary) -> list[str]:
     return [warning for warning in summary.warnings if NOT_RESTORED in warning]
 
@@ -39,7 +44,12 @@ def first_run(simulated_recording, simulated_models, tmp_path_factory):
 def test_the_same_recording_twice_predicts_the_same(first_run, simulated_recording, simulated_models, tmp_path):
     state, first_url, first = first_run
     assert _state_warnings(first) == []  # nothing saved yet: nothing to say
-    assert sorted(path.name for path in state.iterdir()) == ["binance_BTCUSDT.pkl", "coinbase_BTC-USD.pkl"]
+    assert sorted(path.name for path in state.iterdir()) == [
+        "binance_BTCUSDT.pkl",
+        "binance_BTCUSDT.volatility.pkl",  # the volatility forecaster's, saved and restored by the same rule
+        "coinbase_BTC-USD.pkl",
+        "coinbase_BTC-USD.volatility.pkl",
+    ]
     saved = state / "binance_BTCUSDT.pkl"
     learned = pickle.loads(saved.read_bytes())["learned_up_to"]
     assert learned["source"]["recordings"][0]["path"].endswith("binance_btcusdt.gz")
@@ -52,11 +62,14 @@ def test_the_same_recording_twice_predicts_the_same(first_run, simulated_recordi
     warnings = _state_warnings(again)
     assert sorted(warning.split(":")[0] + ":" + warning.split(":")[1] for warning in warnings) == [
         "binance:BTCUSDT",
+        "binance:BTCUSDT",
         "coinbase:BTC-USD",
-    ]  # once per instrument
-    assert all(
-        "starting from the checkpoints" in warning and "learned from events up to" in warning for warning in warnings
-    )
+        "coinbase:BTC-USD",
+    ]  # once per instrument and learner
+    assert all("learned from events up to" in warning for warning in warnings)
+    assert sum("starting from the checkpoints" in warning for warning in warnings) == 2
+    assert sum(".volatility.pkl" in warning and "starting afresh" in warning for warning in warnings) == 2
+    assert _vol_forecasts(url) == _vol_forecasts(first_url)  # the volatility forecaster did not restore either
     # the state saved by the second run is again the one learned from this recording, not learned twice
     assert pickle.loads(saved.read_bytes())["learned_up_to"] == learned
 

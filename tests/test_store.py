@@ -24,6 +24,7 @@ from store_rows import (
     feature_row,
     prediction_row,
     trade_row,
+    vol_forecast_row,
 )
 
 from store import StoreError, digest
@@ -243,10 +244,31 @@ def test_prediction_readers_refuse_bad_horizons(predicted):
         predicted.prediction_range(BTC, 0, 1, limit=100_001)
 
 
+def test_vol_forecasts_latest_is_the_newest_events_and_a_matured_one_replaces_the_first(store):
+    rows = [vol_forecast_row(BTC, T0 + k * MS, k, h, m, forecast=k + 1.0) for k in range(3) for h in ("10s", "60s")
+            for m in ("ewma", "har")]  # fmt: skip
+    with store.writer() as w:
+        w.write("vol_forecasts", rows[::-1])
+        w.write("vol_forecasts", [vol_forecast_row(BTC, T0 + MS, 1, "10s", "har", forecast=2.0, realized=3.5)])
+    with store.reader() as r:
+        latest = r.latest_vol_forecasts(BTC)
+        assert [(x["seq"], x["horizon"], x["model"], x["forecast"]) for x in latest] == [
+            (2, h, m, 3.0) for h in ("10s", "60s") for m in ("ewma", "har")
+        ]
+        page = r.vol_forecast_range(BTC, T0 + MS, T0 + 2 * MS, horizons=["10s"])
+        assert [(x["model"], x["realized"], x["matured_ts"]) for x in page] == [
+            ("ewma", None, None),
+            ("har", 3.5, T0 + MS + 10**10),
+        ]
+        assert r.vol_forecast_range(BTC, 0, 2**63 - 1, limit=2, offset=11)[0]["seq"] == 2
+        assert r.latest_vol_forecasts(ETH) == [] and r.vol_forecast_range(BTC, 0, 1, horizons=[]) == []
+
+
 def test_prediction_readers_answer_empty_before_any_prediction(store):
     with store.reader() as r:
         assert r.latest_predictions(BTC) == [] and r.prediction_range(BTC, 0, 2**63 - 1) == []
         assert r.latest_run_metrics() == []
+        assert r.latest_vol_forecasts(BTC) == [] and r.vol_forecast_range(BTC, 0, 2**63 - 1) == []
 
 
 def test_latest_run_metrics_are_each_workers_last_row_of_the_newest_run(store):

@@ -105,6 +105,11 @@ def test_ddl_of_each_table():
         "CREATE TABLE IF NOT EXISTS book (instrument SYMBOL, ts TIMESTAMP, seq LONG, exchange_ts TIMESTAMP, "
         f"update_id LONG, {levels}) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, instrument, seq)"
     )
+    assert create_sql(TABLES["vol_forecasts"]) == (
+        "CREATE TABLE IF NOT EXISTS vol_forecasts (instrument SYMBOL, ts TIMESTAMP, seq LONG, horizon SYMBOL, "
+        "model SYMBOL, forecast DOUBLE, realized DOUBLE, matured_ts TIMESTAMP) "
+        "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, instrument, seq, horizon, model)"
+    )
     features = ", ".join(f"{name} DOUBLE" for name in FEATURE_NAMES)
     assert create_sql(FEATURES) == (
         "CREATE TABLE IF NOT EXISTS features (instrument SYMBOL, ts TIMESTAMP, seq LONG, exchange_ts TIMESTAMP, "
@@ -460,6 +465,21 @@ def test_prediction_range():
     assert pg.queries() == [
         (f"{sql} AND horizon IN (%s) ORDER BY ts, seq, horizon LIMIT 4, 7", (*params, "1s")),
         (f"{sql} ORDER BY ts, seq, horizon LIMIT 1000", params),
+    ]
+
+
+def test_latest_vol_forecasts_are_the_newest_per_horizon_and_model():
+    rows = [(BTC, T0_DOWN, 7, h, m, 1.0, None, None) for h in ("10s", "60s") for m in ("har", "last")]
+    r, pg = reader({"SELECT": [*rows, (BTC, T0_DOWN, 6, "10s", "ewma", 1.0, 2.0, T0_DOWN)]})
+    assert [(row["horizon"], row["model"]) for row in r.latest_vol_forecasts(BTC)] == [
+        (h, m) for h in ("10s", "60s") for m in ("har", "last")
+    ]
+    columns = ", ".join(TABLES["vol_forecasts"].names)
+    assert pg.queries() == [
+        (
+            f"SELECT {columns} FROM vol_forecasts WHERE instrument = %s LATEST ON ts PARTITION BY horizon, model",
+            (BTC,),
+        )
     ]
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,19 @@ def test_reader_processes_query_while_writer_threads_write(store, tmp_path):
         assert halfway <= stats["seen_halfway"] < total  # it counted rows while more were still to come
     with store.reader() as r:
         assert r.count("book") == total
+
+
+def test_processes_opening_the_same_new_file_at_once_all_succeed(tmp_path):
+    """A cluster's processes open the store together; switching a new file to WAL must wait its turn."""
+    path = tmp_path / "new.db"
+    code = (
+        "import sys, time; from store.sqlite import SQLiteStore; from pathlib import Path; "
+        "start = float(sys.argv[2]); time.sleep(max(0, start - time.time())); SQLiteStore(Path(sys.argv[1])).check()"
+    )
+    start = time.time() + 2
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), str(start)], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, errors
