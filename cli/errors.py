@@ -44,6 +44,7 @@ USER_ERRORS = (
     ("dashboards.report", "ReportError", FAILED),
     ("dataflows.ingest", "IngestFailed", FAILED),
     ("venues.base", "VenueError", FAILED),
+    ("dataflows.live_source", "NothingReceived", FAILED),
 )
 
 
@@ -78,6 +79,8 @@ def known_feed(name: str | None) -> str | None:
 
 def writable_folder(path: Path) -> None:
     """Make the folder if need be and try writing in it; UserError naming it and the cause if that fails."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file, not a folder", USAGE)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

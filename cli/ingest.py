@@ -119,8 +119,12 @@ def fake_exchange_command(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    said_the_end = False
     try:
         while not stop.wait(0.5):
-            pass
+            finished = exchange.finished
+            if not said_the_end and (finished.is_set() if hasattr(finished, "is_set") else finished):
+                typer.echo("played to the end of the recordings: the market is quiet now (--loop plays them again)")
+                said_the_end = True
     finally:
         exchange.stop()

@@ -311,8 +311,15 @@ def run_command(
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
     for warning in summary.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+    if live is not None:
+        console.print(
+            f"venues: {summary.reconnects} reconnects, {summary.venue_resyncs} snapshots asked for again after a gap"
+            + (f"; what they sent is in {record}" if record is not None else "")
+        )
     if summary.stopped:
         resume = f"the same command resumes from {recovery}" if recovery else "rows are upserted: run again safely"
+        if live is not None:
+            resume = f"run {record} to replay it" if record is not None else "--record DIR keeps it for a replay"
         console.print(f"stopped by {summary.stopped}: every row of what was read is committed; {resume}")
     if summary.kafka_errors:
         console.print(

@@ -8,6 +8,7 @@ what the feed appended since its last refresh into its charts.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import panel as pn
@@ -18,6 +19,9 @@ from dashboards.live_plots import Calibration, Heatmap, Lines, OfiBars, TimeWind
 from dashboards.live_settings import LiveSettings
 from quantumflow.settings import models_dir
 from store.schema import LEVELS
+
+# Bokeh checks every new page and warns of charts that get their renderers only once data comes (W-1000)
+logging.getLogger("bokeh.core.validation.check").setLevel(logging.ERROR)
 
 PAPER_STRATEGY = (
     "**Paper strategy: not available yet.** The running P&L of following the signal after costs needs the "

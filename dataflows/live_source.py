@@ -34,6 +34,10 @@ from venues.registry import VENUES, client_for
 IDLE_WAIT = timedelta(milliseconds=2)  # how soon an empty source looks again: well under a live batch's age
 
 
+class NothingReceived(ConnectionError):
+    """A live run that received nothing while its connections kept failing (a wrong address, no network)."""
+
+
 def venue_symbols(instruments: Sequence[str]) -> dict[str, list[str]]:
     """``binance:BTCUSDT,coinbase:BTC-USD`` as the symbols of each venue; ValueError naming a bad one."""
     by_venue: dict[str, list[str]] = {}
@@ -110,6 +114,7 @@ class _LivePartition(StatefulSourcePartition[RawBatch, None]):
         clients = self._ingester.clients
         self._metrics.reconnects = sum(client.stats.reconnects for client in clients)
         self._metrics.venue_resyncs = sum(client.stats.resyncs for client in clients)
+        self._metrics.venue_error = next((c.stats.last_error for c in clients if c.stats.last_error), None)
         if not self._thread.is_alive():
             self._stopping = True  # the ingester ended on its own: a failure, kept in the metrics
         try:

@@ -30,6 +30,7 @@ class FlowMetrics:
         self.source_failure: Exception | None = None  # set by a live source whose venue clients failed for good
         self.reconnects = 0  # a live source's venue connections made again (drops, stalls, age limit)
         self.venue_resyncs = 0  # a live source's new snapshots asked of the venues after a gap
+        self.venue_error: str | None = None  # a live source's last connection error, while it lasts
         self.kafka_errors = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
         self.last_kafka_error: str | None = None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
+from dataflows.live_source import NothingReceived
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
 from dataflows.recovery import finished, mark_finished, recovery_config
@@ -79,6 +80,10 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         raise metrics.store_failure
     if metrics.source_failure is not None:
         raise metrics.source_failure
+    if settings.live and not metrics.events_in and metrics.venue_error:
+        raise NothingReceived(
+            f"nothing received from the venues in {time.perf_counter() - started:.0f} s: {metrics.venue_error}"
+        )
     if recovery is not None and settings.replays_files and metrics.stop_requested is None:
         mark_finished(settings.recovery)  # a replay's end (a topic grows: its offsets say where to go on)
     seconds = time.perf_counter() - started

@@ -10,6 +10,7 @@ import pytest
 from pipeline_runs import quantumflow, replay, store_contents
 from test_binance_sync import compare_with_tickers
 
+from dataflows.live_source import NothingReceived
 from dataflows.recordings import open_recording
 from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
@@ -113,12 +114,21 @@ def test_an_unknown_symbol_ends_the_live_run_saying_so(local_venues, tmp_path):
         run_flow(settings)
 
 
+def test_a_live_run_that_receives_nothing_while_its_connections_fail_says_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("QF_BINANCE_WS_URL", "ws://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("QF_BINANCE_REST_URL", "http://127.0.0.1:9")
+    settings = RunSettings((), store=f"sqlite:///{tmp_path / 'live.db'}", live=("binance:BTCUSDT",), duration_s=2)
+    with pytest.raises(NothingReceived, match=r"nothing received from the venues in \d+ s: BTCUSDT: .*127\.0\.0\.1:9"):
+        run_flow(settings)
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
         (["--live", "binance"], "is not VENUE:SYMBOL"),
         (["--live", "kraken:XBT/USD"], "no client for 'kraken'"),
         (["--record", "somewhere"], "--record and --duration go with --live"),
+        (["--live", "binance:BTCUSDT", "--record", __file__], "is a file, not a folder"),
         (["--live", "binance:BTCUSDT", "--kafka", "127.0.0.1:9"], "--live reads the venues"),
     ],
 )
