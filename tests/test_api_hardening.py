@@ -220,6 +220,10 @@ def test_openapi_documents_every_route_and_its_errors(api):
         "/v1/predictions/{instrument}",
         "/v1/predict",
         "/v1/arbitrage",
+        "/v1/volatility/{instrument}",
+        "/v1/volatility/{instrument}/history",
     }
     assert set(paths["/v1/book/{instrument}"]["get"]["responses"]) == {"200", "404", "422", "429", "503"}
+    for route in ("/v1/volatility/{instrument}", "/v1/volatility/{instrument}/history"):
+        assert {"200", "404", "429", "503"} <= set(paths[route]["get"]["responses"]), route
     assert set(paths["/v1/predict"]["post"]["responses"]) == {"200", "400", "413", "422", "429", "503"}

@@ -143,7 +143,7 @@ def finished_recovery(simulated_recording, tmp_path_factory):
     folder = tmp_path_factory.mktemp("finished")
     url = f"sqlite:///{folder / 'store.db'}"
     command = _file_replay(simulated_recording, url, "--recovery", folder / "recovery", "--json")
-    env = {"QF_MODELS_DIR": str(folder / "no_models")}
+    env = {"QF_MODELS_DIR": str(folder / "no_models"), "QF_ONLINE_STATE": str(folder / "state")}
     summary = _finish(in_background(command, env))
     assert summary["events_in"] > 10_000 and summary["warnings"] == []
     return folder / "recovery", url, env
