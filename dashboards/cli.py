@@ -12,6 +12,13 @@ from typing import Annotated
 import typer
 
 SAMPLE = "the fictional sample in esg/sample/"
+# the options every dashboard is served with
+AddressOption = Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")]
+OriginsOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Host[:port] that browsers may connect from when not on localhost; repeatable."),
+]
+ShowOption = Annotated[bool, typer.Option(help="Open the dashboard in a browser.")]
 
 dashboard_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -44,12 +51,9 @@ def esg_command(
             help="SQLite file the alerts are stored in.", show_default="$QF_ESG_DB, else $QF_DATA_DIR/esg_alerts.sqlite"
         ),
     ] = None,
-    address: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
-    allow_websocket_origin: Annotated[
-        list[str] | None,
-        typer.Option(help="Host[:port] that browsers may connect from when not on localhost; repeatable."),
-    ] = None,
-    show: Annotated[bool, typer.Option(help="Open the dashboard in a browser.")] = False,
+    address: AddressOption = "127.0.0.1",
+    allow_websocket_origin: OriginsOption = None,
+    show: ShowOption = False,
 ) -> None:
     """ESG screening: scorecards, what-if, portfolio analysis and news alerts (http://localhost:8502 by default)."""
     from dashboards.esg import EsgSettings, build_app, load_universe
@@ -79,12 +83,9 @@ def live_command(
             help="The store the flow writes: sqlite:///PATH or questdb://HOST[:PORT].", show_default="QF_STORE"
         ),
     ] = None,
-    address: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
-    allow_websocket_origin: Annotated[
-        list[str] | None,
-        typer.Option(help="Host[:port] that browsers may connect from when not on localhost; repeatable."),
-    ] = None,
-    show: Annotated[bool, typer.Option(help="Open the dashboard in a browser.")] = False,
+    address: AddressOption = "127.0.0.1",
+    allow_websocket_origin: OriginsOption = None,
+    show: ShowOption = False,
 ) -> None:
     """Live trading view of the store: book ladder, depth heatmap, predictions, scores, arbitrage, microstructure
     (http://localhost:8503 by default; settings QF_LIVE_*)."""

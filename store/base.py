@@ -303,10 +303,7 @@ class Reader(ABC):
             return []
         sql, params = self._latest_predictions_query(spec, instrument, chosen)
         rows = self._dicts(spec, spec.names, sql, params)
-        if chosen is None and rows:
-            newest = max((row["ts"], row["seq"]) for row in rows)
-            rows = [row for row in rows if (row["ts"], row["seq"]) == newest]
-        return sorted(rows, key=lambda row: row["horizon"])
+        return sorted(rows if chosen is not None else _of_newest_event(rows), key=lambda row: row["horizon"])
 
     def prediction_range(
         self,
@@ -333,10 +330,7 @@ class Reader(ABC):
             return []
         sql, params = self._latest_predictions_query(spec, instrument, None)
         rows = self._dicts(spec, spec.names, sql, params)
-        if rows:
-            newest = max((row["ts"], row["seq"]) for row in rows)
-            rows = [row for row in rows if (row["ts"], row["seq"]) == newest]
-        return sorted(rows, key=lambda row: (row["horizon"], row["model"]))
+        return sorted(_of_newest_event(rows), key=lambda row: (row["horizon"], row["model"]))
 
     def vol_forecast_range(
         self,
@@ -507,3 +501,11 @@ def _decode(row: Sequence[Any], decoders: list[tuple[int, Callable[[Any], Any]]]
         if out[i] is not None:
             out[i] = f(out[i])
     return out
+
+
+def _of_newest_event(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows made on the most recent event (ts, seq) among ``rows``: the latest per group may be older."""
+    if not rows:
+        return rows
+    newest = max((row["ts"], row["seq"]) for row in rows)
+    return [row for row in rows if (row["ts"], row["seq"]) == newest]
