@@ -24,6 +24,7 @@ LAYERS = {
     "api": 4,
     "dashboards": 4,
     "exchanges": 4,  # local exchanges that replay recordings over the venues' protocols
+    "backtest": 4,  # strategies over the flow's books and predictions, on a simulated venue
     "bench": 5,
     "cli": 6,
 }
