@@ -17,6 +17,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli import api_command
+from cli.backtest import backtest_command
 from cli.errors import ReportingGroup, UserError, bad_input, writable_file, writable_folder
 from cli.ingest import fake_exchange_command, ingest_command
 from cli.kafka import broker_command, publish_command
@@ -54,6 +55,7 @@ app.command("evaluate")(evaluate_command)
 app.command("tune")(tune_command)
 app.command("vol-evaluate")(vol_evaluate_command)
 app.command("report")(report_command)
+app.command("backtest")(backtest_command)
 app.command("broker")(broker_command)
 app.command("publish")(publish_command)
 app.command("ingest")(ingest_command)

@@ -79,8 +79,8 @@ def train_command(
     from where, and keeps them in the checkpoints)."""
     out = out or models_dir()
     console = _console(as_json)
-    settings = _settings(horizons, epochs, window, seed, settings_file, untuned, console)
-    result = _experiment(paths, None, settings, feed, out / "report", out, console, test_fraction)
+    settings = training_settings(horizons, epochs, window, seed, settings_file, untuned, console)
+    result = experiment(paths, None, settings, feed, out / "report", out, console, test_fraction)
     _show(result, out / "report", console, as_json)
 
 
@@ -133,10 +133,10 @@ def evaluate_command(
     folds = _folds(periods, train, test, rolling, feed)
     out = out or data_dir() / "evaluation"
     console = _console(as_json)
-    settings = _settings(horizons, epochs, window, seed, settings_file, untuned, console)
+    settings = training_settings(horizons, epochs, window, seed, settings_file, untuned, console)
     if not periods:
         fold_train, fold_test, test_start = folds[0]
-        result = _experiment([*fold_train, *fold_test], test_start, settings, feed, out, None, console)
+        result = experiment([*fold_train, *fold_test], test_start, settings, feed, out, None, console)
         _show(result, out, console, as_json)
         return
     from dataflows.walk_forward import mean_metrics
@@ -146,7 +146,7 @@ def evaluate_command(
         names = f"train {' + '.join(p.name for p in fold_train)}, test {' + '.join(p.name for p in fold_test)}"
         console.print(f"[bold]fold {number} of {len(folds)}[/bold]: {names}")
         folder = out / f"fold_{number}"
-        result = _experiment([*fold_train, *fold_test], test_start, settings, feed, folder, None, console)
+        result = experiment([*fold_train, *fold_test], test_start, settings, feed, folder, None, console)
         if not as_json:
             console.print(results_table(result.metrics, f"fold {number}: {names}"))
         reports.append(
@@ -199,7 +199,7 @@ def _console(as_json: bool) -> Console:
     return Console(width=shutil.get_terminal_size((150, 24)).columns, stderr=as_json)
 
 
-def _settings(horizons, epochs, window, seed, settings_file, untuned, console):
+def training_settings(horizons, epochs, window, seed, settings_file, untuned, console):
     """The built-in settings, over them the tuned ones (--settings, else data/tuning/best_settings.json
     when it exists, unless --untuned), over those the command line's; says which and from where."""
     from dataflows.tuning import BEST_FILE, tuned_settings
@@ -228,7 +228,7 @@ def shown(settings: dict) -> str:
     )
 
 
-def _experiment(paths, test_start, settings, feed, out, save_models, console, test_fraction=0.15):
+def experiment(paths, test_start, settings, feed, out, save_models, console, test_fraction=0.15):
     from dataflows.sources import recording_paths
     from dataflows.training import run_experiment
 

@@ -1,0 +1,118 @@
+"""A backtest from settings to result: the signals (made by the flow's code with the models given, or
+read from a store), the strategy (with the risk overlay if asked), the venue, the simulation, the
+metrics; for the execution algorithm, TWAP and immediate execution over the same data as benchmarks.
+With training recordings, the models are first trained on them by the project's own training."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from backtest.costs import Costs, Limits
+from backtest.engine import SAMPLE_NS, Run, simulate
+from backtest.execution import shortfall_summary
+from backtest.latency import ConstantLatency, FeedLatency
+from backtest.metrics import summarize
+from backtest.queues import ProbQueue, RiskAverseQueue
+from backtest.result import BacktestResult
+from backtest.risk import RiskOverlay
+from backtest.signals import Signals
+from backtest.strategies import make
+from backtest.venue import SimulatedVenue
+
+QUEUES = {"risk-averse": RiskAverseQueue, "prob": ProbQueue}
+EXECUTION_BENCHMARKS = ("twap", "immediate")
+
+
+@dataclass
+class Settings:
+    strategy: str
+    strategy_settings: dict = field(default_factory=dict)
+    costs: Costs = field(default_factory=Costs)
+    limits: Limits = field(default_factory=Limits)
+    latency_ms: float | None = 0.0  # None: drawn from the feed latency the recording shows
+    queue: str = "risk-averse"
+    risk_overlay: dict | None = None  # RiskOverlay's settings; None: none
+    sample_ns: int = SAMPLE_NS
+    seed: int = 7
+
+    def described(self) -> dict:
+        return {
+            "strategy": self.strategy,
+            "strategy_settings": self.strategy_settings,
+            "costs": asdict(self.costs),
+            "limits": asdict(self.limits),
+            "latency": "feed" if self.latency_ms is None else f"{self.latency_ms:g} ms",
+            "queue": self.queue,
+            "risk_overlay": self.risk_overlay,
+            "equity_sample_s": self.sample_ns / 1e9,
+            "seed": self.seed,
+        }
+
+
+def run_strategy(
+    paths: Sequence[str | Path],
+    instrument: str,
+    settings: Settings,
+    signals: Signals,
+    name: str | None = None,
+    feed: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[Run, object]:
+    """One simulation of the strategy ``name`` (default: the settings') with the settings' venue."""
+    strategy = make(name or settings.strategy, **settings.strategy_settings)
+    if settings.risk_overlay is not None:
+        strategy = RiskOverlay(strategy, **settings.risk_overlay)
+    latency = (
+        FeedLatency(settings.seed) if settings.latency_ms is None else ConstantLatency(int(settings.latency_ms * 1e6))
+    )
+    venue = SimulatedVenue(settings.costs, QUEUES[settings.queue](), latency)
+    run = simulate(paths, instrument, strategy, signals, venue, settings.limits, feed, settings.sample_ns, on_progress)
+    return run, strategy
+
+
+def backtest(
+    paths: Sequence[str | Path],
+    instrument: str,
+    settings: Settings,
+    signals: Signals,
+    feed: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    described: dict | None = None,
+) -> BacktestResult:
+    """The backtest of ``settings.strategy`` over the recordings; ``described`` adds to its stored settings
+    (the models' folder, where the signals came from, the training recordings)."""
+    run, strategy = run_strategy(paths, instrument, settings, signals, feed=feed, on_progress=on_progress)
+    metrics = summarize(
+        run.account, run.equity_ts, run.equity, run.position, settings.limits.capital, settings.sample_ns
+    )
+    metrics.update({name: run.counts[name] for name in ("orders", "cancels", "rejected", "spread_cost")})
+    benchmarks = {}
+    if settings.strategy == "execution":
+        metrics.update(shortfall_summary(_inner(strategy).parents()))
+        for name in EXECUTION_BENCHMARKS:
+            _, benchmark = run_strategy(paths, instrument, settings, signals, name, feed)
+            benchmarks[name] = shortfall_summary(_inner(benchmark).parents())
+    return BacktestResult(
+        uuid.uuid4().hex[:12],
+        time.time_ns(),
+        settings.strategy,
+        instrument,
+        [str(Path(p)) for p in paths],
+        run.start_ns,
+        run.end_ns,
+        {**settings.described(), **(described or {}), "signals": len(signals)},
+        metrics,
+        run.equity_ts,
+        run.equity,
+        run.position,
+        run.fills,
+        benchmarks,
+    )
+
+
+def _inner(strategy):
+    return strategy.inner if isinstance(strategy, RiskOverlay) else strategy
