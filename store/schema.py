@@ -161,7 +161,7 @@ BACKTESTS = Table(
     "backtests",
     (
         Column("ts", TIMESTAMP),  # when the backtest finished (wall clock)
-        Column("id", SYMBOL),  # unique per backtest (a SYMBOL: QuestDB 8 takes no VARCHAR or STRING dedup key)
+        Column("id", SYMBOL),  # unique per backtest (a SYMBOL: a dedup key, which QuestDB refuses as STRING)
         Column("strategy", SYMBOL),
         Column("instrument", SYMBOL),
         Column("recordings", STRING),  # JSON list of the recordings' paths
