@@ -180,7 +180,6 @@ BACKTESTS = Table(
     ("id", "ts"),
 )
 BACKTEST_JSON = ("recordings", "settings", "metrics", "benchmarks")  # the columns readers decode
-HEADLINE_METRICS = ("net_pnl", "trades", "sharpe", "win_rate", "max_drawdown", "profit_factor")
 
 TABLES: dict[str, Table] = {
     t.name: t
