@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimiter
 from api.predictor import PredictorHolder
 from api.routes.arbitrage import arbitrage_router
+from api.routes.backtests import backtests_router
 from api.routes.market import market_router
 from api.routes.operations import operations_router
 from api.routes.predictions import API_KEY_HEADER, predictions_router
@@ -24,7 +25,7 @@ from api.telemetry import MetricsMiddleware, RequestMetrics
 from store import open_store
 
 DESCRIPTION = """Query what the QuantumFlow predict flow stored (books, features, predictions, cross-venue
-arbitrage) and ask the trained ensemble for predictions on books you send.
+arbitrage) and the backtests saved, and ask the trained ensemble for predictions on books you send.
 
 Times are integers, nanoseconds since the Unix epoch (UTC); `start` and `end` also take ISO 8601
 (`2024-08-09T00:00:00Z`; no zone means UTC). Instruments are `exchange:symbol`.
@@ -53,7 +54,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     install_docs(app)
     app.state.context = context
-    for router in (operations_router, market_router, predictions_router, volatility_router, arbitrage_router):
+    routers = (
+        operations_router,
+        market_router,
+        predictions_router,
+        volatility_router,
+        arbitrage_router,
+        backtests_router,
+    )
+    for router in routers:
         app.include_router(router(context))
     install_error_handlers(app)
 

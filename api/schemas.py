@@ -4,7 +4,7 @@ since the Unix epoch, UTC; prices and sizes are as the venue quotes them."""
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -190,3 +190,33 @@ class VolatilityRows(BaseModel):
     instrument: str
     rows: list[VolForecast] = Field(description="ordered by (ts, seq, horizon, model)")
     next_offset: int | None = Field(description="offset of the next page; null on the last page")
+
+
+class BacktestSummary(BaseModel):
+    id: str
+    created: int = Field(description="when the backtest finished (wall clock)")
+    strategy: str
+    instrument: str
+    start_ns: int = Field(description="receive time of the first event simulated")
+    end_ns: int = Field(description="receive time of the last event simulated")
+    net_pnl: float = Field(description="profit after fees and slippage, in the quote currency")
+    trades: int = Field(description="round trips")
+    sharpe: float | None = Field(description="annualised from the equity curve's sampling; null where undefined")
+    win_rate: float | None = Field(description="share of winning trades, 0 to 1; null without trades")
+    max_drawdown: float = Field(description="largest fall of equity from a peak, in the quote currency")
+    profit_factor: float | None = Field(description="gross wins / gross losses; null without a losing trade")
+
+
+class BacktestList(BaseModel):
+    backtests: list[BacktestSummary] = Field(description="newest first")
+
+
+class Backtest(BacktestSummary):
+    recordings: list[str]
+    settings: dict[str, Any] = Field(description="the strategy's parameters, costs, latency, queue model, capital")
+    metrics: dict[str, Any] = Field(
+        description="every metric by its plain name (docs/backtest.md); null where undefined"
+    )
+    benchmarks: dict[str, Any] | None = Field(
+        description="what the strategy is measured against on the same data (e.g. TWAP and immediate execution)"
+    )

@@ -7,12 +7,13 @@ handful of hooks.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from store.schema import TABLES, Table
+from store.schema import BACKTEST_JSON, TABLES, Table
 
 MAX_ROWS = 100_000  # the most rows one reader call returns
 MAX_HORIZONS = 64  # the most horizons one predictions query names
@@ -387,6 +388,36 @@ class Reader(ABC):
         sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} ORDER BY ts DESC, feed, digest {self._limit(limit, 0)}"
         return self._dicts(spec, spec.names, sql, ())
 
+    def backtests(
+        self, limit: int = 100, strategy: str | None = None, instrument: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The stored backtests, newest first (by ts, then id), of the strategy and the instrument given (None:
+        any), at most ``limit``; recordings, settings, metrics and benchmarks decoded from JSON."""
+        spec = TABLES["backtests"]
+        check_int("limit", limit, 0, MAX_ROWS)
+        filters = {
+            name: value for name, value in (("strategy", strategy), ("instrument", instrument)) if value is not None
+        }
+        for name, value in filters.items():
+            _check_name(name, value)
+        if limit == 0:
+            return []
+        where = " AND ".join(f"{name} = {self.placeholder}" for name in filters)
+        sql = (
+            f"SELECT {', '.join(spec.names)} FROM {spec.name}{' WHERE ' if where else ''}{where} "
+            f"ORDER BY ts DESC, id {self._limit(limit, 0)}"
+        )
+        return [_json_decoded(row) for row in self._dicts(spec, spec.names, sql, list(filters.values()))]
+
+    def backtest(self, id: str) -> dict[str, Any] | None:
+        """The backtest stored under ``id`` (the newest, should one id have been saved at two times), or None."""
+        spec = TABLES["backtests"]
+        _check_name("id", id)
+        columns, p = ", ".join(spec.names), self.placeholder
+        sql = f"SELECT {columns} FROM {spec.name} WHERE id = {p} ORDER BY ts DESC {self._limit(1, 0)}"
+        rows = self._dicts(spec, spec.names, sql, (id,))
+        return _json_decoded(rows[0]) if rows else None
+
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of a table, ordered by its key (for tests comparing stores)."""
         spec = table_spec(table)
@@ -493,6 +524,18 @@ class Reader(ABC):
         self, spec: Table, names: Sequence[str], instrument: str, start: Any, end: Any, bucket_ns: int, unit: str
     ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """SQL and parameters giving (bucket start, last value of each column) per non-empty bucket, by time."""
+
+
+def _check_name(what: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise StoreError(f"{what} must be a non-empty string, not {value!r}")
+
+
+def _json_decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for name in BACKTEST_JSON:
+        if row[name] is not None:
+            row[name] = json.loads(row[name])
+    return row
 
 
 def _decode(row: Sequence[Any], decoders: list[tuple[int, Callable[[Any], Any]]]) -> list[Any]:

@@ -155,8 +155,35 @@ VOL_FORECASTS = Table(
     ("instrument", "ts", "seq", "horizon", "model"),
 )
 
+# One row per backtest (``backtest.storage`` makes it). The JSON columns hold what varies by strategy; the
+# headline metrics are columns of their own for SQL, NULL where undefined (a Sharpe ratio without variance).
+BACKTESTS = Table(
+    "backtests",
+    (
+        Column("ts", TIMESTAMP),  # when the backtest finished (wall clock)
+        Column("id", SYMBOL),  # unique per backtest (a SYMBOL: a dedup key, which QuestDB refuses as STRING)
+        Column("strategy", SYMBOL),
+        Column("instrument", SYMBOL),
+        Column("recordings", STRING),  # JSON list of the recordings' paths
+        Column("start_ns", LONG),  # receive times of the first and last event simulated, exact ns
+        Column("end_ns", LONG),
+        Column("settings", STRING),  # JSON: strategy params, costs, latency, queue model, capital...
+        Column("metrics", STRING),  # JSON {plain name: value}, null where undefined
+        Column("benchmarks", STRING, nullable=True),  # JSON {name: {metric: value}}, e.g. TWAP and immediate
+        Column("net_pnl", DOUBLE),
+        Column("trades", LONG),
+        Column("sharpe", DOUBLE, nullable=True),
+        Column("win_rate", DOUBLE, nullable=True),
+        Column("max_drawdown", DOUBLE),
+        Column("profit_factor", DOUBLE, nullable=True),
+    ),
+    ("id", "ts"),
+)
+BACKTEST_JSON = ("recordings", "settings", "metrics", "benchmarks")  # the columns readers decode
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS, PREDICTIONS, VOL_FORECASTS)
+    t.name: t
+    for t in (BOOK, FEATURES, TRADES, RESYNCS, DEAD_LETTERS, RUN_METRICS, PREDICTIONS, VOL_FORECASTS, BACKTESTS)
 }
 
 

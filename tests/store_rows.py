@@ -50,6 +50,13 @@ def vol_forecast_row(instrument, ts, seq, horizon, model="har", forecast=1.5, re
     return (instrument, ts, seq, horizon, model, forecast, *matured)
 
 
+def backtest_row(id, ts, strategy="follow", instrument=BTC, sharpe=1.5):
+    shown = sharpe if math.isfinite(sharpe) else None
+    metrics = json.dumps({"net_pnl": -2.5, "trades": 4, "sharpe": shown, "profit_factor": None})
+    return (ts, id, strategy, instrument, '["a.gz"]', ts - 10**9, ts - 1, '{"capital":1e5}', metrics, None,
+            -2.5, 4, sharpe, 0.25, 3.0, None)  # fmt: skip
+
+
 RAW = b'{"e":"depthUpdate","b":[["1e400",-1]]}\n\x00\xff'
 SAMPLES = {
     "book": [book_row(BTC, T0, 1), book_row(BTC, T0 + US, 2, levels=3)],
@@ -66,6 +73,7 @@ SAMPLES = {
     ],
     "predictions": [prediction_row(BTC, T0, 1, "10", label=1), prediction_row(BTC, T0, 1, "1s", p_up=0.2)],
     "vol_forecasts": [vol_forecast_row(BTC, T0, 1, "10s", realized=2.25), vol_forecast_row(BTC, T0, 1, "60s", "ewma")],
+    "backtests": [backtest_row("bt-2", T0), backtest_row("bt-1", T0 + MS, "market-maker", ETH, sharpe=NAN)],
 }
 
 

@@ -222,8 +222,12 @@ def test_openapi_documents_every_route_and_its_errors(api):
         "/v1/arbitrage",
         "/v1/volatility/{instrument}",
         "/v1/volatility/{instrument}/history",
+        "/v1/backtests",
+        "/v1/backtests/{id}",
     }
     assert set(paths["/v1/book/{instrument}"]["get"]["responses"]) == {"200", "404", "422", "429", "503"}
     for route in ("/v1/volatility/{instrument}", "/v1/volatility/{instrument}/history"):
         assert {"200", "404", "429", "503"} <= set(paths[route]["get"]["responses"]), route
+    assert set(paths["/v1/backtests"]["get"]["responses"]) == {"200", "422", "429", "503"}
+    assert set(paths["/v1/backtests/{id}"]["get"]["responses"]) == {"200", "404", "422", "429", "503"}
     assert set(paths["/v1/predict"]["post"]["responses"]) == {"200", "400", "413", "422", "429", "503"}

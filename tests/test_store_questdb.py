@@ -110,6 +110,12 @@ def test_ddl_of_each_table():
         "model SYMBOL, forecast DOUBLE, realized DOUBLE, matured_ts TIMESTAMP) "
         "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, instrument, seq, horizon, model)"
     )
+    assert create_sql(TABLES["backtests"]) == (
+        "CREATE TABLE IF NOT EXISTS backtests (ts TIMESTAMP, id SYMBOL, strategy SYMBOL, instrument SYMBOL, "
+        "recordings VARCHAR, start_ns LONG, end_ns LONG, settings VARCHAR, metrics VARCHAR, benchmarks VARCHAR, "
+        "net_pnl DOUBLE, trades LONG, sharpe DOUBLE, win_rate DOUBLE, max_drawdown DOUBLE, profit_factor DOUBLE) "
+        "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, id)"
+    )
     features = ", ".join(f"{name} DOUBLE" for name in FEATURE_NAMES)
     assert create_sql(FEATURES) == (
         "CREATE TABLE IF NOT EXISTS features (instrument SYMBOL, ts TIMESTAMP, seq LONG, exchange_ts TIMESTAMP, "
@@ -174,6 +180,17 @@ def test_ilp_for_trades_resyncs_and_run_metrics():
     assert ilp("run_metrics", [row]) == (
         r"run_metrics,run_id=run\ 1\,a\=b worker=0i,events_in=1000i,rows_out=990i,dead_letters=10i,"
         "events_per_s=51000.5,decoder_errors=2i,reconnects=3i 1723075200123456789\n"
+    )
+
+
+def test_ilp_for_a_backtest_has_its_names_as_tags_and_its_json_as_strings():
+    row = (T0, "bt 1", "follow", BTC, '["a.gz"]', T0 - 5, T0 + 7, '{"q":"risk-averse"}', '{"sharpe":null}', None,
+           -2.5, 4, math.nan, 0.25, 3.0, None)  # fmt: skip
+    assert ilp("backtests", [row]) == (
+        r"backtests,id=bt\ 1,strategy=follow,instrument=binance:BTCUSDT "
+        'recordings="[\\"a.gz\\"]",start_ns=1723075200123456784i,end_ns=1723075200123456796i,'
+        'settings="{\\"q\\":\\"risk-averse\\"}",metrics="{\\"sharpe\\":null}",'
+        "net_pnl=-2.5,trades=4i,win_rate=0.25,max_drawdown=3.0 1723075200123456789\n"
     )
 
 
@@ -480,6 +497,44 @@ def test_latest_vol_forecasts_are_the_newest_per_horizon_and_model():
             f"SELECT {columns} FROM vol_forecasts WHERE instrument = %s LATEST ON ts PARTITION BY horizon, model",
             (BTC,),
         )
+    ]
+
+
+BACKTEST_COLUMNS = ", ".join(TABLES["backtests"].names)
+
+
+def test_backtests_newest_first_with_filters_and_one_by_id():
+    stored = (
+        T0_DOWN,
+        "bt1",
+        "follow",
+        BTC,
+        '["a.gz"]',
+        1,
+        2,
+        "{}",
+        '{"sharpe":null}',
+        None,
+        -1.0,
+        2,
+        None,
+        0.5,
+        1.0,
+        None,
+    )
+    r, pg = reader({"SELECT": [stored]})
+    [row] = r.backtests(limit=5, strategy="follow", instrument=BTC)
+    assert row["ts"] == T0 - 789 and row["recordings"] == ["a.gz"] and row["metrics"] == {"sharpe": None}
+    r.backtests()
+    assert r.backtest("bt1")["settings"] == {}
+    assert pg.queries() == [
+        (
+            f"SELECT {BACKTEST_COLUMNS} FROM backtests WHERE strategy = %s AND instrument = %s "
+            "ORDER BY ts DESC, id LIMIT 5",
+            ("follow", BTC),
+        ),
+        (f"SELECT {BACKTEST_COLUMNS} FROM backtests ORDER BY ts DESC, id LIMIT 100", ()),
+        (f"SELECT {BACKTEST_COLUMNS} FROM backtests WHERE id = %s ORDER BY ts DESC LIMIT 1", ("bt1",)),
     ]
 
 

@@ -95,6 +95,7 @@ def test_the_features_table_follows_the_feature_registry():
         "run_metrics": ("run_id", "ts", "worker"),
         "predictions": ("instrument", "ts", "seq", "horizon"),
         "vol_forecasts": ("instrument", "ts", "seq", "horizon", "model"),
+        "backtests": ("id", "ts"),
     }
 
 
