@@ -120,6 +120,8 @@ class SimulatedVenue:
     # -- the engine's calls --------------------------------------------------------------
 
     def submit(self, request: Request, now: int) -> None:
+        """Send an order or a cancel at ``now``: it reaches the venue ``latency.draw(now)`` later, never
+        before a request sent earlier."""
         latency = self.latency.draw(now)
         arrival = max(now + latency, self._last_arrival)
         self._last_arrival = arrival
@@ -129,6 +131,8 @@ class SimulatedVenue:
             self._latency[request.id] = latency
 
     def before_event(self, ts: int, book: OrderBook) -> list[Fill]:
+        """The requests that reached the venue by ``ts``, in arrival order, against the book as it stands
+        before the event at ``ts``: taker fills (at the arrival time), new resting orders, cancels."""
         fills: list[Fill] = []
         in_flight = self._in_flight
         while in_flight and in_flight[0][0] <= ts:
@@ -141,6 +145,12 @@ class SimulatedVenue:
         return fills
 
     def after_event(self, ts: int, outputs: list, book: OrderBook) -> list[Fill]:
+        """The sync's outputs for the event at ``ts`` and the book after it: prints move and fill queues,
+        the book's new levels move queues and fill what the opposite best reached. The latency model
+        observes the outputs here (the engine need not)."""
+        observe = self.latency.observe
+        for out in outputs:
+            observe(out)
         fills: list[Fill] = []
         if self._resting:
             for out in outputs:

@@ -264,3 +264,29 @@ def test_feed_latency_draws_from_the_feed_latency_seen_so_far():
     for i in range(100):
         again.observe(trade(1_000 + i, 1.0, 1.0, BUY)._replace(exchange_ts=1_000 + i - (i % 5) * 10))
     assert [latency.draw(0) for _ in range(20)] == [again.draw(0) for _ in range(20)]
+
+
+def test_the_sell_side_mirrors_the_buy_side():
+    venue, book = new_market()
+    venue.submit(Order(1, SELL, 7.0), now=1_000)
+    fills = step(venue, book, trade(2_000, 50.0, 0.001, 1))
+    assert [(f.side, f.price, f.qty) for f in fills] == [(SELL, 99.0, 5.0), (SELL, 98.0, 2.0)]
+    # a resting ask behind 2 at 101: a buyer's print of 3 fills 1 of it; a seller's print never touches it
+    venue.submit(Order(2, SELL, 2.0, price=101.0), now=3_000)
+    step(venue, book, trade(4_000, 50.0, 0.001, 1))
+    assert step(venue, book, trade(4_500, 101.0, 3.0, SELL)) == []
+    fills = step(venue, book, trade(5_000, 101.0, 3.0, BUY))
+    assert [(f.order_id, f.price, f.qty, f.liquidity) for f in fills] == [(2, 101.0, 1.0, MAKER)]
+    fills = step(venue, book, trade(6_000, 101.5, 0.1, BUY))  # a buy above the ask: traded through
+    assert [(f.order_id, f.qty) for f in fills] == [(2, 1.0)]
+
+
+def test_the_venue_shows_the_feed_latency_to_its_latency_model():
+    venue = SimulatedVenue(COSTS, RiskAverseQueue(), FeedLatency(seed=1, fallback_ns=999))
+    book = OrderBook()
+    step(venue, book, snapshot(0, [(99.0, 5.0)], [(100.0, 1.0)]))
+    venue.submit(Order(1, BUY, 0.1), now=10)  # nothing seen yet: the fallback
+    assert venue.latency_of(1) == 999
+    step(venue, book, Trade(INSTRUMENT, 1_000, 1_250, None, 50.0, 0.001, 1))  # 250 ns on the way
+    venue.submit(Order(2, BUY, 0.1), now=2_000)
+    assert venue.latency_of(2) == 250
