@@ -93,8 +93,11 @@ def simulate(
     feed: str | None = None,
     sample_ns: int = SAMPLE_NS,
     on_progress: Callable[[int], None] | None = None,
+    depth_only: bool = False,
 ) -> Run:
-    """Run ``strategy`` over ``instrument``'s events in the recordings (``on_progress`` gets the bytes read so far)."""
+    """Run ``strategy`` over ``instrument``'s events in the recordings (``on_progress`` gets the bytes read so
+    far). ``depth_only`` leaves out the venue's separate best-bid/offer stream (Binance ``bookTicker``): the
+    book is the depth stream's alone, as engines that read only depth see it."""
     recordings = [open_recording(path, feed) for path in recording_paths(paths)]
     signals.rewind()
     account = Account(limits.capital)
@@ -117,7 +120,8 @@ def simulate(
         if type(raw) is DeadLetter:
             continue
         for event in parse(raw):
-            if type(event) is DeadLetter or event.instrument != instrument:
+            kind = type(event)
+            if kind is DeadLetter or event.instrument != instrument or (depth_only and kind is BestBidOffer):
                 continue
             if sync is None:
                 sync = BookSync(instrument, raw.feed, FEEDS[raw.feed].rule())
@@ -126,7 +130,6 @@ def simulate(
             last = ts
             counts["events"] += 1
             book = sync.book
-            venue.latency.observe(event)
             if next_sample is not None:
                 while ts >= next_sample:
                     samples_ts.append(next_sample)
@@ -142,10 +145,10 @@ def simulate(
                 if mid == mid:
                     spread_cost += fill.side * (fill.price - mid) * fill.qty
                 order_of_report += 1
-                heapq.heappush(reports, (fill.ts + venue.latency.draw(fill.ts), order_of_report, fill))
-            for order_id in venue.finished():
+                heapq.heappush(reports, (fill.ts + venue.latency_of(fill.order_id), order_of_report, fill))
+            for closed in venue.take_closed():
                 order_of_report += 1
-                heapq.heappush(reports, (ts + venue.latency.draw(ts), order_of_report, order_id))
+                heapq.heappush(reports, (closed.ts + closed.latency_ns, order_of_report, closed.order_id))
             while reports and reports[0][0] <= ts:
                 _, _, report = heapq.heappop(reports)
                 if type(report) is Fill:
@@ -180,7 +183,9 @@ def simulate(
                     known.cancelled(request.order_id)
                     venue.submit(request, ts)
                     continue
-                allowed = limits.allowed_qty(request, known.position, known.working, mid)
+                working = sum(o.qty for o in known.working.values() if o.side == request.side)
+                price = mid if request.price is None else request.price
+                allowed = limits.allowed_qty(request.side, request.qty, price, known.position, working)
                 if allowed < request.qty:
                     counts["clipped"] += 1
                     if allowed <= 0:

@@ -38,6 +38,7 @@ class Settings:
     risk_overlay: dict | None = None  # RiskOverlay's settings; None: none
     sample_ns: int = SAMPLE_NS
     seed: int = 7
+    depth_only: bool = False  # match against the depth stream alone, without the best-bid/offer stream
 
     def described(self) -> dict:
         return {
@@ -50,6 +51,7 @@ class Settings:
             "risk_overlay": self.risk_overlay,
             "equity_sample_s": self.sample_ns / 1e9,
             "seed": self.seed,
+            "book": "depth only" if self.depth_only else "depth and best bid/offer",
         }
 
 
@@ -70,7 +72,9 @@ def run_strategy(
         FeedLatency(settings.seed) if settings.latency_ms is None else ConstantLatency(int(settings.latency_ms * 1e6))
     )
     venue = SimulatedVenue(settings.costs, QUEUES[settings.queue](), latency)
-    run = simulate(paths, instrument, strategy, signals, venue, settings.limits, feed, settings.sample_ns, on_progress)
+    run = simulate(
+        paths, instrument, strategy, signals, venue, settings.limits, feed, settings.sample_ns, on_progress, settings.depth_only
+    )
     return run, strategy
 
 

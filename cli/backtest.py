@@ -127,7 +127,8 @@ def backtest_command(
         result = _run(paths, chosen, settings, signals, described, feed)
     folder = out or data_dir() / "backtests" / result.id
     writable_folder(folder)
-    from backtest.report import result_json, write_report
+    from backtest.plain import result_json
+    from backtest.report import write_report
     from backtest.storage import save
 
     files = write_report(result, folder)
