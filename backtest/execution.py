@@ -172,7 +172,7 @@ class PredictiveExecution(_ParentSchedule):
         super().__init__(parent_qty, deadline_s, slices)
         if not 0 <= threshold <= 1:
             raise ValueError(f"threshold must be a probability in [0, 1], not {threshold}")
-        self.horizon = Horizon.parse(horizon)
+        self.horizon = Horizon.parse(str(horizon))
         self.threshold = float(threshold)
 
     def params(self) -> dict:
@@ -193,8 +193,12 @@ def shortfall_summary(parents: list[dict]) -> dict:
     recording, or partly refused, is counted but left out of the figures)."""
     done = np.array([p["shortfall_bps"] for p in parents if p["completed"]], dtype=float)
     stats = (
-        {"mean_bps": float(done.mean()), "median_bps": float(np.median(done)), "std_bps": float(done.std(ddof=0))}
+        {
+            "shortfall_mean_bps": float(done.mean()),
+            "shortfall_median_bps": float(np.median(done)),
+            "shortfall_std_bps": float(done.std(ddof=0)),
+        }
         if len(done)
-        else {"mean_bps": None, "median_bps": None, "std_bps": None}
+        else {"shortfall_mean_bps": None, "shortfall_median_bps": None, "shortfall_std_bps": None}
     )
-    return {**stats, "count": len(parents), "completed": len(done)}
+    return {**stats, "parents": len(parents), "parents_completed": len(done)}

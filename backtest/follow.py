@@ -62,7 +62,7 @@ class FollowSignal:
             raise ValueError(f"threshold must be a probability in [0, 1], not {threshold}")
         if qty <= 0:
             raise ValueError(f"qty must be positive, not {qty}")
-        self.horizon = Horizon.parse(horizon)
+        self.horizon = Horizon.parse(str(horizon))
         self.threshold = float(threshold)
         self.qty = float(qty)
         self._ids = itertools.count(1)

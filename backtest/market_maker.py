@@ -61,7 +61,7 @@ class MarketMaker:
         self.skew_bps = float(skew_bps)
         self.widen_bps = float(widen_bps)
         self.max_inventory = float(max_inventory)
-        self.horizon = Horizon.parse(horizon)
+        self.horizon = Horizon.parse(str(horizon))
         self.requote_bps = float(requote_bps)
         self.tick = float(tick)
         self.gauge = VolatilityGauge()

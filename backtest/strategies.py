@@ -5,9 +5,10 @@ follower, its null and each execution parent, so that the seed's $10 fixed fee i
 trade's notional rather than dominating it; 0.01 BTC quotes for the market maker, with at most 0.05 BTC
 of inventory either way, so a one-sided run of fills stays a small fraction of the capital.
 
-``make(name, **settings)`` builds one; the settings ``risk_jump_ratio`` (and ``risk_cut``, default 0.5)
-wrap it in ``RiskOverlay``. ``execution_benchmarks`` builds TWAP and immediate execution on the same
-parents as an execution strategy, to be run beside it on the same data.
+``make(name, **settings)`` builds one; each setting is converted to its default's type (so settings read
+as text or numbers from a command line work: ``horizon=10`` is the horizon ``"10"``). ``make("twap")``
+and ``make("immediate")`` build the execution strategy's benchmarks on the same parents: they take the
+execution strategy's settings and ignore those of its predictive timing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from backtest.execution import Immediate, PredictiveExecution, Twap
 from backtest.follow import FollowSignal, RandomSignal
 from backtest.market_maker import MarketMaker
-from backtest.risk import RiskOverlay
 from backtest.strategy import Strategy
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {
@@ -27,7 +27,8 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "market-maker": MarketMaker,
     "execution": PredictiveExecution,
 }
-RISK_SETTINGS = {"risk_jump_ratio": "jump_ratio", "risk_cut": "cut"}
+EXECUTION_BENCHMARKS: dict[str, Callable[..., Strategy]] = {"twap": Twap, "immediate": Immediate}
+_KINDS = {float: "a number", int: "a whole number", str: "text"}
 
 
 def settings_of(factory: Callable[..., Strategy]) -> dict:
@@ -35,31 +36,30 @@ def settings_of(factory: Callable[..., Strategy]) -> dict:
     return {name: p.default for name, p in inspect.signature(factory).parameters.items()}
 
 
-def _checked(name: str, factory: Callable[..., Strategy], settings: dict, extra: tuple[str, ...] = ()) -> None:
-    known = list(settings_of(factory)) + list(extra)
-    for key in settings:
-        if key not in known:
-            raise ValueError(f"unknown setting {key!r} for strategy {name!r}: it takes {', '.join(known)}")
+def _converted(name: str, factory: Callable[..., Strategy], settings: dict) -> dict:
+    defaults = settings_of(factory)
+    out = {}
+    for key, value in settings.items():
+        if key not in defaults:
+            raise ValueError(f"unknown setting {key!r} for strategy {name!r}: it takes {', '.join(defaults)}")
+        kind = type(defaults[key])
+        try:
+            if kind is int and float(value) != int(float(value)):
+                raise ValueError
+            out[key] = kind(float(value)) if kind is int else kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"setting {key!r} of strategy {name!r} takes {_KINDS.get(kind, kind.__name__)}, not {value!r}"
+            ) from None
+    return out
 
 
 def make(name: str, **settings) -> Strategy:
+    if name in EXECUTION_BENCHMARKS:
+        settings = _converted("execution", PredictiveExecution, settings)
+        factory = EXECUTION_BENCHMARKS[name]
+        return factory(**{key: value for key, value in settings.items() if key in settings_of(factory)})
     factory = STRATEGIES.get(name)
     if factory is None:
         raise ValueError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
-    _checked(name, factory, settings, tuple(RISK_SETTINGS))
-    risk = {RISK_SETTINGS[key]: settings.pop(key) for key in list(settings) if key in RISK_SETTINGS}
-    strategy = factory(**settings)
-    if risk:
-        if "jump_ratio" not in risk:
-            raise ValueError("risk_cut needs risk_jump_ratio: the overlay cuts only when volatility jumps")
-        strategy = RiskOverlay(strategy, **risk)
-    return strategy
-
-
-def execution_benchmarks(**settings) -> dict[str, Strategy]:
-    """TWAP and immediate execution of the same parents as ``make("execution", **settings)`` (its
-    horizon and threshold do not apply to them)."""
-    _checked("execution", PredictiveExecution, settings)
-    parents = {key: settings[key] for key in ("parent_qty", "deadline_s", "slices") if key in settings}
-    immediate = {key: value for key, value in parents.items() if key != "slices"}
-    return {"twap": Twap(**parents), "immediate": Immediate(**immediate)}
+    return factory(**_converted(name, factory, settings))

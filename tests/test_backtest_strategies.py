@@ -11,7 +11,7 @@ from backtest.follow import FollowSignal, RandomSignal
 from backtest.market_maker import MarketMaker, uncertainty
 from backtest.orders import BUY, SELL, TAKER, Cancel, Fill, MarketView, Order, Signal
 from backtest.risk import RiskOverlay
-from backtest.strategies import STRATEGIES, execution_benchmarks, make
+from backtest.strategies import STRATEGIES, make
 
 S = 1_000_000_000
 HORIZONS = ("10", "10s")
@@ -264,9 +264,10 @@ def test_shortfall_worked_by_hand():
     assert second["shortfall_bps"] == pytest.approx(30.0) and second["fills"] == 1
     assert third["arrival_mid"] == 101.0 and not third["completed"] and third["shortfall_bps"] is None
     summary = shortfall_summary(strategy.parents())
-    assert summary["count"] == 3 and summary["completed"] == 2
-    assert summary["mean_bps"] == pytest.approx(34.5) and summary["median_bps"] == pytest.approx(34.5)
-    assert summary["std_bps"] == pytest.approx(4.5)
+    assert summary["parents"] == 3 and summary["parents_completed"] == 2
+    assert summary["shortfall_mean_bps"] == pytest.approx(34.5)
+    assert summary["shortfall_median_bps"] == pytest.approx(34.5) and summary["shortfall_std_bps"] == pytest.approx(4.5)
+    assert shortfall_summary([])["shortfall_mean_bps"] is None
 
 
 # ---- the risk overlay
@@ -316,14 +317,23 @@ def test_registry_builds_each_strategy_with_defaults_and_says_what_is_wrong_in_o
         strategy = make(name)
         assert strategy.name == name
         assert strategy.on_event(view(0, mid=60_000.0, sig=signal(1, UP))) is not None
-    assert make("follow", qty=0.05, horizon="1s").params()["qty"] == 0.05
-    wrapped = make("market-maker", risk_jump_ratio=3.0)
-    assert isinstance(wrapped, RiskOverlay) and wrapped.cut == 0.5
+    # settings as a command line reads them: numbers where text is wanted and the other way round
+    follow = make("follow", qty=1, horizon=10, threshold="0.6")
+    assert follow.params() == {"horizon": "10", "threshold": 0.6, "qty": 1.0}
     known = "follow, random, market-maker, execution"
     with pytest.raises(ValueError, match=f"unknown strategy 'hodl': choose one of {known}"):
         make("hodl")
     with pytest.raises(ValueError, match="unknown setting 'size' for strategy 'follow': it takes horizon, threshold"):
         make("follow", size=1)
-    benchmarks = execution_benchmarks(parent_qty=0.2, deadline_s=60, slices=4, threshold=0.7)
-    assert benchmarks["twap"].params() == {"parent_qty": 0.2, "deadline_s": 60.0, "slices": 4}
-    assert benchmarks["immediate"].params() == {"parent_qty": 0.2, "deadline_s": 60.0}
+    with pytest.raises(ValueError, match=r"setting 'slices' of strategy 'execution' takes a whole number, not 2\.5"):
+        make("execution", slices=2.5)
+    with pytest.raises(ValueError, match="setting 'qty' of strategy 'market-maker' takes a number, not 'lots'"):
+        make("market-maker", qty="lots")
+    with pytest.raises(ValueError, match="bad horizon 'soon'"):
+        make("follow", horizon="soon")
+    # the execution strategy's benchmarks on its settings, without its predictive timing's
+    settings = {"parent_qty": 0.2, "deadline_s": 60, "slices": 4, "threshold": 0.7}
+    assert make("twap", **settings).params() == {"parent_qty": 0.2, "deadline_s": 60.0, "slices": 4}
+    assert make("immediate", **settings).params() == {"parent_qty": 0.2, "deadline_s": 60.0}
+    with pytest.raises(ValueError, match="unknown setting 'seed' for strategy 'execution'"):
+        make("twap", seed=1)
