@@ -94,10 +94,12 @@ def simulate(
     sample_ns: int = SAMPLE_NS,
     on_progress: Callable[[int], None] | None = None,
     depth_only: bool = False,
+    start_ns: int = 0,
 ) -> Run:
     """Run ``strategy`` over ``instrument``'s events in the recordings (``on_progress`` gets the bytes read so
-    far). ``depth_only`` leaves out the venue's separate best-bid/offer stream (Binance ``bookTicker``): the
-    book is the depth stream's alone, as engines that read only depth see it."""
+        far). ``depth_only`` leaves out the venue's separate best-bid/offer stream (Binance ``bookTicker``): the
+        book is the depth stream's alone, as engines that read only depth see it. Events before ``start_ns`` only
+    build the book: the strategy starts, and equity is sampled, from the first book event at or after it."""
     recordings = [open_recording(path, feed) for path in recording_paths(paths)]
     signals.rewind()
     account = Account(limits.capital)
@@ -126,8 +128,6 @@ def simulate(
             if sync is None:
                 sync = BookSync(instrument, raw.feed, FEEDS[raw.feed].rule())
             ts = event.receive_ts
-            first = first or ts
-            last = ts
             counts["events"] += 1
             book = sync.book
             if next_sample is not None:
@@ -158,8 +158,12 @@ def simulate(
                     known.finished(report)
             if not (book.status == LIVE and book.bids and book.asks and any(type(o) in _BOOK_CHANGES for o in outputs)):
                 continue
+            if ts < start_ns:
+                continue
             top = book.top_of_book()
             mid = (top.bid_price + top.ask_price) / 2
+            first = first or ts
+            last = ts
             if next_sample is None:
                 next_sample = ts - ts % sample_ns + sample_ns
             counts["book_events"] += 1
@@ -198,6 +202,11 @@ def simulate(
         on_progress(sum(recording.size for recording in recordings))
     if sync is None:
         raise ValueError(f"the recordings hold no events of {instrument}")
+    if not counts["book_events"]:
+        raise ValueError(
+            f"the book of {instrument} was never live in the part to backtest (a recording that starts without a "
+            "snapshot needs the one before it: give that with --context or --train)"
+        )
     if next_sample is not None:
         samples_ts.append(last)
         samples_equity.append(account.equity(mid))

@@ -20,11 +20,11 @@ from backtest.queues import ProbQueue, RiskAverseQueue
 from backtest.result import BacktestResult
 from backtest.risk import RiskOverlay
 from backtest.signals import Signals
-from backtest.strategies import make
+from backtest.strategies import EXECUTION_BENCHMARKS, make
 from backtest.venue import SimulatedVenue
 
+OVERLAY_SETTINGS = ("jump_ratio", "cut")
 QUEUES = {"risk-averse": RiskAverseQueue, "prob": ProbQueue}
-EXECUTION_BENCHMARKS = ("twap", "immediate")
 
 
 @dataclass
@@ -55,6 +55,18 @@ class Settings:
         }
 
 
+def strategy_of(settings: Settings, name: str | None = None):
+    """The strategy ``name`` (default: the settings') with the settings' own, in the risk overlay if asked;
+    ValueError naming a setting it does not take."""
+    strategy = make(name or settings.strategy, **settings.strategy_settings)
+    if settings.risk_overlay is None:
+        return strategy
+    unknown = set(settings.risk_overlay) - set(OVERLAY_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown risk overlay setting {min(unknown)!r}: it takes {', '.join(OVERLAY_SETTINGS)}")
+    return RiskOverlay(strategy, **{name: float(value) for name, value in settings.risk_overlay.items()})
+
+
 def run_strategy(
     paths: Sequence[str | Path],
     instrument: str,
@@ -63,17 +75,26 @@ def run_strategy(
     name: str | None = None,
     feed: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    start_ns: int = 0,
 ) -> tuple[Run, object]:
     """One simulation of the strategy ``name`` (default: the settings') with the settings' venue."""
-    strategy = make(name or settings.strategy, **settings.strategy_settings)
-    if settings.risk_overlay is not None:
-        strategy = RiskOverlay(strategy, **settings.risk_overlay)
+    strategy = strategy_of(settings, name)
     latency = (
         FeedLatency(settings.seed) if settings.latency_ms is None else ConstantLatency(int(settings.latency_ms * 1e6))
     )
     venue = SimulatedVenue(settings.costs, QUEUES[settings.queue](), latency)
     run = simulate(
-        paths, instrument, strategy, signals, venue, settings.limits, feed, settings.sample_ns, on_progress, settings.depth_only
+        paths,
+        instrument,
+        strategy,
+        signals,
+        venue,
+        settings.limits,
+        feed,
+        settings.sample_ns,
+        on_progress,
+        settings.depth_only,
+        start_ns,
     )
     return run, strategy
 
@@ -86,10 +107,14 @@ def backtest(
     feed: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     described: dict | None = None,
+    start_ns: int = 0,
 ) -> BacktestResult:
-    """The backtest of ``settings.strategy`` over the recordings; ``described`` adds to its stored settings
-    (the models' folder, where the signals came from, the training recordings)."""
-    run, strategy = run_strategy(paths, instrument, settings, signals, feed=feed, on_progress=on_progress)
+    """The backtest of ``settings.strategy`` over the recordings from ``start_ns`` (what comes before only
+    builds the book); ``described`` adds to its stored settings (the models' folder, where the signals came
+    from, the training recordings)."""
+    run, strategy = run_strategy(
+        paths, instrument, settings, signals, feed=feed, on_progress=on_progress, start_ns=start_ns
+    )
     metrics = summarize(
         run.account, run.equity_ts, run.equity, run.position, settings.limits.capital, settings.sample_ns
     )
@@ -98,7 +123,7 @@ def backtest(
     if settings.strategy == "execution":
         metrics.update(shortfall_summary(_inner(strategy).parents()))
         for name in EXECUTION_BENCHMARKS:
-            _, benchmark = run_strategy(paths, instrument, settings, signals, name, feed)
+            _, benchmark = run_strategy(paths, instrument, settings, signals, name, feed, start_ns=start_ns)
             benchmarks[name] = shortfall_summary(_inner(benchmark).parents())
     return BacktestResult(
         uuid.uuid4().hex[:12],

@@ -20,6 +20,7 @@ from dataflows.batches import derive_offline
 from models.bundle import Bundle
 from models.online import InstrumentPredictor
 from models.volatility import VOL_MODELS, VolForecaster
+from operators.features.frame import BookFrame
 from operators.instrument import Derived
 
 VOL_MODEL = VOL_MODELS.index("har")  # the volatility forecast strategies see: HAR, over 10 s (the first horizon)
@@ -62,6 +63,10 @@ class Signals:
         return self.horizons.index(name)
 
 
+def _rows(frame: BookFrame, rows: slice) -> BookFrame:
+    return BookFrame(*(column[rows] for column in frame))
+
+
 def _advance(times: np.ndarray, start: int, ts: int) -> int:
     end = start
     while end < len(times) and times[end] <= ts:
@@ -75,9 +80,11 @@ def flow_signals(
     bundle: Bundle | None,
     feed: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    start_ns: int = 0,
 ) -> Signals:
     """The predictions (none without models) and volatility forecasts the flow makes for ``instrument``
-    over the recordings, its learners starting afresh."""
+    over the recordings, its learners starting afresh at ``start_ns``: the events before are context only
+    (books, feature windows), as a run deployed then would have them."""
     predictor = None if bundle is None else InstrumentPredictor(bundle)
     forecaster = VolForecaster()
     horizons = () if bundle is None else tuple(h.name for h in bundle.horizons)
@@ -87,8 +94,12 @@ def flow_signals(
         if type(derived) is not Derived or derived.instrument != instrument:
             continue
         seen = True
-        if predictor is not None:
-            made, _ = predictor.on_batch(derived.frame, derived.features)
+        frame, features = derived.frame, derived.features
+        cut = int(np.searchsorted(frame.ts, start_ns))
+        if predictor is not None and cut:
+            predictor.observe(_rows(frame, slice(0, cut)), features[:cut])
+        if predictor is not None and cut < len(frame):
+            made, _ = predictor.on_batch(_rows(frame, slice(cut, None)), features[cut:])
             for prediction in made:
                 ts.append(prediction.ts)
                 seq.append(prediction.seq)

@@ -36,7 +36,7 @@ _SHOWN = (
     ("max_drawdown_pct", "max drawdown", "%"),
     ("turnover", "turnover", "$"),
     ("exposure", "exposure", ""),
-    ("shortfall_bps_mean", "shortfall, mean", "bps"),
+    ("shortfall_mean_bps", "implementation shortfall, mean", "bps"),
 )
 
 
@@ -55,6 +55,14 @@ def backtest_command(
         list[Path] | None,
         typer.Option(
             "--train", help="Train the models on these recordings first (they must end before the test ones)."
+        ),
+    ] = None,
+    context: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--context",
+            help="Recordings just before the test ones, replayed first without trading: the book's snapshot, the "
+            "features' windows (default: the --train ones).",
         ),
     ] = None,
     from_store: Annotated[
@@ -88,6 +96,12 @@ def backtest_command(
     queue: Annotated[str, typer.Option(help=f"Queue model of resting orders: {', '.join(QUEUE_NAMES)}.")] = (
         "risk-averse"
     ),
+    depth_only: Annotated[
+        bool,
+        typer.Option(
+            "--depth-only", help="Match against the depth stream alone, leaving out the best bid/offer stream."
+        ),
+    ] = False,
     feed: FeedOption = None,
     seed: SeedOption = 7,
     as_json: JsonOption = False,
@@ -100,7 +114,9 @@ def backtest_command(
     Prints the economics (net and gross P&L, fees, Sharpe, Sortino, win rate, drawdown, profit factor,
     trades...), writes a report (equity and drawdown plot, HTML, result.json) and stores the result
     (GET /v1/backtests). The execution strategy is compared with TWAP and immediate execution."""
-    from backtest.runner import Settings
+    from backtest.runner import Settings, strategy_of
+    from dataflows.training import test_starts
+    from dataflows.walk_forward import receive_span
 
     console = Console(stderr=as_json)
     if strategy not in STRATEGY_NAMES:
@@ -120,11 +136,20 @@ def backtest_command(
             queue,
             risk_settings if risk_overlay or risk_settings else None,
             seed=seed,
+            depth_only=depth_only,
         )
-        _check_strategy(settings)
+        strategy_of(settings)  # a bad setting is one line before anything long runs
         chosen = _instrument(paths, instrument, feed)
-        signals, described = _signals(paths, chosen, models, train, from_store, store, feed, out, seed, console)
-        result = _run(paths, chosen, settings, signals, described, feed)
+        before = context if context is not None else train or []
+        if before:
+            test_starts(before, paths, feed)  # refuses test recordings that do not start after the earlier ones end
+        start = receive_span(paths)[0] if before else 0
+        replayed = [*before, *paths]
+        signals, described = _signals(
+            replayed, start, chosen, models, train, from_store, store, feed, out, seed, console
+        )
+        described["context"] = [str(p) for p in before]
+        result = _run(replayed, chosen, settings, signals, described, feed, start)
     folder = out or data_dir() / "backtests" / result.id
     writable_folder(folder)
     from backtest.plain import result_json
@@ -139,7 +164,8 @@ def backtest_command(
     console.print(metrics_table(result))
     for name, benchmark in result.benchmarks.items():
         console.print(
-            f"{name}: shortfall mean {_number(benchmark.get('shortfall_bps_mean'))} bps over {benchmark.get('parents')} parents"
+            f"{name}: implementation shortfall {_number(benchmark['shortfall_mean_bps'])} bps on average "
+            f"over {benchmark['parents_completed']} parents"
         )
     console.print(f"report: {files['html']}  (stored as backtest {result.id})")
 
@@ -205,16 +231,6 @@ def _latency(text: str) -> float | None:
     return value
 
 
-def _check_strategy(settings) -> None:
-    """A clear line for a bad strategy setting before anything long runs."""
-    from backtest.risk import RiskOverlay
-    from backtest.strategies import make
-
-    strategy = make(settings.strategy, **settings.strategy_settings)
-    if settings.risk_overlay is not None:
-        RiskOverlay(strategy, **settings.risk_overlay)
-
-
 def _instrument(paths: list[Path], instrument: str | None, feed: str | None) -> str:
     from dataflows.training import instrument_spans
 
@@ -232,20 +248,20 @@ def _instrument(paths: list[Path], instrument: str | None, feed: str | None) -> 
     return instrument
 
 
-def _signals(paths, instrument, models, train, from_store, store, feed, out, seed, console):
-    """The signals and what to say of where they came from."""
+def _signals(paths, start, instrument, models, train, from_store, store, feed, out, seed, console):
+    """The signals from ``start`` on, and what to say of where they came from."""
     from backtest.signals import flow_signals, store_signals
 
     if from_store:
         from dataflows.walk_forward import receive_span
         from store import open_store
 
-        start, end = receive_span(paths)
-        signals = store_signals(open_store(store).reader(), instrument, start, end)
+        first, end = receive_span(paths)
+        signals = store_signals(open_store(store).reader(), instrument, max(first, start), end)
         return signals, {"signals_from": "store"}
     described: dict = {}
     if train:
-        models = _trained(paths, train, feed, out, seed, console)
+        models = _trained(train, feed, out, seed, console)
         described["trained_on"] = [str(p) for p in train]
     from models.bundle import Bundle
 
@@ -256,17 +272,14 @@ def _signals(paths, instrument, models, train, from_store, store, feed, out, see
     if trained_on is not None and instrument not in trained_on:
         console.print(f"[yellow]warning[/yellow]: the models in {folder} were not trained on {instrument}")
     with _bar(paths, "predict") as progress:
-        return flow_signals(paths, instrument, bundle, feed, progress), described
+        return flow_signals(paths, instrument, bundle, feed, progress, start), described
 
 
-def _trained(paths, train, feed, out, seed, console) -> Path:
-    """Models trained as ``quantumflow train`` does (tuned settings if any) on ``train`` only, which must
-    end before ``paths`` start."""
+def _trained(train, feed, out, seed, console) -> Path:
+    """Models trained as ``quantumflow train`` does (tuned settings if any) on ``train`` only."""
     from cli.models import experiment, training_settings
-    from dataflows.training import test_starts
     from operators.labels import DEFAULT_HORIZONS
 
-    test_starts(train, paths, feed)  # refuses a test period that does not start after the training one
     folder = (out or data_dir() / "backtests") / "models"
     console.print(f"training the models on {', '.join(map(str, train))} into {folder}")
     settings = training_settings(DEFAULT_HORIZONS, 20, None, seed, None, False, console)
@@ -274,11 +287,11 @@ def _trained(paths, train, feed, out, seed, console) -> Path:
     return folder
 
 
-def _run(paths, instrument, settings, signals, described, feed):
+def _run(paths, instrument, settings, signals, described, feed, start):
     from backtest.runner import backtest
 
     with _bar(paths, "backtest") as progress:
-        return backtest(paths, instrument, settings, signals, feed, progress, described)
+        return backtest(paths, instrument, settings, signals, feed, progress, described, start)
 
 
 class _bar:

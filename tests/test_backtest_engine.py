@@ -86,8 +86,8 @@ def test_a_signal_that_knows_the_future_wins_and_the_models_do_not_see_it(record
     horizon = len(bundle.horizons) - 1  # the longest: its moves are the largest against the spread
     name = bundle.horizons[horizon].name
     oracle = run(recording, oracle_signals(recording, bundle, horizon), "follow", horizon=name, threshold=0.5)
-    assert oracle.metrics["trades"] > 5
-    assert mid_to_mid(oracle) > 0
-    assert oracle.metrics["win_rate"] > 0.6
+    assert oracle.metrics["trades"] > 20
+    assert oracle.metrics["net_pnl"] > 0  # with no fees it wins even after paying the spread
+    assert oracle.metrics["win_rate"] > 0.5
     models = run(recording, signals, "follow", horizon=name, threshold=0.0)
-    assert mid_to_mid(models) < mid_to_mid(oracle)
+    assert mid_to_mid(models) < mid_to_mid(oracle) / 2

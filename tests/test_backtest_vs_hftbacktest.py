@@ -13,11 +13,11 @@ import pytest
 from hft_reference import hft_market_orders
 
 from backtest.costs import Costs, Limits
+from backtest.engine import simulate
 from backtest.latency import ConstantLatency
 from backtest.orders import Fill, MarketView, Order
 from backtest.queues import RiskAverseQueue
 from backtest.signals import Signals
-from backtest.engine import simulate
 from backtest.venue import SimulatedVenue
 
 pytest.importorskip("hftbacktest", reason="hftbacktest (a dev dependency) is not installed")
