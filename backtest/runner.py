@@ -119,6 +119,8 @@ def backtest(
         run.account, run.equity_ts, run.equity, run.position, settings.limits.capital, settings.sample_ns
     )
     metrics.update({name: run.counts[name] for name in ("orders", "cancels", "rejected", "spread_cost")})
+    if isinstance(strategy, RiskOverlay):
+        metrics["risk_cut_orders"] = strategy.cut_orders
     benchmarks = {}
     if settings.strategy == "execution":
         metrics.update(shortfall_summary(_inner(strategy).parents()))

@@ -36,6 +36,7 @@ _SHOWN = (
     ("max_drawdown_pct", "max drawdown", "%"),
     ("turnover", "turnover", "$"),
     ("exposure", "exposure", ""),
+    ("risk_cut_orders", "orders cut by the risk overlay", ""),
     ("shortfall_mean_bps", "implementation shortfall, mean", "bps"),
 )
 
