@@ -59,7 +59,10 @@ class Prediction(BaseModel):
     p_down: float
     p_flat: float
     p_up: float
-    predicted: Direction = Field(description="the most probable direction: -1 down, 0 flat, +1 up")
+    predicted: Direction = Field(
+        description="the predicted direction: -1 down, 0 flat, +1 up (the ensemble's decision rule, which does not "
+        "favour the frequent flat class; the most probable one with QF_ENSEMBLE=mixture or stacking)"
+    )
     confidence: float = Field(description="its probability")
     models: dict[str, tuple[float, float, float]] = Field(description="each model's [p_down, p_flat, p_up]")
     weights: dict[str, float] = Field(description="each model's weight in the ensemble")

@@ -1,6 +1,7 @@
 """What the models cost per event, on a recording: the predictor by part (the networks, batched per
-message batch; the logistic baseline; the online learner; the mixture; the stacking layer; the labels;
-the rest of the predictor) and the rows of the predictions table, then the whole flow with predictions.
+message batch; the logistic baseline; the online learner; the mixture; the stacking layer; the top
+layer; the labels; the rest of the predictor) and the rows of the predictions table, then the whole
+flow with predictions.
 
 With no checkpoints in the models folder, small ones are trained on the recording first (as the
 main job does), so the figure exists on a fresh clone."""
@@ -22,6 +23,7 @@ from models.baselines import LogisticMember
 from models.bayes import OnlineBayes
 from models.bundle import Bundle, CheckpointError
 from models.ensemble import Ensemble
+from models.hedge import Hedge
 from models.online import InstrumentPredictor
 from models.stacking import Stacking
 from operators.instrument import Derived
@@ -50,7 +52,9 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         bundle, folder = _bundle(path, models, Path(scratch), feed)
         derived = [item for item in derive_offline([path], feed) if type(item) is Derived]
         predictors: dict[str, InstrumentPredictor] = {}
-        seconds = dict.fromkeys(("networks", "logistic", "online learner", "mixture", "stacking", "labels"), 0.0)
+        seconds = dict.fromkeys(
+            ("networks", "logistic", "online learner", "mixture", "stacking", "top layer", "labels"), 0.0
+        )
         total_s = rows_s = 0.0
         events = 0
         horizons = [h.name for h in bundle.horizons]
@@ -97,6 +101,8 @@ _PARTS = (
     (OnlineBayes, "learn_and_score", "online learner"),
     (Ensemble, "learn_many", "mixture"),
     (Stacking, "learn_many", "stacking"),
+    (Hedge, "learn_weights", "top layer"),
+    (Hedge, "learn_decisions", "top layer"),
     (InstrumentPredictor, "_matured", "labels"),
 )
 

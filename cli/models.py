@@ -118,7 +118,8 @@ def evaluate_command(
     """Train on recordings and test on later ones or on a market never seen in training (--train,
     --test), or walk forward over consecutive periods (PERIOD PERIOD...): accuracy, macro-F1, per-class
     precision and recall, log-loss and calibration (ECE) of every model, the stacking layer, the
-    mixture, the ensemble (the one of the two the flow uses) and the baselines, per horizon, with a
+    mixture, the top layer over them (hedge), the ensemble (the one of the three the flow uses) and
+    the baselines, per horizon, with a
     confusion-matrix, training-curve and mixture-weight plot.
 
     Walk-forward with periods A B C: fold 1 trains on A and tests on B, fold 2 trains on A and B

@@ -74,7 +74,7 @@ def _prediction_rows(
     if not which:
         return []
     probs = np.stack([p.probs[h] for p, h in which])
-    best = probs.argmax(axis=1).tolist()
+    best = [int(p.decision[h]) for p, h in which]
     # kept as arrays, which orjson writes as it writes lists: nested lists would be many small containers,
     # and the garbage collector's passes over them cost more than the rest of the rows together
     model_probs = np.stack([p.model_probs[:, h] for p, h in which]).round(6)

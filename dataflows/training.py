@@ -28,8 +28,9 @@ from operators.feeds import parse
 from operators.instrument import Derived
 from quantumflow.events import DeadLetter
 
-ENSEMBLE = "ensemble"  # what the flow predicts: the stacking layer or the mixture (QF_ENSEMBLE)
-COMBINERS = ("mixture", "stacking")
+ENSEMBLE = "ensemble"  # what the flow predicts: the top layer, the mixture or the stacking layer (QF_ENSEMBLE)
+COMBINERS = ("mixture", "stacking", "hedge")
+DECIDED = ("hedge", ENSEMBLE)  # scored by the classes the flow predicts, not the argmax of their probabilities
 _WEIGHT_SAMPLES = 2000  # points per horizon in the weights plot
 
 
@@ -113,8 +114,9 @@ def run_experiment(
         for baseline, by_horizon in trained.baselines.items():
             if baseline not in candidates:  # the logistic baseline is one of the models: already there
                 candidates[baseline] = by_horizon[h].predict(events.z[rows])
+        decided = {m: np.array([online.decisions[h][key][i] for key in keys]) for i, m in enumerate(DECIDED)}
         for model, probs in candidates.items():
-            result = report(y, probs)
+            result = report(y, probs, predicted=decided.get(model))
             confusions[(model, name)] = result.pop("confusion")
             calibration.setdefault(model, {})[name] = reliability(y, probs)
             metrics.setdefault(model, {})[name] = result
@@ -170,7 +172,8 @@ def run_experiment(
 @dataclass
 class Online:
     labels: list[dict] = field(default_factory=list)  # per horizon: (instrument, seq) -> class
-    probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models, mixture, stacking, ensemble; 3)
+    probs: list[dict] = field(default_factory=list)  # per horizon: key -> (models, *COMBINERS, ensemble; 3)
+    decisions: list[dict] = field(default_factory=list)  # per horizon: key -> (the top layer's, the ensemble's)
     times: list[int] = field(default_factory=list)
     weights: list[np.ndarray] = field(default_factory=list)  # per prediction: (horizons, models)
     events: int = 0
@@ -184,14 +187,13 @@ def run_online(stream: Iterable, bundle: Bundle, test_start: int | dict[str, int
     """The bundle deployed at ``test_start`` (one time for every instrument, or each tested instrument's
     own) over the flow's keyed steps' output (``derive_offline``): an instrument's stream before it is
     context (books, windows), then every event is predicted and learned from as in the flow."""
-    online = Online([{} for _ in bundle.horizons], [{} for _ in bundle.horizons])
+    online = Online(*([{} for _ in bundle.horizons] for _ in range(3)))
     predictors: dict[str, InstrumentPredictor] = {}
     for derived in stream:
         if type(derived) is not Derived:
             continue
         start = test_start if isinstance(test_start, int) else test_start.get(derived.instrument)
         if start is None:
-            continue
             continue
         predictor = predictors.get(derived.instrument)
         if predictor is None:
@@ -213,7 +215,8 @@ def run_online(stream: Iterable, bundle: Bundle, test_start: int | dict[str, int
             key = (derived.instrument, m.prediction.seq)
             online.labels[m.horizon][key] = m.label
             p, h = m.prediction, m.horizon
-            online.probs[h][key] = np.vstack([p.model_probs[:, h], p.mixture[h], p.stacking[h], p.probs[h]])
+            online.probs[h][key] = np.vstack([p.model_probs[:, h], p.mixture[h], p.stacking[h], p.hedge[h], p.probs[h]])
+            online.decisions[h][key] = (int(p.hedge_decision[h]), int(p.decision[h]))
     return online
 
 

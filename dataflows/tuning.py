@@ -133,7 +133,8 @@ def score(tuning: TuningData, settings: Settings) -> dict[str, float]:
         keys = list(online.labels[h])
         if not keys:
             raise ValueError(f"horizon {settings.horizons[h].name}: no label matures in the tuning validation")
-        result = report(np.array([online.labels[h][k] for k in keys]), np.array([online.probs[h][k][-1] for k in keys]))
+        labels, probs = np.array([online.labels[h][k] for k in keys]), np.array([online.probs[h][k][-1] for k in keys])
+        result = report(labels, probs, predicted=np.array([online.decisions[h][k][-1] for k in keys]))
         losses.append(result["log_loss"])
         f1s.append(result["macro_f1"])
     return {"log_loss": float(np.mean(losses)), "macro_f1": float(np.mean(f1s))}

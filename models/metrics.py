@@ -30,16 +30,20 @@ def _validate(y_true, probs, bins: int) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), p
 
 
-def report(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
+def report(y_true: np.ndarray, probs: np.ndarray, bins: int = 15, predicted: np.ndarray | None = None) -> dict:
     """Accuracy, per-class precision/recall, macro-F1, log-loss, ECE and the confusion matrix.
 
-    Rows of `probs` are assumed to sum to 1; the predicted class is the argmax (first index wins ties).
+    Rows of `probs` are assumed to sum to 1; the predicted class is `predicted` when given (a model's own
+    decision rule), else the argmax (first index wins ties). The ECE is the top-label calibration of
+    `probs` either way.
     As sklearn's zero_division=0 with labels=[0, 1, 2]: a class never predicted has precision 0, a class
     never present has recall 0, and all three classes always count in the macro-F1 average.
     """
     y, p = _validate(y_true, probs, bins)
     n = y.size
-    pred = p.argmax(axis=1)
+    pred = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
+    if pred.shape != y.shape or not np.isin(pred, np.arange(K)).all():
+        raise ValueError("predicted must hold one class in {0, 1, 2} per label")
     confusion = np.bincount(y * K + pred, minlength=K * K).reshape(K, K)
     tp = np.diag(confusion)
     predicted, present = confusion.sum(axis=0), confusion.sum(axis=1)
@@ -52,10 +56,11 @@ def report(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
     clipped /= clipped.sum(axis=1, keepdims=True)
     log_loss = -np.log(clipped[np.arange(n), y]).mean()
 
-    conf = p[np.arange(n), pred]
+    top = p.argmax(axis=1)
+    conf = p[np.arange(n), top]
     # Bins are (i/bins, (i+1)/bins]; a confidence of exactly 0 (only for rows not summing to 1) joins the first.
     idx = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
-    gap = np.bincount(idx, weights=(pred == y) - conf, minlength=bins)
+    gap = np.bincount(idx, weights=(top == y) - conf, minlength=bins)
     ece = np.abs(gap).sum() / n  # sum over bins of (count/n) * |mean(correct) - mean(conf)|
 
     out: dict = {"n": int(n), "accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean())}

@@ -1,8 +1,10 @@
 """The models in the flow, for one instrument: predict on every best bid/offer change, learn when
-a label matures (prequential), and keep the ensemble (the mixture and the stacking layer).
+a label matures (prequential), and keep the ensemble (the mixture, the stacking layer and the top layer
+over them and the logistic baseline, ``models/hedge.py``).
 
 Per batch, everything runs once on all its events: the Torch networks on their windows, the
-logistic baseline on their inputs, and the online learner, the mixture and the stacking layer learn
+logistic baseline on their inputs, and the online learner, the mixture, the stacking layer and the top
+layer learn
 the batch's matured labels in the order they matured, each event being predicted with what had
 matured at or before it (the labels an event makes known are learned from before its own
 prediction is made). Nothing about an event is predicted with a label that matured after it, and
@@ -20,6 +22,7 @@ import numpy as np
 
 from models.bundle import Bundle
 from models.ensemble import Ensemble
+from models.hedge import Hedge
 from models.inputs import ONLINE_INPUT_INDEX
 from models.stacking import Stacking, stacking_inputs
 from models.stream import BboStream
@@ -32,11 +35,14 @@ class Prediction(NamedTuple):
     ts: int
     seq: int
     exchange_ts: int  # NO_ID when the venue gives none
-    probs: np.ndarray  # (horizons, 3): the ensemble's (the mixture's or the stacking layer's: QF_ENSEMBLE)
+    probs: np.ndarray  # (horizons, 3): the ensemble's (the top layer, the mixture or the stacking: QF_ENSEMBLE)
+    decision: np.ndarray  # (horizons,): the predicted class (the top layer's rule for it, else the argmax of probs)
     model_probs: np.ndarray  # (models, horizons, 3)
     weights: np.ndarray  # (horizons, models): the mixture's weights when it was made
     mixture: np.ndarray  # (horizons, 3)
     stacking: np.ndarray  # (horizons, 3)
+    hedge: np.ndarray  # (horizons, 3): the top layer's
+    hedge_decision: np.ndarray  # (horizons,)
 
 
 class Matured(NamedTuple):
@@ -51,6 +57,7 @@ class Matured(NamedTuple):
 class _Pending:
     prediction: Prediction
     x_online: np.ndarray
+    experts: np.ndarray  # (experts, horizons, 3): what the top layer averaged
     left: int  # horizons still to mature
 
 
@@ -63,28 +70,32 @@ class InstrumentPredictor:
         self.bayes = copy.deepcopy(bundle.bayes)
         self.ensemble = Ensemble(bundle.model_names, len(bundle.horizons), **bundle.ensemble_settings())
         self.stacking = Stacking(bundle.stacking)
+        self.hedge = Hedge(3, len(bundle.horizons), baseline=2)  # over the mixture, the stacking layer, the logistic
+        self.logistic = bundle.model_names.index("logistic")
         self.method = ensemble_method()
         self.context = np.zeros((bundle.window - 1, len(bundle.normalizer.mean)), dtype=np.float32)
         self.pending: dict[int, _Pending] = {}
         self.events = 0
 
     def online_state(self) -> dict:
-        """What a restart restores: the online learner, the mixture's losses and the stacking layer."""
+        """What a restart restores: the online learner, the mixture's losses, the stacking layer and the top layer."""
         return {
             "bayes": self.bayes.stats,
             "ensemble_losses": self.ensemble.losses,
             "stacking": self.stacking.state(),
+            "hedge": self.hedge.state(),
             "models": self.ensemble.models,
         }
 
     def restore(self, state: dict) -> None:
-        if "stacking" not in state:
-            raise ValueError("it was saved by an older version (no stacking layer)")
+        if "hedge" not in state:
+            raise ValueError("it was saved by an older version (no top layer)")
         if state["models"] != self.ensemble.models or state["ensemble_losses"].shape != self.ensemble.losses.shape:
             raise ValueError("saved online state belongs to other models")
         self.bayes.stats = state["bayes"]
         self.ensemble.losses = state["ensemble_losses"]
         self.stacking = Stacking.from_state(state["stacking"])
+        self.hedge = Hedge.from_state(state["hedge"])
 
     def snapshot(self) -> dict:
         """Everything the predictor holds but the bundle, which is the run's models, not its state
@@ -136,7 +147,25 @@ class InstrumentPredictor:
         stacking = self.stacking.learn_many(
             at, horizon, stacking_inputs(labelled), label, stacking_inputs(model_probs.swapaxes(1, 2))
         )
-        chosen = stacking if self.method == "stacking" else mixture
+        experts = np.stack([mixture, stacking, model_probs[:, self.logistic]], axis=1)  # (n, experts, horizons, 3)
+        labelled_experts = np.array(
+            [
+                (experts[i - first] if i >= first else pending[i].experts)[:, h]
+                for i, h in zip(event, horizon, strict=True)
+            ]
+        ).reshape(len(event), experts.shape[1], 3)
+        delay = at + first - np.asarray(event, dtype=np.int64)
+        hedge_weights = self.hedge.learn_weights(at, horizon, delay, labelled_experts, label, n)
+        hedge = (hedge_weights.transpose(0, 2, 1)[..., None] * experts).sum(axis=1)  # model by model, as the mixture
+        served = np.array(  # what the top layer said at each labelled event
+            [
+                (hedge[i - first] if i >= first else pending[i].prediction.hedge)[h]
+                for i, h in zip(event, horizon, strict=True)
+            ]
+        ).reshape(len(event), 3)
+        hedge_decision = Hedge.decide(hedge, self.hedge.learn_decisions(at, horizon, served, label, n))
+        chosen = {"stacking": stacking, "mixture": mixture}.get(self.method, hedge)
+        decision = hedge_decision if self.method == "hedge" else chosen.argmax(axis=-1)
         exchange_list, seq_list = events.exchange_ts.tolist(), events.seq.tolist()
         made = [
             Prediction(
@@ -144,16 +173,19 @@ class InstrumentPredictor:
                 seq_list[j],
                 exchange_list[j],
                 chosen[j],
+                decision[j],
                 model_probs[j],
                 weights[j],
                 mixture[j],
                 stacking[j],
+                hedge[j],
+                hedge_decision[j],
             )
             for j in range(n)
         ]
         left = len(bundle.horizons)
         for j, prediction in enumerate(made):
-            pending[first + j] = _Pending(prediction, x_online[j], left)
+            pending[first + j] = _Pending(prediction, x_online[j], experts[j], left)
         self.events += n
         matured = []
         for j, h, i, move, y in zip(at.tolist(), horizon.tolist(), event, moves, label.tolist(), strict=True):

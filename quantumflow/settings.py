@@ -49,12 +49,13 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("QF_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data")
 
 
-ENSEMBLE_METHODS = ("mixture", "stacking")
+ENSEMBLE_METHODS = ("hedge", "mixture", "stacking")
 
 
 def ensemble_method() -> str:
-    """``QF_ENSEMBLE``: which combination of the models the flow's predictions are, ``mixture`` (the
-    default: the better one on the README's reference run) or ``stacking``."""
+    """``QF_ENSEMBLE``: which combination of the models the flow's predictions are, ``hedge`` (the
+    default: the top layer over the mixture, the stacking layer and the logistic baseline, with its
+    decision rule), ``mixture`` or ``stacking`` (each decided by its argmax)."""
     value = os.environ.get("QF_ENSEMBLE") or ENSEMBLE_METHODS[0]
     if value not in ENSEMBLE_METHODS:
         raise ValueError(f"QF_ENSEMBLE={value!r}: expected one of {', '.join(ENSEMBLE_METHODS)}")

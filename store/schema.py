@@ -129,7 +129,7 @@ PREDICTIONS = Table(
         Column("p_down", DOUBLE),  # the ensemble's probabilities
         Column("p_flat", DOUBLE),
         Column("p_up", DOUBLE),
-        Column("predicted", INT),  # -1 down, 0 flat, +1 up: the most probable class
+        Column("predicted", INT),  # -1 down, 0 flat, +1 up: the ensemble's decision (models/hedge.py)
         Column("confidence", DOUBLE),  # its probability
         Column("model_probs", STRING),  # JSON {model: [p_down, p_flat, p_up]}
         Column("model_weights", STRING),  # JSON {model: weight in the ensemble}

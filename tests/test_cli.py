@@ -131,7 +131,7 @@ def test_evaluate_trains_on_one_recording_and_tests_on_the_next(simulated_record
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     models = {"lstm", "attention_lstm", "transformer", "bayes", "logistic"}
-    assert set(metrics) == models | {"mixture", "stacking", "ensemble", "majority"}
+    assert set(metrics) == models | {"mixture", "stacking", "hedge", "ensemble", "majority"}
     assert set(metrics["ensemble"]) == {"10", "2s"} and 0 < metrics["ensemble"]["10"]["macro_f1"] <= 1
     assert {p.name for p in (tmp_path / "eval").iterdir()} >= {"confusion.png", "training_curves.png", "results.json"}
     result = run("evaluate", "--train", str(tmp_path / "first.gz"), "--test", str(tmp_path / "none.gz"))

@@ -262,3 +262,14 @@ def test_plots_reject_bad_input_without_leaking_figures(tmp_path, no_leaked_figu
     with pytest.raises(ValueError, match="no "):
         weights_png(tmp_path / "x.png", np.arange(3.0), {})
     assert not list(tmp_path.iterdir())
+
+
+def test_a_decision_rule_scores_its_classes_and_leaves_log_loss_and_ece_to_the_probabilities():
+    y = np.array([0, 1, 1, 2])
+    p = np.array([[0.4, 0.6, 0.0], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.1, 0.5, 0.4]])
+    argmax, decided = report(y, p), report(y, p, predicted=np.array([0, 1, 1, 2]))
+    assert argmax["macro_f1"] == pytest.approx((0 + 2 * 2 / (4 + 2) + 0) / 3) and decided["macro_f1"] == 1.0
+    assert decided["confusion"] == [[1, 0, 0], [0, 2, 0], [0, 0, 1]]
+    assert (decided["log_loss"], decided["ece"]) == (argmax["log_loss"], argmax["ece"])
+    with pytest.raises(ValueError, match="predicted"):
+        report(y, p, predicted=np.array([0, 1, 3, 2]))

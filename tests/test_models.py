@@ -98,8 +98,8 @@ def trained(simulated_models):
 def test_training_reports_every_model_and_baseline(trained):
     _, folder, result = trained
     models = {"lstm", "attention_lstm", "transformer", "bayes", "logistic"}
-    assert set(result.metrics) == models | {"mixture", "stacking", ENSEMBLE, "majority"}
-    assert result.metrics[ENSEMBLE] == result.metrics["mixture"]  # what the flow predicts by default
+    assert set(result.metrics) == models | {"mixture", "stacking", "hedge", ENSEMBLE, "majority"}
+    assert result.metrics[ENSEMBLE] == result.metrics["hedge"]  # what the flow predicts by default
     for by_horizon in result.metrics.values():
         assert set(by_horizon) == {"10", "1s"}
         for metrics in by_horizon.values():
@@ -141,8 +141,9 @@ def test_bad_model_folders_are_clear_errors(trained, tmp_path):
 
 
 def _predictions(recording, bundle, rows_per_batch=None):
-    """Per event seq: (model inputs, per-model and ensemble probabilities, the mixture's and the stacking
-    layer's) from an offline run, the derived batches cut into ``rows_per_batch`` book rows if given."""
+    """Per event seq: (model inputs, per-model and ensemble probabilities, the mixture's, the stacking
+    layer's and the top layer's, the ensemble's and the top layer's decisions) from an offline run, the
+    derived batches cut into ``rows_per_batch`` book rows if given."""
     predictor, inputs_stream = InstrumentPredictor(bundle), BboStream()
     out = {}
     for derived in derive_offline([recording]):
@@ -155,7 +156,8 @@ def _predictions(recording, bundle, rows_per_batch=None):
             events = inputs_stream(frame, features)
             made, _ = predictor.on_batch(frame, features)
             for p, inputs in zip(made, events.inputs, strict=True):
-                out[p.seq] = (inputs, p.model_probs, p.probs, p.mixture, p.stacking)
+                decisions = (p.decision, p.hedge_decision)
+                out[p.seq] = (inputs, p.model_probs, p.probs, p.mixture, p.stacking, p.hedge, *decisions)
     return out
 
 
@@ -169,7 +171,8 @@ def test_no_leakage_inputs_and_predictions_ignore_the_future(trained, tmp_path):
     for seq, (inputs, *probs) in part.items():
         np.testing.assert_array_equal(inputs, whole[seq][0])
         # the networks run on the batch's windows at once; a shorter last batch may round differently
-        for got, expected in zip(probs, whole[seq][1:], strict=True):  # models, ensemble, mixture, stacking
+        # models, ensemble, mixture, stacking, top layer, decisions
+        for got, expected in zip(probs, whole[seq][1:], strict=True):
             np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
@@ -219,8 +222,9 @@ def test_the_flow_predicts_learns_and_never_restores_a_state_that_saw_its_future
     for (seq, horizon), row in first.items():
         h = HORIZONS.split(",").index(horizon)
         probs = [row["p_down"], row["p_flat"], row["p_up"]]
-        assert sum(probs) == pytest.approx(1) and row["confidence"] == max(probs)
-        assert row["predicted"] == int(np.argmax(probs)) - 1
+        predicted = offline[seq][6][h]  # the top layer's decision, not always the most probable class
+        assert sum(probs) == pytest.approx(1) and row["confidence"] == probs[predicted]
+        assert row["predicted"] == predicted - 1
         np.testing.assert_allclose(probs, offline[seq][2][h], atol=1e-6)
         assert list(json.loads(row["model_probs"])) == bundle.model_names
     matured = [row for row in first.values() if row["label"] is not None]
@@ -302,7 +306,8 @@ def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
     cost = bench_models(_cut(recording, tmp_path / "short.gz", 4000), folder)
     assert cost.predicted_events > 1000 and cost.horizons == 2
     assert 0 < cost.nets_us_per_event < cost.total_us_per_event and cost.online_us_per_event > 0
-    assert set(cost.parts_us_per_event) >= {"networks", "online learner", "mixture", "stacking", "labels", "rows"}
+    parts = {"networks", "online learner", "mixture", "stacking", "top layer", "labels", "rows"}
+    assert set(cost.parts_us_per_event) >= parts
     assert all(us > 0 for us in cost.parts_us_per_event.values())
     assert cost.flow_events_per_s > 0 and cost.prediction_rows > 2 * cost.predicted_events
 
