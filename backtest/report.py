@@ -18,6 +18,7 @@ from backtest.orders import MAKER
 from backtest.plain import plain, result_json
 from backtest.result import BacktestResult
 from models.plots import plt, save_figure  # pyplot with the file-only backend
+from store.schema import backtest_costs
 
 MONEY = "$"  # the quote currency (USDT for BTCUSDT), counted as dollars
 UNITS = {
@@ -36,7 +37,6 @@ UNITS = {
     "profit_factor": "gross wins / gross losses",
 }
 SUFFIX_UNITS = {"_bps": "bps", "_pct": "%", "_s": "s", "_pnl": MONEY}
-COST_WORDS = ("fee", "slippage", "rebate", "cost")
 YEAR_S = 365 * 86_400
 
 
@@ -119,8 +119,9 @@ def annualisation_note(result: BacktestResult) -> str:
 
 def report_html(result: BacktestResult, png: bytes) -> str:
     e = html.escape
-    costs = {k: v for k, v in _flat(result.settings).items() if any(word in k for word in COST_WORDS)}
-    others = {k: v for k, v in _flat(result.settings).items() if k not in costs}
+    settings = _flat(result.settings)
+    costs = backtest_costs(settings)
+    others = {k: v for k, v in settings.items() if k not in costs}
     metrics_rows = "".join(
         f"<tr><td>{e(name)}</td><td class=num>{e(metric_text(name, value))}</td><td>{e(metric_unit(name))}</td></tr>"
         for name, value in result.metrics.items()

@@ -1,5 +1,5 @@
 """The live trading dashboard (Panel, port 8503): book ladder, depth heatmap, predictions, scores, arbitrage,
-microstructure, read from the store the flow writes.
+microstructure and the stored backtests, read from the store the flow writes.
 
 Start it with ``quantumflow dashboard live`` or ``panel serve dashboards/live.py`` (the store: QF_STORE).
 Every session shows the process's one shared feed (dashboards/live_data.py): told after each poll, it streams
@@ -23,11 +23,6 @@ from store.schema import LEVELS
 # Bokeh checks every new page and warns of charts that get their renderers only once data comes (W-1000)
 logging.getLogger("bokeh.core.validation.check").setLevel(logging.ERROR)
 
-PAPER_STRATEGY = (
-    "**Paper strategy: not available yet.** The running P&L of following the signal after costs needs the "
-    "backtester, which QuantumFlow does not have yet."
-)
-
 
 def instrument_label(instrument: str) -> str:
     venue, _, symbol = instrument.partition(":")
@@ -47,7 +42,7 @@ class LiveSession:
         self.select.param.watch(lambda _: self.switch(), "value")
         self.banner = pn.pane.HTML("", sizing_mode="stretch_width")
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
-        panes = ("ladder", "heatmap", "prediction", "scores", "micro", "arbitrage")
+        panes = ("ladder", "heatmap", "prediction", "scores", "micro", "arbitrage", "backtests")
         self.panes = {name: pn.pane.HTML("", sizing_mode="stretch_width") for name in panes}
         window = TimeWindow(settings.window_s)
         self.window = window
@@ -88,11 +83,8 @@ class LiveSession:
                 self.panes["scores"],
                 pn.Row(chart(self.accuracy.plot), chart(self.calibration.plot), chart(self.weights.plot)),
             ),
-            pn.Row(
-                card("Arbitrage between venues", self.panes["arbitrage"]),
-                card("Paper strategy", pn.pane.Markdown(PAPER_STRATEGY)),
-                sizing_mode="stretch_width",
-            ),
+            card("Arbitrage between venues", self.panes["arbitrage"]),
+            card("Paper strategy: stored backtests", self.panes["backtests"]),
         ]
         return pn.template.BootstrapTemplate(
             title="QuantumFlow live", main=main, header_background="#0b2e4f", collapsed_sidebar=True
@@ -181,6 +173,9 @@ class LiveSession:
             else html.note(why, "warning"),
         )
         self._set(self.panes["micro"], html.microstructure(features, self.settings, data.vol_forecasts))
+        self._set(
+            self.panes["backtests"], html.backtests(data.backtests, data.instrument, self.feed.store.url, self.settings)
+        )
         latest = data.latest_ts
         self._set(
             self.status,

@@ -1,10 +1,11 @@
 """The live dashboard's data: one reader per process, polled once per refresh, shared by every browser session.
 
 A background thread reads what changed in the store since its last poll (new book, trade and feature rows
-after a cursor; the latest predictions; every few seconds the matured predictions for the scores) for the
-instruments that some session shows, and keeps a bounded window of each. Sessions never query the store:
-they take the rows appended since their last look (``Series.since``) and stream them into their charts.
-A store that fails is noted (``LiveFeed.error``), its reader dropped and opened again at the next poll.
+after a cursor; the latest predictions; every few seconds the matured predictions for the scores; every
+``backtests_every_s`` the newest stored backtests) for the instruments that some session shows, and keeps a
+bounded window of each. Sessions never query the store: they take the rows appended since their last look
+(``Series.since``) and stream them into their charts. A store that fails is noted (``LiveFeed.error``), its
+reader dropped and opened again at the next poll.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ INSTRUMENTS_EVERY_S = 5.0  # how often the list of instruments is read again
 IDLE_AFTER_S = 30.0  # an instrument no session has asked for this long is no longer polled
 ROLLING_PREDICTIONS = 500  # the rolling accuracy is that of the last this many matured predictions
 SAMPLES = 240  # heatmap columns and chart points across the window
+BACKTESTS_SHOWN = 5  # the newest stored backtests of an instrument that the paper strategy panel lists
 
 
 class Series:
@@ -106,6 +108,8 @@ class InstrumentData:
     cursors: dict[str, tuple[int, int]] = field(default_factory=dict)  # table -> last (ts, seq) read
     buckets: dict[str, int] = field(default_factory=dict)  # series -> last time bucket sampled
     scored: float = -1e18  # when the scores were last computed (monotonic)
+    backtests: list[dict[str, Any]] | None = None  # the newest stored, newest first; None: not read yet
+    backtests_read: float = -1e18  # when they were last read (monotonic)
 
     @property
     def latest_ts(self) -> int | None:
@@ -254,9 +258,14 @@ class LiveFeed:
         scored = None
         if predictions and now - data.scored >= self.settings.performance_every_s:
             scored = self._scores(reader, instrument, max(p["ts"] for p in predictions))
+        backtests = None
+        if now - data.backtests_read >= self.settings.backtests_every_s:
+            backtests = reader.backtests(BACKTESTS_SHOWN, instrument=instrument)
         with self.lock:
             data.book, data.features, data.predictions = book, features, predictions
             data.vol_forecasts = vol_forecasts
+            if backtests is not None:
+                data.backtests, data.backtests_read = backtests, now
             self._append(data, new)
             if scored is not None:
                 data.scores, weights, accuracy = scored

@@ -1,4 +1,5 @@
-"""The live dashboard's text panels as HTML: the ladder, the predictions, the scores, microstructure, arbitrage.
+"""The live dashboard's text panels as HTML: the ladder, the predictions, the scores, microstructure, arbitrage,
+the stored backtests.
 
 Pure functions from the feed's rows to HTML strings, so a session updates a pane only when its text changed.
 Figures carry ``data-testid`` attributes: what the browser test reads and compares with the store.
@@ -7,16 +8,17 @@ Figures carry ``data-testid`` attributes: what the browser test reads and compar
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from dashboards.live_data import OFI_COLUMNS, Scores, volatility_bps
+from dashboards.live_data import BACKTESTS_SHOWN, OFI_COLUMNS, Scores, volatility_bps
 from dashboards.live_settings import LiveSettings, signal
 from operators.arbitrage import Opportunity
-from store.schema import LEVELS
+from store.schema import LEVELS, backtest_costs
 
 DIRECTIONS = {-1: ("down", "#d62728"), 0: ("flat", "#7f7f7f"), 1: ("up", "#2ca02c")}
 SIGNAL_COLOURS = {
@@ -268,3 +270,69 @@ def arbitrage(found: list[Opportunity], instruments: list[str], settings: LiveSe
         for o in found[:10]
     )
     return f'<table data-testid="arbitrage" {TABLE}><tr>{head}</tr>{rows}</table><small>after taker fees</small>'
+
+
+def backtests(rows: list[dict[str, Any]] | None, instrument: str, store_url: str, settings: LiveSettings) -> str:
+    """The instrument's newest stored backtests (the store's ``backtests`` rows, newest first) as they were
+    saved, and the costs the newest one was run with; or how to make one."""
+    if rows is None:
+        return note("reading the stored backtests …")
+    if not rows:
+        return note(
+            f'<span data-testid="backtests-none">no backtest of {escape(instrument)} is stored yet: run '
+            f"<code>quantumflow backtest RECORDING --strategy follow --instrument {escape(instrument)} "
+            f"--store {escape(store_url)}</code> to see how following the signal after costs would have done</span>"
+        )
+    names = ("period (UTC)", "net P&amp;L", "gross P&amp;L", "fees", "trades", "win rate", "Sharpe")
+    head = "<th style='text-align:left'>strategy</th>" + "".join(_head(c) for c in names)
+    head += "".join(_head(c) for c in ("max drawdown", "profit factor"))
+    lines = []
+    for i, row in enumerate(rows):
+        metrics = row["metrics"] or {}
+        win_rate = row["win_rate"]
+        lines.append(
+            f'<tr title="backtest {escape(row["id"])}">'
+            + _cell(escape(row["strategy"]), f"backtest-{i}-strategy", "left")
+            + _cell(_period(row["start_ns"], row["end_ns"]), f"backtest-{i}-period")
+            + _cell(_money(row["net_pnl"]), f"backtest-{i}-net-pnl")
+            + _cell(_money(metrics.get("gross_pnl")), f"backtest-{i}-gross-pnl")
+            + _cell(_money(metrics.get("fees")), f"backtest-{i}-fees")
+            + _cell(f"{row['trades']:,}", f"backtest-{i}-trades")
+            + _cell("—" if win_rate is None else f"{100 * win_rate:.1f}%", f"backtest-{i}-win-rate")
+            + _cell(_number(row["sharpe"]), f"backtest-{i}-sharpe")
+            + _cell(_money(row["max_drawdown"]), f"backtest-{i}-max-drawdown")
+            + _cell(_number(row["profit_factor"]), f"backtest-{i}-profit-factor")
+            + "</tr>"
+        )
+    newest = rows[0]
+    costs = backtest_costs(newest["settings"] or {})
+    costs_text = " · ".join(f"{escape(k.removeprefix('costs.'))} {_setting(v)}" for k, v in costs.items())
+    return (
+        f'<table data-testid="backtests" {TABLE}><tr>{head}</tr>{"".join(lines)}</table>'
+        f'<div data-testid="backtest-costs" style="font-family:monospace;margin-top:6px">costs of the newest '
+        f"({escape(newest['id'])}): {costs_text or 'none stated in its settings'}</div>"
+        f"<small>The newest stored backtests of {escape(instrument)} (at most {BACKTESTS_SHOWN}), as saved by "
+        "<code>quantumflow backtest</code> (all of them: GET /v1/backtests), read again every "
+        f"{settings.backtests_every_s:g} s. Money in the quote currency; a dash: undefined (e.g. the profit "
+        "factor of a run without a losing trade).</small>"
+    )
+
+
+def _setting(value: Any) -> str:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return f"{value:g}" if number else escape(json.dumps(value))
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _period(start_ns: int, end_ns: int) -> str:
+    """Start to end in UTC, the end's date left out when it is the start's."""
+    start, end = (datetime.fromtimestamp(ns / 1e9, UTC) for ns in (start_ns, end_ns))
+    end_format = "%H:%M:%S" if end.date() == start.date() else "%Y-%m-%d %H:%M:%S"
+    return f"{start:%Y-%m-%d %H:%M:%S} → {end.strftime(end_format)}"

@@ -19,6 +19,7 @@ class LiveSettings:
     window_s: float = 120.0  # how much of the recent past the heatmap and the charts show
     performance_every_s: float = 5.0  # how often the rolling scores are computed again (they read many rows)
     performance_window_s: float = 60.0  # the matured predictions they are computed on
+    backtests_every_s: float = 30.0  # how often the stored backtests are read again (they change rarely)
     buy_prob: float = 0.45  # p_up at or above it (and above p_down): buy; p_down likewise: sell
     strong_prob: float = 0.6  # ... at or above it: strong buy / strong sell
     vol_alert_ratio: float = 2.0  # alert when the next 10 s' forecast volatility is this many times the last 60 s'
@@ -49,6 +50,7 @@ class LiveSettings:
             store_url=store_url or env.get("QF_STORE") or None,
             refresh_s=number("QF_LIVE_REFRESH_S", 1.0, 0.1, 60),
             window_s=number("QF_LIVE_WINDOW_S", 120.0, 10, 3600),
+            backtests_every_s=number("QF_LIVE_BACKTESTS_S", 30.0, 0.1, 3600),
             buy_prob=number("QF_LIVE_BUY_PROB", 0.45, 1 / 3, 1),
             strong_prob=number("QF_LIVE_STRONG_PROB", 0.6, 1 / 3, 1),
             vol_alert_ratio=number("QF_LIVE_VOL_ALERT_RATIO", 2.0, 1, 1000),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from quantumflow.features import FEATURE_NAMES
 
@@ -180,6 +180,21 @@ BACKTESTS = Table(
     ("id", "ts"),
 )
 BACKTEST_JSON = ("recordings", "settings", "metrics", "benchmarks")  # the columns readers decode
+COST_WORDS = ("fee", "slippage", "rebate", "cost")  # a backtest setting whose dotted name holds one is a cost
+
+
+def backtest_costs(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The costs among a backtest's settings (its JSON-decoded ``settings``), nested ones by dotted name
+    (``costs.fixed_fee``), in the settings' order."""
+    costs: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            costs.update(backtest_costs(value, f"{name}."))
+        elif any(word in name for word in COST_WORDS):
+            costs[name] = value
+    return costs
+
 
 TABLES: dict[str, Table] = {
     t.name: t

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from dataclasses import replace
 
 import pytest
+from backtest_results import T0, S, small_result
 from live_store import append_book, filled_store
 
+from backtest.storage import save
 from dashboards import live_html
 from dashboards.live_data import LiveFeed, Series
 from dashboards.live_settings import LiveSettings, signal
@@ -77,6 +80,39 @@ def test_rows_appended_after_a_poll_come_as_the_only_new_rows(feed):
     assert not whole and new == [(row["ts"], (59_000.5 + row["ask_price_1"]) / 2)]
     assert data.book["bid_price_1"] == 59_000.5
     assert data.mids.since(data.mids.end) == ([], False)
+
+
+def test_the_newest_stored_backtests_of_the_instrument_are_read_at_their_own_slow_rate(feed):
+    data = feed.watch(BINANCE)
+    feed.poll()
+    assert data.backtests == []  # read, and none stored
+    for n in range(6):
+        save(small_result(f"bt-{n}", created_ns=T0 + n * S), feed.store.url)
+    save(small_result("other", instrument=COINBASE), feed.store.url)
+    feed.poll()
+    assert data.backtests == []  # read again only every backtests_every_s (30 s)
+    data.backtests_read -= feed.settings.backtests_every_s
+    feed.poll()
+    assert [b["id"] for b in data.backtests] == ["bt-5", "bt-4", "bt-3", "bt-2", "bt-1"]  # newest first, five
+    with open_store(feed.store.url).reader() as reader:
+        assert data.backtests == reader.backtests(5, instrument=BINANCE)
+
+
+def test_the_backtests_panel_shows_what_is_stored_or_how_to_make_one(tmp_path):
+    url, settings = f"sqlite:///{tmp_path / 'store.db'}", LiveSettings()
+    none = live_html.backtests([], BINANCE, url, settings)
+    assert f"quantumflow backtest RECORDING --strategy follow --instrument binance:BTCUSDT --store {url}" in none
+    costs = {"costs": {"fixed_fee": 10.0, "taker_bps": 0.5}, "queue": "prob"}
+    newest = replace(small_result("bt-9", T0 + 2 * S, "market-maker"), end_ns=T0 + 86_400 * S, settings=costs)
+    save(small_result("bt-8", T0 + S, net_pnl=-1234.5, profit_factor=0.5), url)
+    save(newest, url)
+    with open_store(url).reader() as reader:
+        text = live_html.backtests(reader.backtests(5, instrument=BINANCE), BINANCE, url, settings)
+    for shown in ("market-maker", "0.38", "0.40", "0.05", "100.0%", "1.87", "1.50", "—", "-1,234.50", "0.50"):
+        assert f">{shown}</td>" in text
+    assert text.index("market-maker") < text.index("-1,234.50")  # newest first
+    assert ">2024-08-08 00:00:00 → 2024-08-09 00:00:00</td>" in text  # another day: the end's date too
+    assert "costs of the newest (bt-9): fixed_fee 10 · taker_bps 0.5</div>" in text
 
 
 def test_a_store_that_cannot_be_reached_is_reported_and_read_again_once_it_can(tmp_path):

@@ -10,10 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from backtest_results import small_result
 from browser import TIMEOUT_MS, launched_chromium, served, stop
 from live_store import append_book, filled_store
 from playwright.sync_api import expect
 
+from backtest.storage import save
 from dashboards.live_html import price
 from store import open_store
 
@@ -23,7 +25,7 @@ REFRESH_S = "0.5"  # a row committed shows within two refreshes: well inside the
 
 def serve(store_url: str, log: Path, models: Path) -> tuple[subprocess.Popen, str]:
     """`quantumflow dashboard live` on a free port, once it answers."""
-    env = {"QF_LIVE_REFRESH_S": REFRESH_S, "QF_MODELS_DIR": str(models)}
+    env = {"QF_LIVE_REFRESH_S": REFRESH_S, "QF_LIVE_BACKTESTS_S": REFRESH_S, "QF_MODELS_DIR": str(models)}
     return served(["cli.main", "dashboard", "live", "--store", store_url], log, env)
 
 
@@ -74,7 +76,6 @@ def test_the_page_shows_the_stores_book_and_predictions_switches_instrument_and_
     shows(BINANCE)
     assert page.locator("canvas").count() >= 5  # the heatmap and the other charts drew
     expect(page.get_by_test_id("accuracy-10")).to_be_visible()
-    expect(page.get_by_text("Paper strategy: not available yet")).to_be_visible()
     page.screenshot(path=tmp_path / "live-binance.png", full_page=True)
 
     page.locator("select").first.select_option(label="BTC-USD · coinbase")
@@ -84,6 +85,23 @@ def test_the_page_shows_the_stores_book_and_predictions_switches_instrument_and_
     row = append_book(store, COINBASE, bid=books[COINBASE]["bid_price_1"] - 12.34)
     expect(page.get_by_test_id("ladder-bid-price-1")).to_have_text(price(row["bid_price_1"]), timeout=2_000)
     print(f"screenshots in {tmp_path}")
+    page.close()
+
+
+def test_the_paper_strategy_panel_says_how_to_make_a_backtest_then_shows_the_one_saved(
+    browser, server, store, tmp_path
+):
+    page = open_page(browser, server)
+    expect(page.get_by_test_id("ladder-mid")).to_be_visible()  # the first instrument, binance, is shown
+    none = page.get_by_test_id("backtests-none")
+    expect(none).to_contain_text(f"quantumflow backtest RECORDING --strategy follow --instrument {BINANCE}")
+    save(small_result("bt-live", net_pnl=-1234.5), store)
+    expect(page.get_by_test_id("backtest-0-strategy")).to_have_text("follow")
+    expect(page.get_by_test_id("backtest-0-net-pnl")).to_have_text("-1,234.50")
+    expect(page.get_by_test_id("backtest-costs")).to_contain_text("costs of the newest (bt-live)")
+    page.get_by_test_id("backtests").screenshot(path=tmp_path / "live-backtests.png")
+    page.locator("select").first.select_option(label="BTC-USD · coinbase")
+    expect(page.get_by_test_id("backtests-none")).to_contain_text(f"--instrument {COINBASE}")  # none of coinbase
     page.close()
 
 
