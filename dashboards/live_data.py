@@ -346,7 +346,8 @@ def matured_scores(rows: list[dict[str, Any]]) -> dict[str, Scores]:
     for horizon, matured in sorted(by_horizon.items()):
         labels = np.array([row["label"] + 1 for row in matured])
         probs = np.array([[row["p_down"], row["p_flat"], row["p_up"]] for row in matured])
-        scored = report(labels, probs)
+        predicted = np.array([row["predicted"] + 1 for row in matured])  # the flow's decision, not always the argmax
+        scored = report(labels, probs, predicted=predicted)
         out[horizon] = Scores(scored["n"], scored["accuracy"], scored["macro_f1"], reliability(labels, probs))
     return out
 
