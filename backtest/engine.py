@@ -224,11 +224,15 @@ class _Simulation:
                 self.venue.submit(order, ts)
 
     def _within_limits(self, order: Order) -> Order | None:
-        """The order clipped to the limits, as the known position and working orders stand (None: nothing left)."""
+        """The order clipped to the limits, as the known position and working orders stand, and to reducing the
+        position once the known equity is gone (None: nothing left)."""
         known = self.known
         working = sum(o.qty for o in known.working.values() if o.side == order.side)
         price = self.mid if order.price is None else order.price
-        allowed = self.limits.allowed_qty(order.side, order.qty, price, known.account.position, working)
+        position = known.account.position
+        allowed = self.limits.allowed_qty(order.side, order.qty, price, position, working)
+        if known.account.equity(self.mid) <= 0:  # the capital is lost: only what reduces the position may go
+            allowed = min(allowed, min(order.qty, abs(position)) if order.side * position < 0 else 0.0)
         if allowed >= order.qty:
             return order
         self.counts["clipped"] += 1

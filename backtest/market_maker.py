@@ -2,9 +2,9 @@
 
 At each view, with the signal's probabilities at ``horizon`` (none yet: no skew, fully unsure):
 
-- reservation price r = mid x (1 + (skew_bps x (p_up - p_down) - half_spread_bps x position / max_inventory) / 1e4):
-  it leans towards the predicted move and away from the inventory held (at full inventory by one
-  half spread, so the side that unloads it sits at the mid);
+- reservation price r = mid x (1 + (skew_bps x (p_up - p_down) - inventory_bps x position / max_inventory) / 1e4):
+  it leans towards the predicted move and away from the inventory held (by ``inventory_bps`` at full
+  inventory);
 - half spread h = half_spread_bps + widen_bps x (uncertainty + max(0, vol / trailing vol - 1)), where
   uncertainty is the normalised entropy of the three probabilities (0: sure, 1: all equal) and vol the
   10 s volatility forecast against its trailing level (``backtest.risk.VolatilityGauge``);
@@ -44,20 +44,22 @@ class MarketMaker:
     def __init__(
         self,
         qty: float = 0.01,
-        half_spread_bps: float = 1.0,
-        skew_bps: float = 1.0,
-        widen_bps: float = 1.0,
+        half_spread_bps: float = 0.0,
+        skew_bps: float = 2.0,
+        widen_bps: float = 0.5,
         max_inventory: float = 0.05,
+        inventory_bps: float = 1.0,
         horizon: str = "10s",
         requote_bps: float = 0.5,
         tick: float = 0.01,
     ) -> None:
         if qty <= 0 or max_inventory < qty:
             raise ValueError(f"need 0 < qty <= max_inventory, not qty {qty} and max_inventory {max_inventory}")
-        if half_spread_bps < 0 or widen_bps < 0 or requote_bps < 0 or tick <= 0:
-            raise ValueError("half_spread_bps, widen_bps and requote_bps must be >= 0 and tick > 0")
+        if min(half_spread_bps, widen_bps, requote_bps, inventory_bps) < 0 or tick <= 0:
+            raise ValueError("half_spread_bps, widen_bps, inventory_bps and requote_bps must be >= 0 and tick > 0")
         self.qty = float(qty)
         self.half_spread_bps = float(half_spread_bps)
+        self.inventory_bps = float(inventory_bps)
         self.skew_bps = float(skew_bps)
         self.widen_bps = float(widen_bps)
         self.max_inventory = float(max_inventory)
@@ -73,6 +75,7 @@ class MarketMaker:
         return {
             "qty": self.qty,
             "half_spread_bps": self.half_spread_bps,
+            "inventory_bps": self.inventory_bps,
             "skew_bps": self.skew_bps,
             "widen_bps": self.widen_bps,
             "max_inventory": self.max_inventory,
@@ -94,7 +97,7 @@ class MarketMaker:
             lean, unsure = self.skew_bps * float(probs[2] - probs[0]), uncertainty(probs)
         vol_excess = max(0.0, vol / level - 1) if level else 0.0
         half = self.half_spread_bps + self.widen_bps * (unsure + vol_excess)
-        reservation = view.mid * (1 + (lean - self.half_spread_bps * view.position / self.max_inventory) / 1e4)
+        reservation = view.mid * (1 + (lean - self.inventory_bps * view.position / self.max_inventory) / 1e4)
         prices = {}
         if view.position + self.qty <= self.max_inventory + 1e-12:
             bid = math.floor(reservation * (1 - half / 1e4) / self.tick + 1e-9) * self.tick

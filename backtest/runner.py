@@ -20,8 +20,9 @@ from backtest.queues import ProbQueue, RiskAverseQueue
 from backtest.result import BacktestResult
 from backtest.risk import RiskOverlay
 from backtest.signals import Signals
-from backtest.strategies import EXECUTION_BENCHMARKS, make
+from backtest.strategies import EXECUTION_BENCHMARKS, STRATEGIES, make, settings_of
 from backtest.venue import SimulatedVenue
+from dataflows.walk_forward import receive_span
 
 OVERLAY_SETTINGS = ("jump_ratio", "cut")
 QUEUES = {"risk-averse": RiskAverseQueue, "prob": ProbQueue}
@@ -56,9 +57,14 @@ class Settings:
 
 
 def strategy_of(settings: Settings, name: str | None = None):
-    """The strategy ``name`` (default: the settings') with the settings' own, in the risk overlay if asked;
-    ValueError naming a setting it does not take."""
-    strategy = make(name or settings.strategy, **settings.strategy_settings)
+    """The strategy ``name`` (default: the settings') with the settings' own (and the run's seed, for one that
+    draws at random and was given none), in the risk overlay if asked; ValueError naming a setting it does
+    not take."""
+    name = name or settings.strategy
+    own = dict(settings.strategy_settings)
+    if name in STRATEGIES and "seed" in settings_of(STRATEGIES[name]):
+        own.setdefault("seed", settings.seed)
+    strategy = make(name, **own)
     if settings.risk_overlay is None:
         return strategy
     unknown = set(settings.risk_overlay) - set(OVERLAY_SETTINGS)
@@ -99,43 +105,59 @@ def run_strategy(
     return run, strategy
 
 
+def test_start(paths: Sequence[str | Path], context: Sequence[str | Path]) -> int:
+    """Where trading starts: the first receive time of the recordings to backtest when context recordings are
+    replayed before them, else 0 (from the start)."""
+    return receive_span(paths)[0] if context else 0
+
+
 def backtest(
     paths: Sequence[str | Path],
     instrument: str,
     settings: Settings,
     signals: Signals,
+    context: Sequence[str | Path] = (),
     feed: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     described: dict | None = None,
-    start_ns: int = 0,
+    backtest_id: str | None = None,
 ) -> BacktestResult:
-    """The backtest of ``settings.strategy`` over the recordings from ``start_ns`` (what comes before only
-    builds the book); ``described`` adds to its stored settings (the models' folder, where the signals came
-    from, the training recordings)."""
+    """The backtest of ``settings.strategy`` over the recordings, after the ``context`` ones (replayed first,
+    without trading: the book's snapshot, the features' windows); ``described`` adds to its stored settings
+    (the models' folder, where the signals came from, the training recordings)."""
+    start_ns = test_start(paths, context)
+    replayed = [*context, *paths]
     run, strategy = run_strategy(
-        paths, instrument, settings, signals, feed=feed, on_progress=on_progress, start_ns=start_ns
+        replayed, instrument, settings, signals, feed=feed, on_progress=on_progress, start_ns=start_ns
     )
     metrics = summarize(
         run.account, run.equity_ts, run.equity, run.position, settings.limits.capital, settings.sample_ns
     )
-    metrics.update({name: run.counts[name] for name in ("orders", "cancels", "rejected", "spread_cost")})
+    metrics.update({name: run.counts[name] for name in ("orders", "cancels", "clipped", "rejected", "spread_cost")})
     if isinstance(strategy, RiskOverlay):
         metrics["risk_cut_orders"] = strategy.cut_orders
     benchmarks = {}
     if settings.strategy == "execution":
         metrics.update(shortfall_summary(_inner(strategy).parents()))
         for name in EXECUTION_BENCHMARKS:
-            _, benchmark = run_strategy(paths, instrument, settings, signals, name, feed, start_ns=start_ns)
+            _, benchmark = run_strategy(replayed, instrument, settings, signals, name, feed, start_ns=start_ns)
             benchmarks[name] = shortfall_summary(_inner(benchmark).parents())
+    stated = {
+        **settings.described(),
+        "strategy_settings": strategy.params(),
+        "context": [str(Path(p)) for p in context],
+        **(described or {}),
+        "signals": len(signals),
+    }
     return BacktestResult(
-        uuid.uuid4().hex[:12],
+        backtest_id or new_id(),
         time.time_ns(),
-        settings.strategy,
+        strategy.name,
         instrument,
         [str(Path(p)) for p in paths],
         run.start_ns,
         run.end_ns,
-        {**settings.described(), **(described or {}), "signals": len(signals)},
+        stated,
         metrics,
         run.equity_ts,
         run.equity,
@@ -143,6 +165,10 @@ def backtest(
         run.fills,
         benchmarks,
     )
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def _inner(strategy):

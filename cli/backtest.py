@@ -13,39 +13,45 @@ from rich.table import Table
 from tqdm import tqdm
 
 from cli.errors import USAGE, UserError, bad_input, writable_folder
-from cli.models import FeedOption, JsonOption, SeedOption
+from cli.models import FeedOption, SeedOption
 from quantumflow.settings import data_dir, models_dir
 
 STRATEGY_NAMES = ("follow", "random", "market-maker", "execution")
 QUEUE_NAMES = ("risk-averse", "prob")
+# (metric, label, unit): "$" money, "%" a percentage already, "share" a fraction shown as a percentage
 _SHOWN = (
     ("net_pnl", "net P&L", "$"),
     ("gross_pnl", "gross P&L", "$"),
     ("fees", "fees", "$"),
     ("slippage", "slippage", "$"),
+    ("spread_cost", "spread paid (against the mid)", "$"),
     ("return_pct", "return", "%"),
     ("trades", "round trips", ""),
     ("fills", "fills", ""),
-    ("win_rate", "win rate", ""),
+    ("orders", "orders", ""),
+    ("cancels", "cancels", ""),
+    ("clipped", "orders cut by the limits", ""),
+    ("win_rate", "win rate", "share"),
     ("profit_factor", "profit factor", ""),
     ("avg_trade_pnl", "average trade", "$"),
     ("avg_trade_duration_s", "average duration", "s"),
-    ("sharpe", "Sharpe", ""),
-    ("sortino", "Sortino", ""),
+    ("sharpe", "Sharpe (annualised)", ""),
+    ("sortino", "Sortino (annualised)", ""),
     ("max_drawdown", "max drawdown", "$"),
     ("max_drawdown_pct", "max drawdown", "%"),
     ("turnover", "turnover", "$"),
-    ("exposure", "exposure", ""),
+    ("exposure", "exposure (time with a position)", "share"),
     ("risk_cut_orders", "orders cut by the risk overlay", ""),
     ("shortfall_mean_bps", "implementation shortfall, mean", "bps"),
 )
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON: settings, metrics by plain names, benchmarks.")
+]
 
 
 def backtest_command(
     paths: Annotated[list[Path], typer.Argument(help="Recording(s) to backtest on (files or folders), in time order.")],
-    strategy: Annotated[
-        str, typer.Option(help=f"The strategy: {', '.join(STRATEGY_NAMES)}.", show_default=False)
-    ] = "follow",
+    strategy: Annotated[str, typer.Option(help=f"The strategy: {', '.join(STRATEGY_NAMES)}.")] = "follow",
     instrument: Annotated[
         str | None, typer.Option(help="exchange:symbol; needed when the recordings hold several.")
     ] = None,
@@ -89,7 +95,7 @@ def backtest_command(
     ] = None,
     fixed_fee: Annotated[float, typer.Option(min=0.0, help="Fee per order that fills, in money.")] = 10.0,
     maker_bps: Annotated[float, typer.Option(help="Maker fee, bps of notional (negative: a rebate).")] = 0.0,
-    taker_bps: Annotated[float, typer.Option(help="Taker fee, bps of notional.")] = 0.0,
+    taker_bps: Annotated[float, typer.Option(help="Taker fee, bps of notional (negative: a rebate).")] = 0.0,
     slippage_bps: Annotated[float, typer.Option(min=0.0, help="Extra slippage on taker fills, bps.")] = 2.0,
     latency: Annotated[
         str, typer.Option(help="Order latency each way: milliseconds, or 'feed' to draw it from the recording's.")
@@ -112,12 +118,11 @@ def backtest_command(
     and limits as given. The signals are the ensemble's predictions made by the flow's own code with
     the models (trained first on --train, if given), or read from the store (--from-store).
 
-    Prints the economics (net and gross P&L, fees, Sharpe, Sortino, win rate, drawdown, profit factor,
-    trades...), writes a report (equity and drawdown plot, HTML, result.json) and stores the result
-    (GET /v1/backtests). The execution strategy is compared with TWAP and immediate execution."""
-    from backtest.runner import Settings, strategy_of
+    Prints the economics (net and gross P&L, fees, Sharpe, Sortino, win rate, drawdown, profit
+    factor, trades...), writes a report (equity and drawdown plot, HTML, result.json) and stores the
+    result (GET /v1/backtests). The execution strategy is compared with TWAP and immediate execution."""
+    from backtest.runner import Settings, new_id, strategy_of, test_start
     from dataflows.training import test_starts
-    from dataflows.walk_forward import receive_span
 
     console = Console(stderr=as_json)
     if strategy not in STRATEGY_NAMES:
@@ -127,7 +132,14 @@ def backtest_command(
     if from_store and (train or models):
         raise UserError("--from-store reads the predictions: it takes no --models or --train", USAGE)
     strategy_settings, risk_settings = _settings(setting or [])
+    if risk_settings and not risk_overlay:
+        raise UserError("risk.NAME settings are the risk overlay's: add --risk-overlay", USAGE)
+    backtest_id = new_id()
+    folder = out or data_dir() / "backtests" / backtest_id
+    writable_folder(folder)  # before anything long runs
     with bad_input():
+        _finite(capital=capital, max_position=max_position, fixed_fee=fixed_fee, maker_bps=maker_bps)
+        _finite(taker_bps=taker_bps, slippage_bps=slippage_bps)
         settings = Settings(
             strategy,
             strategy_settings,
@@ -135,7 +147,7 @@ def backtest_command(
             _limits(capital, max_position),
             _latency(latency),
             queue,
-            risk_settings if risk_overlay or risk_settings else None,
+            risk_settings if risk_overlay else None,
             seed=seed,
             depth_only=depth_only,
         )
@@ -144,15 +156,11 @@ def backtest_command(
         before = context if context is not None else train or []
         if before:
             test_starts(before, paths, feed)  # refuses test recordings that do not start after the earlier ones end
-        start = receive_span(paths)[0] if before else 0
-        replayed = [*before, *paths]
+        start = test_start(paths, before)
         signals, described = _signals(
-            replayed, start, chosen, models, train, from_store, store, feed, out, seed, console
+            [*before, *paths], start, chosen, models, train, from_store, store, feed, folder, seed, console
         )
-        described["context"] = [str(p) for p in before]
-        result = _run(replayed, chosen, settings, signals, described, feed, start)
-    folder = out or data_dir() / "backtests" / result.id
-    writable_folder(folder)
+        result = _run(paths, before, chosen, settings, signals, described, feed, backtest_id)
     from backtest.plain import result_json
     from backtest.report import write_report
     from backtest.storage import save
@@ -175,14 +183,27 @@ def metrics_table(result) -> Table:
     table = Table("metric", "value", title=f"{result.strategy} on {result.instrument}")
     for key, label, unit in _SHOWN:
         if key in result.metrics:
-            table.add_row(f"{label}{f' ({unit})' if unit else ''}", _number(result.metrics[key]))
+            shown = "" if unit in ("", "share") else f" ({unit})"
+            table.add_row(f"{label}{shown}", _number(result.metrics[key], unit))
+    rejected = result.metrics.get("rejected")
+    if rejected:
+        table.add_row("rejected by the venue", _number(rejected))
+    table.caption = result.metrics.get("annualisation")
     return table
 
 
-def _number(value) -> str:
+def _number(value, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{reason}: {count}" for reason, count in value.items()) or "none"
+    if unit == "share":
+        return f"{100 * value:.1f}%"
+    if unit == "$":
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _settings(pairs: list[str]) -> tuple[dict, dict]:
@@ -218,6 +239,12 @@ def _limits(capital, max_position):
     from backtest.costs import Limits
 
     return Limits(max_position=max_position, capital=capital)
+
+
+def _finite(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
 
 
 def _latency(text: str) -> float | None:
@@ -271,7 +298,7 @@ def _signals(paths, start, instrument, models, train, from_store, store, feed, o
     described.update(signals_from="flow", models=str(folder))
     trained_on = bundle.trained_on()
     if trained_on is not None and instrument not in trained_on:
-        console.print(f"[yellow]warning[/yellow]: the models in {folder} were not trained on {instrument}")
+        console.print(f"[yellow]warning[/yellow]: the models in {folder} were not trained on {instrument}", soft_wrap=True)
     with _bar(paths, "predict") as progress:
         return flow_signals(paths, instrument, bundle, feed, progress, start), described
 
@@ -281,18 +308,18 @@ def _trained(train, feed, out, seed, console) -> Path:
     from cli.models import experiment, training_settings
     from operators.labels import DEFAULT_HORIZONS
 
-    folder = (out or data_dir() / "backtests") / "models"
+    folder = out / "models"
     console.print(f"training the models on {', '.join(map(str, train))} into {folder}")
     settings = training_settings(DEFAULT_HORIZONS, 20, None, seed, None, False, console)
     experiment(train, None, settings, feed, folder / "report", folder, console)
     return folder
 
 
-def _run(paths, instrument, settings, signals, described, feed, start):
+def _run(paths, context, instrument, settings, signals, described, feed, backtest_id):
     from backtest.runner import backtest
 
-    with _bar(paths, "backtest") as progress:
-        return backtest(paths, instrument, settings, signals, feed, progress, described, start)
+    with _bar([*context, *paths], "backtest") as progress:
+        return backtest(paths, instrument, settings, signals, context, feed, progress, described, backtest_id)
 
 
 class _bar:

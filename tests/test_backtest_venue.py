@@ -266,6 +266,14 @@ def test_feed_latency_draws_from_the_feed_latency_seen_so_far():
     assert [latency.draw(0) for _ in range(20)] == [again.draw(0) for _ in range(20)]
 
 
+def test_feed_latency_takes_the_fastest_message_as_zero_when_the_clocks_disagree():
+    # the recorder's clock 1.27 s behind the venue's: every receive - exchange is negative
+    latency = FeedLatency(seed=3, reservoir=100)
+    for i in range(50):
+        latency.observe(trade(1_000 + i, 1.0, 1.0, BUY)._replace(exchange_ts=1_000 + i + 1_270_000_000 - (i % 5) * 10))
+    assert {latency.draw(0) for _ in range(200)} == {0, 10, 20, 30, 40}
+
+
 def test_the_sell_side_mirrors_the_buy_side():
     venue, book = new_market()
     venue.submit(Order(1, SELL, 7.0), now=1_000)
@@ -287,6 +295,9 @@ def test_the_venue_shows_the_feed_latency_to_its_latency_model():
     step(venue, book, snapshot(0, [(99.0, 5.0)], [(100.0, 1.0)]))
     venue.submit(Order(1, BUY, 0.1), now=10)  # nothing seen yet: the fallback
     assert venue.latency_of(1) == 999
-    step(venue, book, Trade(INSTRUMENT, 1_000, 1_250, None, 50.0, 0.001, 1))  # 250 ns on the way
+    step(venue, book, Trade(INSTRUMENT, 1_000, 1_250, None, 50.0, 0.001, 1))  # 250 ns on the way: the fastest
     venue.submit(Order(2, BUY, 0.1), now=2_000)
-    assert venue.latency_of(2) == 250
+    assert venue.latency_of(2) == 0
+    step(venue, book, Trade(INSTRUMENT, 2_000, 2_650, None, 50.0, 0.001, 1))  # 650 ns: 400 over the fastest
+    venue.submit(Order(3, BUY, 0.1), now=3_000)
+    assert venue.latency_of(3) in {0, 400}

@@ -79,6 +79,8 @@ def test_predictions_are_read_back_from_a_store_that_a_run_filled(recording, mod
         (["--latency", "soon"], ["--latency", "'feed'"]),
         (["--queue", "fifo"], ["unknown queue model 'fifo'"]),
         (["--risk-overlay", "--set", "risk.size=1"], ["unknown risk overlay setting 'size'"]),
+        (["--set", "risk.cut=0"], ["add --risk-overlay"]),
+        (["--slippage-bps", "inf"], ["--slippage-bps", "finite"]),
         (["--instrument", "kraken:XBTUSD"], ["hold no kraken:XBTUSD", "binance:BTCUSDT"]),
         (["--set", "horizon=5m"], ["horizon", "5m"]),
         (["--from-store", "--models", "m"], ["--from-store"]),
@@ -89,6 +91,14 @@ def test_a_mistake_is_one_line(recording, models, tmp_path, arguments, words):
     if "--from-store" in arguments:
         args = ["backtest", str(recording), *arguments]
     one_line(quantumflow(*args, data=tmp_path), 2, *words)
+
+
+def test_a_report_folder_that_cannot_be_written_is_said_before_the_run(recording, models, tmp_path):
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    ran = quantumflow("backtest", str(recording), "--models", str(models), "--out", str(taken), data=tmp_path)
+    assert ran.returncode != 0 and "a-file" in ran.stderr and len(ran.stderr.splitlines()) == 1
+    assert "predict" not in ran.stderr
 
 
 def test_recordings_that_hold_several_instruments_need_one_chosen(recording, models, tmp_path):
