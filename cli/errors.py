@@ -10,6 +10,7 @@ traceback is appended to the log file, and so are the flow's warnings (a store w
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 import traceback
@@ -115,6 +116,9 @@ class ReportingGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise  # --help, Ctrl-C
+        except BrokenPipeError:  # the reader of the output went away (`| head`): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except typer.TyperException as error:  # a bad option value: one line, as every other mistake
             context = getattr(error, "ctx", None)
             where = f" (see {context.command_path} --help)" if context is not None else ""
