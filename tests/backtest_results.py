@@ -14,11 +14,11 @@ S = 10**9
 
 
 def small_result(id="bt-1", created_ns=T0 + 3_600 * S, strategy="follow", instrument="binance:BTCUSDT", **metrics):
-    """Ten seconds sampled each second, a buy and a sell of 0.01 BTC; the numbers are made up to be told apart
-    (the accounting is the engine's tests'), with undefined metrics among them (an infinite profit factor, a
-    NaN shortfall)."""
+    """Ten seconds sampled each second on a capital of $100,000, a buy and a sell of 0.01 BTC; the numbers are
+    made up to be told apart (the accounting is the engine's tests'), with undefined metrics among them (an
+    infinite profit factor, a NaN shortfall)."""
     equity_ts = T0 + np.arange(11, dtype=np.int64) * S
-    equity = np.array([0.0, -0.7, -1.5, -0.2, 0.1, 0.3, -0.4, 0.2, 0.25, 0.4, 0.38])
+    equity = 100_000.0 + np.array([0.0, -0.7, -1.5, -0.2, 0.1, 0.3, -0.4, 0.2, 0.25, 0.4, 0.38])
     position = np.array([0.0, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.0, 0.0])
     fills = [
         Fill(1, T0 + S, BUY, 60_000.0, 0.01, TAKER, 0.06, 0.12, "entry"),
