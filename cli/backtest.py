@@ -119,7 +119,7 @@ def backtest_command(
     the models (trained first on --train, if given), or read from the store (--from-store).
 
     Prints the economics (net and gross P&L, fees, Sharpe, Sortino, win rate, drawdown, profit
-    factor, trades...), writes a report (equity and drawdown plot, HTML, result.json) and stores the
+    factor, trades...), writes a report (P&L, drawdown and position plot, HTML, result.json) and stores the
     result (GET /v1/backtests). The execution strategy is compared with TWAP and immediate execution."""
     from backtest.runner import Settings, new_id, strategy_of, test_start
     from dataflows.training import test_starts
