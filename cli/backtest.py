@@ -298,7 +298,9 @@ def _signals(paths, start, instrument, models, train, from_store, store, feed, o
     described.update(signals_from="flow", models=str(folder))
     trained_on = bundle.trained_on()
     if trained_on is not None and instrument not in trained_on:
-        console.print(f"[yellow]warning[/yellow]: the models in {folder} were not trained on {instrument}", soft_wrap=True)
+        console.print(
+            f"[yellow]warning[/yellow]: the models in {folder} were not trained on {instrument}", soft_wrap=True
+        )
     with _bar(paths, "predict") as progress:
         return flow_signals(paths, instrument, bundle, feed, progress, start), described
 
