@@ -99,13 +99,16 @@ class InstrumentPredictor:
 
     def snapshot(self) -> dict:
         """Everything the predictor holds but the bundle, which is the run's models, not its state
-        (so that a recovery snapshot stays small); ``resume`` puts them back together."""
-        return {name: value for name, value in vars(self).items() if name != "bundle"}
+        (so that a recovery snapshot stays small); ``resume`` puts them back together. The predictions
+        waiting for labels are kept as one array per field, not thousands of small ones: the flow
+        snapshots at every epoch, and pickling an array costs the same whatever its size."""
+        state = {name: value for name, value in vars(self).items() if name not in ("bundle", "pending")}
+        return {**state, "pending": _pending_columns(self.pending)}
 
     @classmethod
     def resume(cls, bundle: Bundle, snapshot: dict) -> InstrumentPredictor:
         predictor = cls.__new__(cls)
-        vars(predictor).update(snapshot, bundle=bundle)
+        vars(predictor).update(snapshot, bundle=bundle, pending=_pending_from_columns(snapshot["pending"]))
         return predictor
 
     def observe(self, frame: BookFrame, features: np.ndarray) -> None:
@@ -208,3 +211,26 @@ class InstrumentPredictor:
                 event.append(i)
                 moves.append(move)
         return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), event, moves
+
+
+def _pending_columns(pending: dict[int, _Pending]) -> dict:
+    if not pending:
+        return {"events": []}
+    waiting = list(pending.values())
+    predictions = [w.prediction for w in waiting]
+    return {
+        "events": list(pending),
+        "left": [w.left for w in waiting],
+        "x_online": np.stack([w.x_online for w in waiting]),
+        "experts": np.stack([w.experts for w in waiting]),
+        "prediction": [np.stack([getattr(p, name) for p in predictions]) for name in Prediction._fields],
+    }
+
+
+def _pending_from_columns(columns: dict) -> dict[int, _Pending]:
+    if not columns["events"]:
+        return {}
+    fields = [values.tolist() if values.ndim == 1 else list(values) for values in columns["prediction"]]
+    predictions = map(Prediction._make, zip(*fields, strict=True))
+    waiting = zip(columns["events"], predictions, columns["x_online"], columns["experts"], columns["left"], strict=True)
+    return {event: _Pending(prediction, x, experts, left) for event, prediction, x, experts, left in waiting}
