@@ -89,10 +89,10 @@ def _prediction_rows(
     row's JSON is what ``orjson.dumps`` of its own dict writes)."""
     if not len(which):
         return []
-    probs = np.stack([p.probs for p in predictions])[which, horizon]  # (rows, 3)
-    decision = np.stack([p.decision for p in predictions])[which, horizon]
-    model_probs = np.stack([p.model_probs for p in predictions])[which, :, horizon].round(6)  # (rows, models, 3)
-    weights = np.stack([p.weights for p in predictions])[which, horizon].round(6)  # (rows, models)
+    probs = np.array([p.probs for p in predictions])[which, horizon]  # (rows, 3)
+    decision = np.array([p.decision for p in predictions])[which, horizon]
+    model_probs = np.array([p.model_probs for p in predictions])[which, :, horizon].round(6)  # (rows, models, 3)
+    weights = np.array([p.weights for p in predictions])[which, horizon].round(6)  # (rows, models)
     ids = np.array([(p.ts, p.seq, p.exchange_ts) for p in predictions], dtype=np.int64)[which]
     exchange_ts = ids[:, 2].astype(object)
     exchange_ts[ids[:, 2] == NO_ID] = None
@@ -118,16 +118,19 @@ def _prediction_rows(
 
 def _json_objects(keys: list[str], values: np.ndarray) -> list[str]:
     """(rows, keys[, k]) numbers -> per row the JSON object {key: value} (a list of k numbers per key if
-    the array has three axes), as ``orjson.dumps`` writes it: the array is written at once and cut at the
-    brackets between rows and keys (numbers hold none)."""
+    the array has three axes), as ``orjson.dumps`` writes it. The array is written at once, cut at the
+    brackets between its rows and keys (numbers hold none) and put into one template per row, all rows
+    in one formatting."""
     if not len(values):
         return []
     text = orjson.dumps(values, option=_NUMPY).decode()
     template = "{" + ",".join(f"{orjson.dumps(key).decode()}:%s" for key in keys) + "}"
     if values.ndim == 3:
         template = template.replace("%s", "[%s]")
-        return [template % tuple(row.split("],[")) for row in text[3:-3].split("]],[[")]
-    return [template % tuple(row.split(",")) for row in text[2:-2].split("],[")]
+        parts = text[3:-3].replace("]],[[", "],[").split("],[")
+    else:
+        parts = text[2:-2].replace("],[", ",").split(",")
+    return ("\n".join([template] * len(values)) % tuple(parts)).split("\n")
 
 
 def vol_forecast_rows(instrument: str, made: list[VolForecast], matured: list[VolMatured]) -> list[tuple]:
