@@ -17,6 +17,7 @@ from quantumflow.events import DeadLetter
 from store.schema import digest
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_SIGNS = np.array(CLASS_SIGNS)
 
 
 class TableRows(NamedTuple):
@@ -60,44 +61,76 @@ def prediction_rows(
     instrument: str, made: list[Prediction], matured: list[Matured], models: list[str], horizons: list[str]
 ) -> list[tuple]:
     """Rows of the predictions table: each new prediction per horizon (no label yet), then each
-    matured one again, whole, with its label (an upsert replaces the first). The numbers of all the
-    rows are rounded and turned into Python values at once."""
+    matured one again, whole, with its label (an upsert replaces the first)."""
     count = len(horizons)
-    made_rows = [(p, h) for p in made for h in range(count)]
-    rows = _prediction_rows(instrument, made_rows, [None] * len(made_rows), models, horizons)
-    return rows + _prediction_rows(instrument, [(m.prediction, m.horizon) for m in matured], matured, models, horizons)
+    rows = _prediction_rows(
+        instrument, made, np.repeat(np.arange(len(made)), count), np.tile(np.arange(count), len(made)), models, horizons
+    )
+    if matured:
+        which = np.arange(len(matured))
+        horizon = np.fromiter((m.horizon for m in matured), dtype=np.int64, count=len(matured))
+        predictions = [m.prediction for m in matured]
+        rows += _prediction_rows(instrument, predictions, which, horizon, models, horizons, matured)
+    return rows
 
 
 def _prediction_rows(
-    instrument: str, which: list[tuple[Prediction, int]], matured: list, models: list[str], horizons: list[str]
+    instrument: str,
+    predictions: list[Prediction],
+    which: np.ndarray,
+    horizon: np.ndarray,
+    models: list[str],
+    horizons: list[str],
+    matured: list[Matured] | None = None,
 ) -> list[tuple]:
-    if not which:
+    """One row per (``predictions[which[r]]``, ``horizon[r]``), built column by column: the numbers of all
+    the rows are rounded and turned into Python values at once, and the JSON of every row's model
+    probabilities and weights is written by one ``orjson.dumps`` of all of them, then cut per row (a
+    row's JSON is what ``orjson.dumps`` of its own dict writes)."""
+    if not len(which):
         return []
-    probs = np.stack([p.probs[h] for p, h in which])
-    best = [int(p.decision[h]) for p, h in which]
-    # kept as arrays, which orjson writes as it writes lists: nested lists would be many small containers,
-    # and the garbage collector's passes over them cost more than the rest of the rows together
-    model_probs = np.stack([p.model_probs[:, h] for p, h in which]).round(6)
-    weights = np.stack([p.weights[h] for p, h in which]).round(6)
-    rows = []
-    for (p, h), ps, b, mp, w, m in zip(which, probs.tolist(), best, model_probs, weights, matured, strict=True):
-        outcome = (None, None, None) if m is None else (CLASS_SIGNS[m.label], m.return_bps, m.matured_ts)
-        rows.append(
-            (
-                instrument,
-                p.ts,
-                p.seq,
-                horizons[h],
-                None if p.exchange_ts == NO_ID else p.exchange_ts,
-                *ps,
-                CLASS_SIGNS[b],
-                ps[b],
-                orjson.dumps(dict(zip(models, mp, strict=True)), option=_NUMPY).decode(),
-                orjson.dumps(dict(zip(models, w.tolist(), strict=True))).decode(),
-                *outcome,
-            )
-        )
-    return rows
+    probs = np.array([p.probs for p in predictions])[which, horizon]  # (rows, 3)
+    decision = np.array([p.decision for p in predictions])[which, horizon]
+    model_probs = np.array([p.model_probs for p in predictions])[which, :, horizon].round(6)  # (rows, models, 3)
+    weights = np.array([p.weights for p in predictions])[which, horizon].round(6)  # (rows, models)
+    ids = np.array([(p.ts, p.seq, p.exchange_ts) for p in predictions], dtype=np.int64)[which]
+    exchange_ts = ids[:, 2].astype(object)
+    exchange_ts[ids[:, 2] == NO_ID] = None
+    columns = [
+        [instrument] * len(which),
+        ids[:, 0].tolist(),
+        ids[:, 1].tolist(),
+        [horizons[h] for h in horizon.tolist()],
+        exchange_ts.tolist(),
+        *probs.T.tolist(),
+        _SIGNS[decision].tolist(),
+        probs[np.arange(len(which)), decision].tolist(),
+        _json_objects(models, model_probs),
+        _json_objects(models, weights),
+    ]
+    if matured is None:
+        columns += [[None] * len(which)] * 3
+    else:
+        columns += [[CLASS_SIGNS[m.label] for m in matured], [m.return_bps for m in matured]]
+        columns.append([m.matured_ts for m in matured])
+    return list(zip(*columns, strict=True))
+
+
+def _json_objects(keys: list[str], values: np.ndarray) -> list[str]:
+    """(rows, keys[, k]) numbers -> per row the JSON object {key: value} (a list of k numbers per key if
+    the array has three axes), as ``orjson.dumps`` writes it. The array is written at once, cut at the
+    brackets between its rows and keys (numbers hold none) and put into one template per row, all rows
+    in one formatting."""
+    if not len(values):
+        return []
+    text = orjson.dumps(values, option=_NUMPY).decode()
+    template = "{" + ",".join(f"{orjson.dumps(key).decode()}:%s" for key in keys) + "}"
+    if values.ndim == 3:
+        template = template.replace("%s", "[%s]")
+        parts = text[3:-3].replace("]],[[", "],[").split("],[")
+    else:
+        parts = text[2:-2].replace("],[", ",").split(",")
+    return ("\n".join([template] * len(values)) % tuple(parts)).split("\n")
 
 
 def vol_forecast_rows(instrument: str, made: list[VolForecast], matured: list[VolMatured]) -> list[tuple]:

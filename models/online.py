@@ -15,6 +15,7 @@ taken in another order, below 1e-12).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -99,13 +100,16 @@ class InstrumentPredictor:
 
     def snapshot(self) -> dict:
         """Everything the predictor holds but the bundle, which is the run's models, not its state
-        (so that a recovery snapshot stays small); ``resume`` puts them back together."""
-        return {name: value for name, value in vars(self).items() if name != "bundle"}
+        (so that a recovery snapshot stays small); ``resume`` puts them back together. The predictions
+        waiting for labels are kept as one array per field, not thousands of small ones: the flow
+        snapshots at every epoch, and pickling an array costs the same whatever its size."""
+        state = {name: value for name, value in vars(self).items() if name not in ("bundle", "pending")}
+        return {**state, "pending": _pending_columns(self.pending)}
 
     @classmethod
     def resume(cls, bundle: Bundle, snapshot: dict) -> InstrumentPredictor:
         predictor = cls.__new__(cls)
-        vars(predictor).update(snapshot, bundle=bundle)
+        vars(predictor).update(snapshot, bundle=bundle, pending=_pending_from_columns(snapshot["pending"]))
         return predictor
 
     def observe(self, frame: BookFrame, features: np.ndarray) -> None:
@@ -130,17 +134,12 @@ class InstrumentPredictor:
         at, horizon, event, moves = self._matured(ts_list, events.mid.tolist())
         label = np.array([label_of(move, self.thetas[h]) for h, move in zip(horizon, moves, strict=True)], dtype=int)
         first, pending = self.events, self.pending
-        x_labelled = np.array(
-            [x_online[i - first] if i >= first else pending[i].x_online for i in event], dtype=float
-        ).reshape(len(event), x_online.shape[1])
+        labels = np.arange(len(event))
+        gather = _Gather(event, first, pending)
+        x_labelled = gather(x_online, lambda w: w.x_online).astype(float)
         bayes = self.bayes.predict_many(self.bayes.learn_and_score(at, horizon, label, x_labelled, x_online))
         model_probs = np.concatenate([net_probs, bayes[None], bundle.logistic.predict(z)[None]]).transpose(1, 0, 2, 3)
-        labelled = np.array(
-            [
-                (model_probs[i - first] if i >= first else pending[i].prediction.model_probs)[:, h]
-                for i, h in zip(event, horizon, strict=True)
-            ]
-        ).reshape(len(event), len(bundle.model_names), 3)
+        labelled = gather(model_probs, lambda w: w.prediction.model_probs)[labels, :, horizon]  # (labels, models, 3)
         weights = self.ensemble.learn_many(at, horizon, labelled, label, n)  # (n, horizons, models)
         # a sum over the models axis, model by model: an event's result does not depend on the batch's size
         mixture = (weights.transpose(0, 2, 1)[..., None] * model_probs).sum(axis=1)
@@ -148,21 +147,11 @@ class InstrumentPredictor:
             at, horizon, stacking_inputs(labelled), label, stacking_inputs(model_probs.swapaxes(1, 2))
         )
         experts = np.stack([mixture, stacking, model_probs[:, self.logistic]], axis=1)  # (n, experts, horizons, 3)
-        labelled_experts = np.array(
-            [
-                (experts[i - first] if i >= first else pending[i].experts)[:, h]
-                for i, h in zip(event, horizon, strict=True)
-            ]
-        ).reshape(len(event), experts.shape[1], 3)
+        labelled_experts = gather(experts, lambda w: w.experts)[labels, :, horizon]
         delay = at + first - np.asarray(event, dtype=np.int64)
         hedge_weights = self.hedge.learn_weights(at, horizon, delay, labelled_experts, label, n)
         hedge = (hedge_weights.transpose(0, 2, 1)[..., None] * experts).sum(axis=1)  # model by model, as the mixture
-        served = np.array(  # what the top layer said at each labelled event
-            [
-                (hedge[i - first] if i >= first else pending[i].prediction.hedge)[h]
-                for i, h in zip(event, horizon, strict=True)
-            ]
-        ).reshape(len(event), 3)
+        served = gather(hedge, lambda w: w.prediction.hedge)[labels, horizon]  # what the top layer said then
         hedge_decision = Hedge.decide(hedge, self.hedge.learn_decisions(at, horizon, served, label, n))
         chosen = {"stacking": stacking, "mixture": mixture}.get(self.method, hedge)
         decision = hedge_decision if self.method == "hedge" else chosen.argmax(axis=-1)
@@ -208,3 +197,43 @@ class InstrumentPredictor:
                 event.append(i)
                 moves.append(move)
         return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), event, moves
+
+
+class _Gather:
+    """Per matured label, what was known at the event it labels: a row of the batch's arrays for an event
+    of this batch, else the pending prediction's (each earlier event's array taken once)."""
+
+    def __init__(self, event: list[int], first: int, pending: dict[int, _Pending]) -> None:
+        events = np.asarray(event, dtype=np.int64)
+        earlier = sorted({i for i in event if i < first})
+        self.waiting = [pending[i] for i in earlier]
+        self.rows = np.where(events >= first, events - first + len(earlier), np.searchsorted(earlier, events))
+
+    def __call__(self, batch: np.ndarray, kept_in: Callable[[_Pending], np.ndarray]) -> np.ndarray:
+        """``batch`` (events of the batch, ...) -> (labels, ...); ``kept_in`` finds it in a pending prediction."""
+        kept = [kept_in(w) for w in self.waiting]
+        earlier = np.array(kept, dtype=batch.dtype).reshape(len(kept), *batch.shape[1:])
+        return np.concatenate([earlier, batch])[self.rows]
+
+
+def _pending_columns(pending: dict[int, _Pending]) -> dict:
+    if not pending:
+        return {"events": []}
+    waiting = list(pending.values())
+    predictions = [w.prediction for w in waiting]
+    return {
+        "events": list(pending),
+        "left": [w.left for w in waiting],
+        "x_online": np.stack([w.x_online for w in waiting]),
+        "experts": np.stack([w.experts for w in waiting]),
+        "prediction": [np.stack([getattr(p, name) for p in predictions]) for name in Prediction._fields],
+    }
+
+
+def _pending_from_columns(columns: dict) -> dict[int, _Pending]:
+    if not columns["events"]:
+        return {}
+    fields = [values.tolist() if values.ndim == 1 else list(values) for values in columns["prediction"]]
+    predictions = map(Prediction._make, zip(*fields, strict=True))
+    waiting = zip(columns["events"], predictions, columns["x_online"], columns["experts"], columns["left"], strict=True)
+    return {event: _Pending(prediction, x, experts, left) for event, prediction, x, experts, left in waiting}
