@@ -41,7 +41,7 @@ class PredictorHolder:
 
     def _load(self) -> Any:
         try:
-            from models.bundle import CheckpointError
+            from models.checkpoints import CheckpointError
             from models.serve import SnapshotPredictor
         except ImportError as error:
             log.error("the models cannot be imported: %s", error)

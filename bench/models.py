@@ -21,7 +21,8 @@ from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
 from models.baselines import LogisticMember
 from models.bayes import OnlineBayes
-from models.bundle import Bundle, CheckpointError
+from models.bundle import Bundle
+from models.checkpoints import CheckpointError
 from models.ensemble import Ensemble
 from models.hedge import Hedge
 from models.online import InstrumentPredictor

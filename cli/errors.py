@@ -36,7 +36,7 @@ USER_ERRORS = (
     ("store.base", "StoreError", FAILED),  # a store that cannot be used, or that failed while running
     ("dataflows.recordings", "RecordingError", USAGE),
     ("dataflows.recovery", "RecoveryMismatch", USAGE),
-    ("models.bundle", "CheckpointError", USAGE),
+    ("models.checkpoints", "CheckpointError", USAGE),
     ("esg.validation", "EsgDataError", USAGE),
     ("quantumflow.net", "PortUnavailable", FAILED),
     ("dataflows.kafka", "BrokerUnavailable", FAILED),

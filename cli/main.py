@@ -242,7 +242,7 @@ def run_command(
     from dataflows.run import run_flow
     from dataflows.run_settings import RunSettings
     from dataflows.sources import recording_paths
-    from models.bundle import has_checkpoints
+    from models.checkpoints import has_checkpoints
     from store import open_store
 
     if kafka is None and (topics or stop_at_end or predictions_topic):

@@ -23,12 +23,16 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from models.online import InstrumentPredictor
 from models.volatility import VOL_HORIZON_NAMES, VOL_MODELS, VolForecaster
+
+if TYPE_CHECKING:  # a run without models imports no Torch
+    from models.online import InstrumentPredictor
+
+    Learner = InstrumentPredictor | VolForecaster
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,6 @@ class OnlineState(NamedTuple):
     state: dict
     learned_up_to: LastEvent  # the last event the state has seen
     part: str = ""  # "volatility" for the volatility forecaster's state
-
-
-Learner = InstrumentPredictor | VolForecaster
 
 
 def state_path(folder: Path, instrument: str, part: str = "") -> Path:

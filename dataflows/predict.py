@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -34,12 +35,15 @@ from dataflows.rows import TableRows, derived_rows, prediction_rows, vol_forecas
 from dataflows.run_settings import RunSettings
 from dataflows.sink import StoreSink, stop_source_when_asked
 from dataflows.sources import ReplaySource
-from models.bundle import Bundle, CheckpointError
-from models.online import InstrumentPredictor
+from models.checkpoints import CheckpointError, has_checkpoints
 from models.volatility import VolForecaster
 from operators.features.micro_price import MicroPriceTable
 from operators.instrument import InstrumentState
 from quantumflow import settings as environment
+
+if TYPE_CHECKING:  # the models (Torch, SciPy) are imported where a run loads them, not by one without them
+    from models.bundle import Bundle
+    from models.online import InstrumentPredictor
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class InstrumentStep:
         state = new_state(batch, self.micro_prices)
         if self.models is None:
             return state, None
+        from models.online import InstrumentPredictor
+
         predictor = InstrumentPredictor(self.models)
         if self.restore_from is not None:
             restore(self.restore_from, batch.instrument, predictor, self.last_event(batch, 0), self.warn)
@@ -81,6 +87,8 @@ class InstrumentStep:
             return None
         if self.check is not None:
             self.check(state.sync.instrument)
+        from models.online import InstrumentPredictor
+
         return InstrumentPredictor.resume(self.models, predictor)
 
     def last_event(self, batch: InstrumentBatch, index: int = -1) -> LastEvent:
@@ -158,6 +166,10 @@ class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, by
 def load_models(models: str | Path | None) -> Bundle | None:
     """The checkpoints in ``models`` (default ``QF_MODELS_DIR``); None where the default folder
     has none (the flow then writes no predictions). A folder named explicitly must hold them."""
+    if models is None and not has_checkpoints(environment.models_dir()):
+        return None
+    from models.bundle import Bundle
+
     try:
         return Bundle.load(models)
     except CheckpointError:

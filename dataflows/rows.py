@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import orjson
 
-from models.online import Matured, Prediction
 from models.volatility import VOL_HORIZON_NAMES, VOL_MODELS, VolForecast, VolMatured
 from operators.features.frame import NO_ID
 from operators.instrument import Derived
 from operators.labels import CLASS_SIGNS
 from quantumflow.events import DeadLetter
 from store.schema import digest
+
+if TYPE_CHECKING:  # the models' types only: a run without models imports no Torch
+    from models.online import Matured, Prediction
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _SIGNS = np.array(CLASS_SIGNS)

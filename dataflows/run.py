@@ -23,7 +23,7 @@ from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
 from dataflows.recovery import finished, mark_finished, recovery_config
 from dataflows.run_settings import RunSettings
-from models.bundle import MANIFEST, has_checkpoints
+from models.checkpoints import MANIFEST, has_checkpoints
 from quantumflow import settings as environment
 from store import open_store
 

@@ -30,27 +30,17 @@ import torch
 from models.baselines import LogisticMember
 from models.bayes import OnlineBayes
 from models.calibration import softmax
+from models.checkpoints import BAYES_FILE, MANIFEST, CheckpointError, has_checkpoints
 from models.inputs import INPUT_NAMES, Normalizer
 from models.nets import NETS
 from operators.labels import Horizon
 from quantumflow.settings import models_dir
 
-BAYES_FILE = "bayes.pkl"
-MANIFEST = "manifest.json"
 # Torch computes a batch of one or two rows on another kernel than larger batches, with other rounding:
 # smaller batches are padded to this many rows, so that an event's probabilities do not depend on how
 # many events its batch held (a paced or resumed replay cuts batches differently).
 MIN_BATCH_ROWS = 8
 _SHARED = ("inputs", "normalization", "horizons", "thetas", "window", "models")
-
-
-class CheckpointError(Exception):
-    """A models folder that is missing, incomplete or inconsistent (the message says which)."""
-
-
-def has_checkpoints(folder: Path) -> bool:
-    """Whether ``folder`` holds a trained models folder (at least one network and the online learner)."""
-    return any(folder.glob("*.pt")) and (folder / BAYES_FILE).is_file()
 
 
 def versions() -> dict[str, str]:

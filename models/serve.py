@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.bundle import Bundle, CheckpointError
+from models.bundle import Bundle
+from models.checkpoints import CheckpointError
 from models.ensemble import Ensemble
 from models.inputs import ONLINE_INPUT_INDEX
 from models.stacking import Stacking, stacking_inputs

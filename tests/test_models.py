@@ -16,8 +16,9 @@ from pipeline_runs import MODEL_HORIZONS, replay
 from dataflows.batches import derive_offline
 from dataflows.training import ENSEMBLE
 from models.bayes import OnlineBayes
-from models.bundle import Bundle, CheckpointError
+from models.bundle import Bundle
 from models.calibration import fit_temperature, softmax
+from models.checkpoints import CheckpointError
 from models.ensemble import FORGETTING, SHARPNESS, Ensemble
 from models.inputs import INPUT_NAMES, ONLINE_INPUT_NAMES, Normalizer, raw_inputs
 from models.nets import NETS

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from dataflows.dataset import build_dataset
-from models.bundle import BAYES_FILE, Bundle, CheckpointError
+from models.bundle import Bundle
+from models.checkpoints import BAYES_FILE, CheckpointError
 from models.inputs import INPUT_NAMES, Normalizer
 from models.nets import NETS
 from models.stream import BboEvents, BboStream, EventData

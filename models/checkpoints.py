@@ -1,0 +1,19 @@
+"""What a models folder holds, known without loading it (and without Torch): the names of its files,
+whether a folder holds trained models, and the error for one that cannot be used. ``models.bundle``
+writes and loads such folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BAYES_FILE = "bayes.pkl"
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(Exception):
+    """A models folder that is missing, incomplete or inconsistent (the message says which)."""
+
+
+def has_checkpoints(folder: Path) -> bool:
+    """Whether ``folder`` holds a trained models folder (at least one network and the online learner)."""
+    return any(folder.glob("*.pt")) and (folder / BAYES_FILE).is_file()
