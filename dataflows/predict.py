@@ -169,6 +169,7 @@ def load_models(models: str | Path | None) -> Bundle | None:
     if models is None and not has_checkpoints(environment.models_dir()):
         return None
     from models.bundle import Bundle
+    from models.online import InstrumentPredictor  # noqa: F401  (imported before the flow starts, not in its first batch)
 
     try:
         return Bundle.load(models)

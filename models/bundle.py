@@ -13,6 +13,9 @@ dropout), the ensemble's forgetting and sharpness, the settings trained with and
 from, per-model temperatures, the seed, the
 data it was trained on (the recordings, and each instrument with its source: simulated or
 recorded) and the versions of the libraries.
+
+The files' names, whether a folder holds checkpoints and the error for one that cannot be loaded are in
+``models.checkpoints``, which imports no Torch (a run without models never imports this module).
 """
 
 from __future__ import annotations
