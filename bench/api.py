@@ -106,7 +106,7 @@ def run_api_bench(
 def search_api_rate(
     p99_ms: float = 10.0,
     start_rate: float = 1000.0,
-    max_rate: float = 20000.0,
+    max_rate: float = 50000.0,
     duration_s: float = 10.0,
     warmup_s: float = 2.0,
     store_url: str | None = None,
@@ -502,7 +502,7 @@ def main(
     warmup: Annotated[float, typer.Option(min=0, help="Seconds of load before measuring.")] = 2,
     p99_ms: Annotated[float, typer.Option(min=0.1, help="The p99 (ms) a rate must stay under when searching.")] = 10,
     start_rate: Annotated[float, typer.Option(min=1, help="The first rate the search tries.")] = 1000,
-    max_rate: Annotated[float, typer.Option(min=1, help="The highest rate the search tries.")] = 20000,
+    max_rate: Annotated[float, typer.Option(min=1, help="The highest rate the search tries.")] = 50000,
     workers: Annotated[
         int | None, typer.Option(min=1, max=64, help="Server processes (default: one per core, at most 8).")
     ] = None,
@@ -522,7 +522,10 @@ def main(
     processes = workers or default_workers()
     if rate is not None:
         result = run_api_bench(rate, duration or 30, warmup, store, recording, processes)
-        print(json.dumps(result.to_dict(), indent=2)) if as_json else print_result(result)
+        if as_json:
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            print_result(result)
         return
     progress = None if as_json else (lambda step: print(step_line(step, p99_ms), flush=True))
     if not as_json:
@@ -530,7 +533,10 @@ def main(
     search = search_api_rate(
         p99_ms, start_rate, max_rate, duration or 10, warmup, store, recording, processes, progress
     )
-    print(json.dumps(search.to_dict(), indent=2)) if as_json else print_search(search)
+    if as_json:
+        print(json.dumps(search.to_dict(), indent=2))
+    else:
+        print_search(search)
 
 
 if __name__ == "__main__":
