@@ -17,6 +17,7 @@ the machine's cores with the server: its own CPU use is measured and reported be
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -160,8 +161,12 @@ def served(
 
         def load(rate: float, duration_s: float, warmup_s: float) -> ApiBenchResult:
             cpu_before, client_before = tree_cpu_s(server.pid), time.process_time()
-            with asyncio.Runner(loop_factory=_fast_loop()) as runner:
-                samples, connections = runner.run(drive("127.0.0.1", port, paths, rate, duration_s, warmup_s))
+            gc.disable()  # the client's collections of its growing sample list would make requests late
+            try:
+                with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+                    samples, connections = runner.run(drive("127.0.0.1", port, paths, rate, duration_s, warmup_s))
+            finally:
+                gc.enable()
             elapsed = duration_s + warmup_s
             cpu = (tree_cpu_s(server.pid) - cpu_before) / elapsed
             client = (time.process_time() - client_before) / elapsed
@@ -464,9 +469,13 @@ def print_result(result: ApiBenchResult) -> None:
     kinds = ", ".join(f"{k} {n}" for k, n in result.error_kinds.items()) or "none"
     print(
         f"throughput {result.throughput:,.1f} answers/s; errors: {kinds}; {result.connections} connections; "
-        f"server ({result.workers} processes) CPU {100 * result.server_cpu:.0f}% of one core, "
+        f"server ({processes_text(result.workers)}) CPU {100 * result.server_cpu:.0f}% of one core, "
         f"load generator {100 * result.client_cpu:.0f}%"
     )
+
+
+def processes_text(n: int) -> str:
+    return f"{n} process" if n == 1 else f"{n} processes"
 
 
 def step_line(result: ApiBenchResult, p99_ms: float) -> str:
@@ -529,7 +538,10 @@ def main(
         return
     progress = None if as_json else (lambda step: print(step_line(step, p99_ms), flush=True))
     if not as_json:
-        print(f"API load: searching the highest rate with no error and p99 under {p99_ms:g} ms ({processes} processes)")
+        print(
+            f"API load: searching the highest rate with no error and p99 under {p99_ms:g} ms "
+            f"({processes_text(processes)})"
+        )
     search = search_api_rate(
         p99_ms, start_rate, max_rate, duration or 10, warmup, store, recording, processes, progress
     )
