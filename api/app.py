@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.context import ApiContext
 from api.docs import install_docs
 from api.errors import install_error_handlers
+from api.latest_answers import LatestAnswers, LatestAnswersPath, answer_builder
 from api.limits import BodySizeLimit, RateLimiter
 from api.predictor import PredictorHolder
 from api.routes.arbitrage import arbitrage_router
@@ -39,9 +40,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         settings, StoreGateway(open_store(settings.store_url)), PredictorHolder(settings.models_dir), RequestMetrics()
     )
 
+    kept = LatestAnswers(context.store.run, answer_builder(context.horizons), settings.refresh_s or 0.0)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await kept.stop()
         context.store.close()
 
     app = FastAPI(
@@ -54,6 +58,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     install_docs(app)
     app.state.context = context
+    app.state.latest_answers = kept
     routers = (
         operations_router,
         market_router,
@@ -66,7 +71,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.include_router(router(context))
     install_error_handlers(app)
 
-    # The last added runs first: metrics see every answer, CORS headers reach 429s, limits run before routing.
+    # The last added runs first: metrics see every answer, CORS headers reach 429s, limits run before routing
+    # and before the kept answers.
+    if settings.refresh_s is not None:
+        app.add_middleware(LatestAnswersPath, answers=kept)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit is not None:
         app.add_middleware(RateLimiter, limit=settings.rate_limit)

@@ -19,6 +19,10 @@ def api_command(
         str | None,
         typer.Option(help="Store URL: sqlite:///PATH or questdb://HOST[:PORT]. Default: $QF_STORE, else data/."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Server processes (default: $QF_API_WORKERS, else one per core, at most 8)."),
+    ] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
 ) -> None:
     """Serve the query and prediction API (books, features, predictions, arbitrage; docs at /docs)."""
@@ -30,7 +34,11 @@ def api_command(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     settings = replace(
-        settings, port=port or settings.port, host=host or settings.host, store_url=store or settings.store_url
+        settings,
+        port=port or settings.port,
+        host=host or settings.host,
+        store_url=store or settings.store_url,
+        workers=workers or settings.workers,
     )
     # Before serving: a bad URL, a store that cannot be read, a port that cannot be listened on.
     backend = open_store(settings.store_url)
@@ -39,7 +47,10 @@ def api_command(
     from api.server import serve
 
     shown = "localhost" if settings.host == "127.0.0.1" else settings.host
-    typer.echo(f"QuantumFlow API on http://{shown}:{settings.port}/docs, store {backend.url} (Ctrl-C stops it)")
+    processes = f", {settings.workers} processes" if settings.workers > 1 else ""
+    typer.echo(
+        f"QuantumFlow API on http://{shown}:{settings.port}/docs, store {backend.url}{processes} (Ctrl-C stops it)"
+    )
     serve(settings, access_log)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from api.horizons import StoredHorizons
 from api.predictor import PredictorHolder
 from api.settings import ApiSettings
 from api.store_access import StoreGateway
@@ -16,3 +17,4 @@ class ApiContext:
     store: StoreGateway
     predictor: PredictorHolder
     metrics: RequestMetrics
+    horizons: StoredHorizons = field(default_factory=StoredHorizons)  # the horizons each instrument has

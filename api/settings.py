@@ -15,6 +15,7 @@ DEFAULT_PORT = 8000
 DEFAULT_RATE_LIMIT = "100/s"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_STALE_AFTER_S = 60.0
+DEFAULT_REFRESH_S = 0.1
 PERIODS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 _RATE = re.compile(r"\s*(\d+)\s*/\s*([a-z]+)\s*\Z")
 
@@ -42,6 +43,9 @@ class ApiSettings:
     models_dir: Path | None = None  # None: the models' own default (QF_MODELS_DIR, else data/models)
     arbitrage: ArbitrageRules = field(default_factory=ArbitrageRules)
     stale_after_s: float | None = DEFAULT_STALE_AFTER_S  # /health is degraded past it; None: never
+    # the latest-prediction and book answers kept in memory, read again this often; None: read on every request
+    refresh_s: float | None = DEFAULT_REFRESH_S
+    workers: int = field(default_factory=lambda: default_workers())  # server processes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -67,8 +71,21 @@ class ApiSettings:
             ),
             models_dir=Path(get("QF_MODELS_DIR")) if get("QF_MODELS_DIR") else None,
             arbitrage=arbitrage,
-            stale_after_s=parse_stale_after(get("QF_API_STALE_AFTER_S"), "QF_API_STALE_AFTER_S"),
+            stale_after_s=parse_seconds_or_off(
+                get("QF_API_STALE_AFTER_S"), DEFAULT_STALE_AFTER_S, "QF_API_STALE_AFTER_S"
+            ),
+            refresh_s=parse_seconds_or_off(get("QF_API_REFRESH_S"), DEFAULT_REFRESH_S, "QF_API_REFRESH_S"),
+            workers=_int("QF_API_WORKERS", get("QF_API_WORKERS"), default_workers(), 1, 64),
         )
+
+
+def default_workers() -> int:
+    """One server process per core the process may use, at least one, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
 
 
 def parse_rate_limit(text: str, name: str = "rate limit") -> RateLimit | None:
@@ -81,11 +98,10 @@ def parse_rate_limit(text: str, name: str = "rate limit") -> RateLimit | None:
     return RateLimit(int(match.group(1)), PERIODS_S[match.group(2)])
 
 
-def parse_stale_after(text: str, name: str = "stale after") -> float | None:
-    """Seconds (> 0) since an instrument's last event past which its data is stale; ``"off"`` or ``"0"``: never
-    (e.g. serving a replayed recording); empty: the default."""
+def parse_seconds_or_off(text: str, default: float, name: str) -> float | None:
+    """Seconds above 0; ``"off"`` or ``"0"``: None; empty: ``default``; anything else a ValueError naming ``name``."""
     if not text:
-        return DEFAULT_STALE_AFTER_S
+        return default
     if text.lower() in ("0", "off", "none"):
         return None
     try:

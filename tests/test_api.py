@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from pipeline_runs import MODEL_HORIZONS, replay
 
 from api.app import create_app
@@ -35,9 +36,10 @@ SETTINGS = ApiSettings(rate_limit=None)
 
 
 @contextmanager
-def serve(settings: ApiSettings) -> Iterator[str]:
-    """The app for ``settings`` served by uvicorn in a thread on a free loopback port; yields its base URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def serve(settings: ApiSettings, app: FastAPI | None = None) -> Iterator[str]:
+    """The app for ``settings`` (or ``app``) served by uvicorn in a thread on a free loopback port; yields its
+    base URL."""
+    config = uvicorn.Config(app or create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from test_api import flow_store_fixture  # noqa: F401 (fixture)
 
-from bench.api import PLACEHOLDER_HORIZONS, prepare_predictions, run_api_bench
+from bench.api import PLACEHOLDER_HORIZONS, prepare_predictions, run_api_bench, search_api_rate
 from store import open_store
 
 
@@ -64,3 +64,17 @@ def test_a_store_without_books_is_refused(tmp_path):
         writer.write("features", [("coinbase:BTC-USD", 10, 1, None, None, *[math.nan] * 63)])
     with pytest.raises(ValueError, match="has no book rows; replay a recording into it first"):
         prepare_predictions(url, may_write_placeholders=False)
+
+
+def test_the_search_climbs_to_the_highest_rate_that_passes(flow_store, tmp_path):
+    copy = tmp_path / "bench.db"
+    with sqlite3.connect(flow_store.removeprefix("sqlite:///")) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    url = f"sqlite:///{copy}"
+    with open_store(url).writer() as writer:
+        writer.write("predictions", [_prediction("binance:BTCUSDT", 1, "a")])
+    search = search_api_rate(
+        p99_ms=5_000, start_rate=40, max_rate=80, duration_s=1.0, warmup_s=0.3, store_url=url, workers=2
+    )
+    assert [step.rate for step in search.steps] == [40, 80] and search.best is search.steps[-1]
+    assert search.best.workers == 2 and search.best.endpoints[-1].errors == 0 and search.best.server_cpu > 0

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from test_api import flow_store_fixture  # noqa: F401 (fixture)
 from test_api_hardening import closed_port
 from typer.testing import CliRunner
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_help_names_the_options():
     result = CliRunner().invoke(app, ["api", "--help"])
     assert result.exit_code == 0
-    assert all(option in result.output for option in ("--port", "--host", "--store", "--access-log"))
+    assert all(option in result.output for option in ("--port", "--host", "--store", "--workers", "--access-log"))
 
 
 def test_a_bad_store_url_or_setting_stops_it_before_serving(monkeypatch):
@@ -33,9 +34,11 @@ def test_a_bad_store_url_or_setting_stops_it_before_serving(monkeypatch):
     assert result.exit_code == 2 and "QF_API_RATE_LIMIT" in result.output
 
 
-def test_the_command_serves_the_store_until_interrupted(flow_store):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_command_serves_the_store_until_interrupted(flow_store, workers):
     port = closed_port()
     command = [sys.executable, "-m", "cli.main", "api", "--port", str(port), "--store", flow_store]
+    command += ["--workers", str(workers)]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -52,4 +55,5 @@ def test_the_command_serves_the_store_until_interrupted(flow_store):
         server.send_signal(signal.SIGINT)
         out, _ = server.communicate(timeout=20)
     assert server.returncode == 0
-    assert f"QuantumFlow API on http://localhost:{port}/docs, store {flow_store}" in out.decode()
+    processes = f", {workers} processes" if workers > 1 else ""
+    assert f"QuantumFlow API on http://localhost:{port}/docs, store {flow_store}{processes} (Ctrl-C" in out.decode()

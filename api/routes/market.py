@@ -11,6 +11,7 @@ from api.errors import documented, invalid
 from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import Book, FeatureRows, InstrumentList
 from quantumflow.features import FEATURE_INDEX, FEATURE_NAMES
+from store import Reader
 from store.schema import LEVELS
 
 
@@ -29,9 +30,7 @@ def market_router(context: ApiContext) -> APIRouter:
         levels: Annotated[int, Query(ge=1, le=LEVELS, description="levels a side")] = LEVELS,
     ) -> dict[str, Any]:
         """The instrument's latest stored book, top `levels` a side (the flow stores at most 10 books a second)."""
-        columns = ["exchange_ts", "update_id", *book_columns(levels)]
-        row = await store.run(lambda r: found(r, instrument, r.latest("book", instrument, columns), "book"))
-        return {**row, "bids": _side(row, "bid", levels), "asks": _side(row, "ask", levels)}
+        return await store.run(lambda reader: latest_book_answer(reader, instrument, levels))
 
     @router.get("/features/{instrument:path}", response_model=FeatureRows, responses=documented(404, 429, 503))
     async def features(
@@ -77,6 +76,13 @@ def market_router(context: ApiContext) -> APIRouter:
         }
 
     return router
+
+
+def latest_book_answer(reader: Reader, instrument: str, levels: int) -> dict[str, Any]:
+    """The answer of ``GET /v1/book/{instrument}`` (also kept ready by api.latest_answers)."""
+    columns = ["exchange_ts", "update_id", *book_columns(levels)]
+    row = found(reader, instrument, reader.latest("book", instrument, columns), "book")
+    return {**row, "bids": _side(row, "bid", levels), "asks": _side(row, "ask", levels)}
 
 
 def book_columns(levels: int) -> list[str]:

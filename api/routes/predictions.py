@@ -34,21 +34,14 @@ API_KEY_HEADER = "X-API-Key"
 def predictions_router(context: ApiContext) -> APIRouter:
     router = APIRouter(prefix=V1, tags=["predictions"])
     store = context.store
-    known = StoredHorizons()
+    known = context.horizons
 
     @router.get(
         "/predictions/{instrument:path}/latest", response_model=LatestPredictions, responses=documented(404, 429, 503)
     )
     async def latest_predictions(instrument: InstrumentPath, horizons: Horizons = None) -> dict[str, Any]:
         """The latest prediction of each horizon (empty before the flow has made any for the instrument)."""
-
-        def query(reader: Reader) -> list[dict[str, Any]]:
-            rows = reader.latest_predictions(instrument, horizons)
-            known.check(reader, instrument, horizons, {row["horizon"] for row in rows})
-            return found(reader, instrument, rows)
-
-        rows = sorted(await store.run(query), key=lambda row: horizon_order(row["horizon"]))
-        return {"instrument": instrument, "predictions": [stored_prediction(row) for row in rows]}
+        return await store.run(lambda reader: latest_predictions_answer(reader, known, instrument, horizons))
 
     @router.get("/predictions/{instrument:path}", response_model=PredictionRows, responses=documented(404, 429, 503))
     async def prediction_range(
@@ -93,6 +86,16 @@ def predictions_router(context: ApiContext) -> APIRouter:
         return {"ts": snapshots[-1]["ts"], "predictions": predictions}
 
     return router
+
+
+def latest_predictions_answer(
+    reader: Reader, known: StoredHorizons, instrument: str, horizons: list[str] | None
+) -> dict[str, Any]:
+    """The answer of ``GET /v1/predictions/{instrument}/latest`` (also kept ready by api.latest_answers)."""
+    rows = reader.latest_predictions(instrument, horizons)
+    known.check(reader, instrument, horizons, {row["horizon"] for row in rows})
+    rows = sorted(found(reader, instrument, rows), key=lambda row: horizon_order(row["horizon"]))
+    return {"instrument": instrument, "predictions": [stored_prediction(row) for row in rows]}
 
 
 def stored_prediction(row: dict[str, Any]) -> dict[str, Any]:
