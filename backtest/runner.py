@@ -70,7 +70,13 @@ def strategy_of(settings: Settings, name: str | None = None):
     unknown = set(settings.risk_overlay) - set(OVERLAY_SETTINGS)
     if unknown:
         raise ValueError(f"unknown risk overlay setting {min(unknown)!r}: it takes {', '.join(OVERLAY_SETTINGS)}")
-    return RiskOverlay(strategy, **{name: float(value) for name, value in settings.risk_overlay.items()})
+    values = {}
+    for key, value in settings.risk_overlay.items():
+        try:
+            values[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"risk overlay setting {key!r} takes a number, not {value!r}") from None
+    return RiskOverlay(strategy, **values)
 
 
 def run_strategy(

@@ -80,6 +80,7 @@ def test_predictions_are_read_back_from_a_store_that_a_run_filled(recording, mod
         (["--queue", "fifo"], ["unknown queue model 'fifo'"]),
         (["--risk-overlay", "--set", "risk.size=1"], ["unknown risk overlay setting 'size'"]),
         (["--set", "risk.cut=0"], ["add --risk-overlay"]),
+        (["--risk-overlay", "--set", "risk.cut=half"], ["risk overlay setting 'cut'", "number"]),
         (["--slippage-bps", "inf"], ["--slippage-bps", "finite"]),
         (["--instrument", "kraken:XBTUSD"], ["hold no kraken:XBTUSD", "binance:BTCUSDT"]),
         (["--set", "horizon=5m"], ["horizon", "5m"]),
