@@ -22,7 +22,6 @@ from backtest.risk import RiskOverlay
 from backtest.signals import Signals
 from backtest.strategies import EXECUTION_BENCHMARKS, STRATEGIES, make, settings_of
 from backtest.venue import SimulatedVenue
-from dataflows.walk_forward import receive_span
 
 OVERLAY_SETTINGS = ("jump_ratio", "cut")
 QUEUES = {"risk-averse": RiskAverseQueue, "prob": ProbQueue}
@@ -44,7 +43,6 @@ class Settings:
     def described(self) -> dict:
         return {
             "strategy": self.strategy,
-            "strategy_settings": self.strategy_settings,
             "costs": asdict(self.costs),
             "limits": asdict(self.limits),
             "latency": "feed" if self.latency_ms is None else f"{self.latency_ms:g} ms",
@@ -111,27 +109,22 @@ def run_strategy(
     return run, strategy
 
 
-def test_start(paths: Sequence[str | Path], context: Sequence[str | Path]) -> int:
-    """Where trading starts: the first receive time of the recordings to backtest when context recordings are
-    replayed before them, else 0 (from the start)."""
-    return receive_span(paths)[0] if context else 0
-
-
 def backtest(
     paths: Sequence[str | Path],
     instrument: str,
     settings: Settings,
     signals: Signals,
     context: Sequence[str | Path] = (),
+    start_ns: int = 0,
     feed: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     described: dict | None = None,
     backtest_id: str | None = None,
 ) -> BacktestResult:
     """The backtest of ``settings.strategy`` over the recordings, after the ``context`` ones (replayed first,
-    without trading: the book's snapshot, the features' windows); ``described`` adds to its stored settings
-    (the models' folder, where the signals came from, the training recordings)."""
-    start_ns = test_start(paths, context)
+    without trading: the book's snapshot, the features' windows), trading from ``start_ns`` (the first event
+    of the recordings, when there is context); ``described`` adds to its stored settings (the models'
+    folder, where the signals came from, the training recordings)."""
     replayed = [*context, *paths]
     run, strategy = run_strategy(
         replayed, instrument, settings, signals, feed=feed, on_progress=on_progress, start_ns=start_ns

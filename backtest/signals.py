@@ -20,9 +20,9 @@ from dataflows.batches import derive_offline
 from models.bundle import Bundle
 from models.online import InstrumentPredictor
 from models.volatility import VOL_MODELS, VolForecaster
-from operators.features.frame import BookFrame
 from operators.instrument import Derived
 
+PAGE = 10_000  # rows read from a store at a time
 VOL_MODEL = VOL_MODELS.index("har")  # the volatility forecast strategies see: HAR, over 10 s (the first horizon)
 
 
@@ -39,32 +39,24 @@ class Signals:
     vol_bps: np.ndarray  # (m,) forecast realized volatility over the next 10 s, bps
 
     def __post_init__(self) -> None:
-        self._next = 0
-        self._next_vol = 0
+        self.rewind()
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def rewind(self) -> None:
         self._next = self._next_vol = 0
+        self._signal: Signal | None = None  # the newest one, built once
 
     def newest(self, ts: int) -> tuple[Signal | None, float | None]:
         """The newest prediction and volatility forecast made at or before ``ts``; times must not go back
         between calls (``rewind`` to start again)."""
-        self._next = _advance(self.ts, self._next, ts)
-        self._next_vol = _advance(self.vol_ts, self._next_vol, ts)
-        i, j = self._next - 1, self._next_vol - 1
-        signal = None if i < 0 else Signal(int(self.ts[i]), int(self.seq[i]), self.horizons, self.probs[i])
-        return signal, None if j < 0 else float(self.vol_bps[j])
-
-    def horizon_index(self, name: str) -> int:
-        if name not in self.horizons:
-            raise ValueError(f"the models have no horizon {name!r}: they have {', '.join(self.horizons)}")
-        return self.horizons.index(name)
-
-
-def _rows(frame: BookFrame, rows: slice) -> BookFrame:
-    return BookFrame(*(column[rows] for column in frame))
+        moved = _advance(self.ts, self._next, ts)
+        if moved != self._next:
+            self._next = i = moved
+            self._signal = Signal(int(self.ts[i - 1]), int(self.seq[i - 1]), self.horizons, self.probs[i - 1])
+        self._next_vol = j = _advance(self.vol_ts, self._next_vol, ts)
+        return self._signal, None if j == 0 else float(self.vol_bps[j - 1])
 
 
 def _advance(times: np.ndarray, start: int, ts: int) -> int:
@@ -97,9 +89,9 @@ def flow_signals(
         frame, features = derived.frame, derived.features
         cut = int(np.searchsorted(frame.ts, start_ns))
         if predictor is not None and cut:
-            predictor.observe(_rows(frame, slice(0, cut)), features[:cut])
+            predictor.observe(frame.rows(slice(0, cut)), features[:cut])
         if predictor is not None and cut < len(frame):
-            made, _ = predictor.on_batch(_rows(frame, slice(cut, None)), features[cut:])
+            made, _ = predictor.on_batch(frame.rows(slice(cut, None)), features[cut:])
             for prediction in made:
                 ts.append(prediction.ts)
                 seq.append(prediction.seq)
@@ -120,12 +112,12 @@ def flow_signals(
     )
 
 
-def store_signals(reader, instrument: str, start_ns: int, end_ns: int, page: int = 10_000) -> Signals:
+def store_signals(reader, instrument: str, start_ns: int, end_ns: int) -> Signals:
     """The ensemble's predictions and the HAR 10 s volatility forecasts a store holds for ``instrument``
-    with start_ns <= ts <= end_ns (a store reader, ``store.open_reader``)."""
-    rows: list[dict] = []
-    while batch := reader.prediction_range(instrument, start_ns, end_ns + 1, limit=page, offset=len(rows)):
-        rows.extend(batch)
+    with start_ns <= ts <= end_ns (``reader``: a store's, ``store.open_store(url).reader()``)."""
+    rows = _every_page(
+        lambda offset: reader.prediction_range(instrument, start_ns, end_ns + 1, limit=PAGE, offset=offset)
+    )
     if not rows:
         raise ValueError(f"the store holds no predictions of {instrument} over the recordings' time")
     horizons = tuple(dict.fromkeys(row["horizon"] for row in rows))
@@ -145,14 +137,20 @@ def store_signals(reader, instrument: str, start_ns: int, end_ns: int, page: int
     )
 
 
-def _store_vol(
-    reader, instrument: str, start_ns: int, end_ns: int, page: int = 10_000
-) -> tuple[np.ndarray, np.ndarray]:
-    rows: list[dict] = []
-    while batch := reader.vol_forecast_range(instrument, start_ns, end_ns + 1, ["10s"], limit=page, offset=len(rows)):
-        rows.extend(batch)
+def _store_vol(reader, instrument: str, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = _every_page(
+        lambda offset: reader.vol_forecast_range(instrument, start_ns, end_ns + 1, ["10s"], limit=PAGE, offset=offset)
+    )
     chosen = [row for row in rows if row["model"] == "har"]
     return (
         np.asarray([row["ts"] for row in chosen], dtype=np.int64),
         np.asarray([row["forecast"] for row in chosen], dtype=float),
     )
+
+
+def _every_page(page: Callable[[int], list[dict]]) -> list[dict]:
+    """The rows of every page a paged reader gives, ``page(offset)`` each."""
+    rows: list[dict] = []
+    while batch := page(len(rows)):
+        rows.extend(batch)
+    return rows

@@ -18,31 +18,31 @@ from quantumflow.settings import data_dir, models_dir
 
 STRATEGY_NAMES = ("follow", "random", "market-maker", "execution")
 QUEUE_NAMES = ("risk-averse", "prob")
-# (metric, label, unit): "$" money, "%" a percentage already, "share" a fraction shown as a percentage
-_SHOWN = (
-    ("net_pnl", "net P&L", "$"),
-    ("gross_pnl", "gross P&L", "$"),
-    ("fees", "fees", "$"),
-    ("slippage", "slippage", "$"),
-    ("spread_cost", "spread paid (against the mid)", "$"),
-    ("return_pct", "return", "%"),
-    ("trades", "round trips", ""),
-    ("fills", "fills", ""),
-    ("orders", "orders", ""),
-    ("cancels", "cancels", ""),
-    ("clipped", "orders cut by the limits", ""),
-    ("win_rate", "win rate", "share"),
-    ("profit_factor", "profit factor", ""),
-    ("avg_trade_pnl", "average trade", "$"),
-    ("avg_trade_duration_s", "average duration", "s"),
-    ("sharpe", "Sharpe (annualised)", ""),
-    ("sortino", "Sortino (annualised)", ""),
-    ("max_drawdown", "max drawdown", "$"),
-    ("max_drawdown_pct", "max drawdown", "%"),
-    ("turnover", "turnover", "$"),
-    ("exposure", "exposure (time with a position)", "share"),
-    ("risk_cut_orders", "orders cut by the risk overlay", ""),
-    ("shortfall_mean_bps", "implementation shortfall, mean", "bps"),
+_SHOWN = (  # (metric, label): what the terminal shows, in this order; units and values as the report has them
+    ("net_pnl", "net P&L"),
+    ("gross_pnl", "gross P&L"),
+    ("fees", "fees"),
+    ("slippage", "slippage"),
+    ("spread_cost", "spread paid (against the mid)"),
+    ("return_pct", "return"),
+    ("trades", "round trips"),
+    ("fills", "fills"),
+    ("orders", "orders"),
+    ("cancels", "cancels"),
+    ("clipped", "orders cut by the limits"),
+    ("rejected", "rejected by the venue"),
+    ("win_rate", "win rate"),
+    ("profit_factor", "profit factor"),
+    ("avg_trade_pnl", "average trade"),
+    ("avg_trade_duration_s", "average duration"),
+    ("sharpe", "Sharpe"),
+    ("sortino", "Sortino"),
+    ("max_drawdown", "max drawdown"),
+    ("max_drawdown_pct", "max drawdown"),
+    ("turnover", "turnover"),
+    ("exposure", "exposure"),
+    ("risk_cut_orders", "orders cut by the risk overlay"),
+    ("shortfall_mean_bps", "implementation shortfall, mean"),
 )
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON: settings, metrics by plain names, benchmarks.")
@@ -121,8 +121,8 @@ def backtest_command(
     Prints the economics (net and gross P&L, fees, Sharpe, Sortino, win rate, drawdown, profit
     factor, trades...), writes a report (P&L, drawdown and position plot, HTML, result.json) and stores the
     result (GET /v1/backtests). The execution strategy is compared with TWAP and immediate execution."""
-    from backtest.runner import Settings, new_id, strategy_of, test_start
-    from dataflows.training import test_starts
+    from backtest.runner import Settings, new_id, strategy_of
+    from dataflows.training import instrument_spans, test_starts
 
     console = Console(stderr=as_json)
     if strategy not in STRATEGY_NAMES:
@@ -152,17 +152,29 @@ def backtest_command(
             depth_only=depth_only,
         )
         strategy_of(settings)  # a bad setting is one line before anything long runs
-        chosen = _instrument(paths, instrument, feed)
+        spans = instrument_spans(paths, feed)
+        chosen = _instrument(spans, instrument)
         before = context if context is not None else train or []
-        if before:
-            test_starts(before, paths, feed)  # refuses test recordings that do not start after the earlier ones end
-        start = test_start(paths, before)
+        if before:  # refuses test recordings that do not start after the earlier ones end
+            test_starts(before, paths, feed, tested=spans)
+        first, last = spans[chosen]
+        start = first if before else 0
         signals, described = _signals(
-            [*before, *paths], start, chosen, models, train, from_store, store, feed, folder, seed, console
+            [*before, *paths],
+            (start, first, last),
+            chosen,
+            models,
+            train,
+            from_store,
+            store,
+            feed,
+            folder,
+            seed,
+            console,
         )
-        result = _run(paths, before, chosen, settings, signals, described, feed, backtest_id)
+        result = _run(paths, before, start, chosen, settings, signals, described, feed, backtest_id)
     from backtest.plain import result_json
-    from backtest.report import write_report
+    from backtest.report import metric_text, write_report
     from backtest.storage import save
 
     files = write_report(result, folder)
@@ -172,61 +184,36 @@ def backtest_command(
         return
     console.print(metrics_table(result))
     for name, benchmark in result.benchmarks.items():
+        mean = metric_text("shortfall_mean_bps", benchmark["shortfall_mean_bps"])
         console.print(
-            f"{name}: implementation shortfall {_number(benchmark['shortfall_mean_bps'])} bps on average "
-            f"over {benchmark['parents_completed']} parents"
+            f"{name}: implementation shortfall {mean} bps on average over {benchmark['parents_completed']} parents"
         )
     console.print(f"report: {files['html']}  (stored as backtest {result.id})")
 
 
 def metrics_table(result) -> Table:
-    table = Table("metric", "value", title=f"{result.strategy} on {result.instrument}")
-    for key, label, unit in _SHOWN:
+    from backtest.report import metric_text, metric_unit
+
+    table = Table("metric", "value", "unit", title=f"{result.strategy} on {result.instrument}")
+    for key, label in _SHOWN:
         if key in result.metrics:
-            shown = "" if unit in ("", "share") else f" ({unit})"
-            table.add_row(f"{label}{shown}", _number(result.metrics[key], unit))
-    rejected = result.metrics.get("rejected")
-    if rejected:
-        table.add_row("rejected by the venue", _number(rejected))
+            table.add_row(label, metric_text(key, result.metrics[key]), metric_unit(key))
     table.caption = result.metrics.get("annualisation")
     return table
 
 
-def _number(value, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{reason}: {count}" for reason, count in value.items()) or "none"
-    if unit == "share":
-        return f"{100 * value:.1f}%"
-    if unit == "$":
-        return f"{value:,.2f}"
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4g}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
 def _settings(pairs: list[str]) -> tuple[dict, dict]:
+    """The strategy's and the risk overlay's settings, as text (each is read as its default's type)."""
     strategy, risk = {}, {}
     for pair in pairs:
-        name, sep, text = pair.partition("=")
+        name, sep, value = pair.partition("=")
         if not sep or not name:
             raise UserError(f"--set takes NAME=VALUE, got {pair!r}", USAGE)
-        value = _value(text)
         if name.startswith("risk."):
             risk[name.removeprefix("risk.")] = value
         else:
             strategy[name] = value
     return strategy, risk
-
-
-def _value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def _costs(fixed_fee, maker_bps, taker_bps, slippage_bps):
@@ -259,10 +246,8 @@ def _latency(text: str) -> float | None:
     return value
 
 
-def _instrument(paths: list[Path], instrument: str | None, feed: str | None) -> str:
-    from dataflows.training import instrument_spans
-
-    spans = instrument_spans(paths, feed)
+def _instrument(spans: dict[str, tuple[int, int]], instrument: str | None) -> str:
+    """The instrument to backtest among those of the recordings (``instrument_spans``)."""
     if not spans:
         raise ValueError("the recordings hold no market data")
     if instrument is None:
@@ -276,17 +261,16 @@ def _instrument(paths: list[Path], instrument: str | None, feed: str | None) -> 
     return instrument
 
 
-def _signals(paths, start, instrument, models, train, from_store, store, feed, out, seed, console):
-    """The signals from ``start`` on, and what to say of where they came from."""
+def _signals(paths, times, instrument, models, train, from_store, store, feed, out, seed, console):
+    """The signals from ``start`` on, and what to say of where they came from; ``times``: (start, the
+    first and last receive times of the instrument in the recordings to backtest)."""
     from backtest.signals import flow_signals, store_signals
 
+    start, first, last = times
     if from_store:
-        from dataflows.walk_forward import receive_span
         from store import open_store
 
-        first, end = receive_span(paths)
-        signals = store_signals(open_store(store).reader(), instrument, max(first, start), end)
-        return signals, {"signals_from": "store"}
+        return store_signals(open_store(store).reader(), instrument, first, last), {"signals_from": "store"}
     described: dict = {}
     if train:
         models = _trained(train, feed, out, seed, console)
@@ -317,11 +301,11 @@ def _trained(train, feed, out, seed, console) -> Path:
     return folder
 
 
-def _run(paths, context, instrument, settings, signals, described, feed, backtest_id):
+def _run(paths, context, start, instrument, settings, signals, described, feed, backtest_id):
     from backtest.runner import backtest
 
     with _bar([*context, *paths], "backtest") as progress:
-        return backtest(paths, instrument, settings, signals, context, feed, progress, described, backtest_id)
+        return backtest(paths, instrument, settings, signals, context, start, feed, progress, described, backtest_id)
 
 
 class _bar:

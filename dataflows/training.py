@@ -23,7 +23,6 @@ from models.metrics import reliability, report
 from models.online import InstrumentPredictor
 from models.plots import calibration_png, confusion_png, training_curves_png, weights_png
 from models.train import Events, Settings, fit, split
-from operators.features.frame import BookFrame
 from operators.feeds import parse
 from operators.instrument import Derived
 from quantumflow.events import DeadLetter
@@ -201,11 +200,11 @@ def run_online(stream: Iterable, bundle: Bundle, test_start: int | dict[str, int
         frame, features = derived.frame, derived.features
         cut = int(np.searchsorted(frame.ts, start))
         if cut:
-            predictor.observe(_rows(frame, slice(0, cut)), features[:cut])
+            predictor.observe(frame.rows(slice(0, cut)), features[:cut])
         if cut == len(frame):
             continue
         started = time.perf_counter()
-        made, matured = predictor.on_batch(_rows(frame, slice(cut, None)), features[cut:])
+        made, matured = predictor.on_batch(frame.rows(slice(cut, None)), features[cut:])
         online.seconds += time.perf_counter() - started
         online.events += len(made)
         for prediction in made:
@@ -220,12 +219,18 @@ def run_online(stream: Iterable, bundle: Bundle, test_start: int | dict[str, int
     return online
 
 
-def test_starts(train: Sequence[str | Path], test: Sequence[str | Path], feed: str | None = None) -> dict[str, int]:
+def test_starts(
+    train: Sequence[str | Path],
+    test: Sequence[str | Path],
+    feed: str | None = None,
+    tested: dict[str, tuple[int, int]] | None = None,
+) -> dict[str, int]:
     """Where each instrument of the ``test`` recordings starts its test part: an instrument the
     ``train`` recordings also hold is tested from its first event in ``test``, which must come
     after its last one in ``train`` (ValueError otherwise); another instrument is a market never
-    seen in training, tested whole."""
-    trained, tested = instrument_spans(train, feed), instrument_spans(test, feed)
+    seen in training, tested whole. ``tested``: the test recordings' ``instrument_spans``, if known."""
+    trained = instrument_spans(train, feed)
+    tested = instrument_spans(test, feed) if tested is None else tested
     if not tested:
         raise ValueError("the test recordings hold no market data")
     for name, (first, _) in tested.items():
@@ -253,10 +258,6 @@ def instrument_spans(paths: Sequence[str | Path], feed: str | None = None) -> di
                     first, last = spans.get(event.instrument, (raw.receive_ts, raw.receive_ts))
                     spans[event.instrument] = (min(first, raw.receive_ts), max(last, raw.receive_ts))
     return spans
-
-
-def _rows(frame: BookFrame, rows: slice) -> BookFrame:
-    return BookFrame(*(column[rows] for column in frame))
 
 
 def _weights_series(online: Online, bundle: Bundle, horizons: list[str]) -> dict:

@@ -35,7 +35,6 @@ from models.bayes import OnlineBayes
 from models.metrics import report
 from models.stream import EventData
 from models.train import TUNABLE, Events, Settings, fit, split
-from operators.features.frame import BookFrame
 from operators.instrument import Derived
 
 STUDY_FILE = "study.db"
@@ -98,7 +97,7 @@ def _before(derived: Derived, end: int) -> Derived | None:
         return derived
     if not keep:
         return None
-    frame = BookFrame(*(column[:keep] for column in derived.frame))
+    frame = derived.frame.rows(slice(0, keep))
     return derived._replace(
         frame=frame, features=derived.features[:keep], book_rows=derived.book_rows[derived.book_rows < keep]
     )

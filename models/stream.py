@@ -81,8 +81,8 @@ class EventOrderFlow:
         rebase_at = (self._rows // REBASE_EVERY + 1) * REBASE_EVERY
         if self._rows + n > rebase_at:
             cut = rebase_at - self._rows
-            head = self(BookFrame(*(column[:cut] for column in frame)), events[:cut])
-            return np.vstack([head, self(BookFrame(*(column[cut:] for column in frame)), events[cut:])])
+            head = self(frame.rows(slice(0, cut)), events[:cut])
+            return np.vstack([head, self(frame.rows(slice(cut, None)), events[cut:])])
         if n == 0:
             return np.zeros((0, LEVELS))
         if self._rows and self._rows % REBASE_EVERY == 0:

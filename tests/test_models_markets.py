@@ -90,7 +90,7 @@ def _inputs(frame: BookFrame, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The model inputs of the frame's events and the features, fed in batches cut at ``cuts``."""
     state, stream, inputs, features = FeatureState(None), BboStream(), [], []
     for start, stop in zip([0, *cuts], [*cuts, len(frame)], strict=True):
-        batch = BookFrame(*(column[start:stop] for column in frame))
+        batch = frame.rows(slice(start, stop))
         rows = compute_features(state, batch)
         inputs.append(stream(batch, rows).inputs)
         features.append(rows)

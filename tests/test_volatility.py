@@ -51,15 +51,11 @@ def _garch_stream(seconds: int, seed: int) -> tuple[BookFrame, np.ndarray]:
     return frame, features
 
 
-def _rows(frame: BookFrame, rows: slice) -> BookFrame:
-    return BookFrame(*(column[rows] for column in frame))
-
-
 def _run(frame: BookFrame, features: np.ndarray, batch: int) -> tuple[list, list]:
     forecaster = VolForecaster()
     made, matured = [], []
     for start in range(0, len(features), batch):
-        new, done = forecaster.on_batch(_rows(frame, slice(start, start + batch)), features[start : start + batch])
+        new, done = forecaster.on_batch(frame.rows(slice(start, start + batch)), features[start : start + batch])
         made += [(f.ts, f.seq, f.variance.tolist()) for f in new]
         matured += [(m.forecast.seq, m.horizon, m.realized, m.matured_ts) for m in done]
     return made, matured
@@ -79,7 +75,7 @@ def test_har_beats_the_last_window_on_a_garch_series(seed):
     forecaster = VolForecaster()
     scored = {h: [] for h in range(len(VOL_HORIZON_NAMES))}
     for start in range(0, len(features), 997):
-        _, matured = forecaster.on_batch(_rows(frame, slice(start, start + 997)), features[start : start + 997])
+        _, matured = forecaster.on_batch(frame.rows(slice(start, start + 997)), features[start : start + 997])
         for m in matured:
             if m.forecast.ts > 600 * 10**9:  # after the first 10 minutes
                 scored[m.horizon].append((m.realized, m.forecast.variance[m.horizon]))

@@ -76,8 +76,8 @@ def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
     rebase_at = (done // REBASE_EVERY + 1) * REBASE_EVERY
     if done + n > rebase_at:  # compute up to the rebase point, then the rest
         cut = rebase_at - done
-        head = compute_features(state, BookFrame(*(column[:cut] for column in frame)))
-        return np.vstack([head, compute_features(state, BookFrame(*(column[cut:] for column in frame)))])
+        head = compute_features(state, frame.rows(slice(0, cut)))
+        return np.vstack([head, compute_features(state, frame.rows(slice(cut, None)))])
     out = np.empty((n, len(FEATURE_NAMES)))
     if n == 0:
         return out

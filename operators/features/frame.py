@@ -37,6 +37,10 @@ class BookFrame(NamedTuple):
     def __len__(self) -> int:
         return len(self.ts)
 
+    def rows(self, part: slice) -> BookFrame:
+        """The frame of the rows in ``part``."""
+        return BookFrame(*(column[part] for column in self))
+
 
 _PAD_PRICES = [float("nan")] * LEVELS
 _PAD_SIZES = [0.0] * LEVELS
