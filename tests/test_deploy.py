@@ -25,9 +25,12 @@ from typer.core import TyperGroup
 
 from api.settings import ApiSettings
 from cli.main import app
+from dashboards.live_settings import LiveSettings
+from dataflows.raw_log import feed_of, topic_of
 from quantumflow.settings import PROJECT_ROOT
 from store import open_store
 from store import url as store_url
+from venues.base import ENDPOINTS, endpoint
 
 K8S_VERSION = "1.33.0"  # the Kubernetes API the manifests are validated against
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
@@ -38,6 +41,7 @@ PROJECT_IMAGE = "quantumflow"  # the image the Dockerfile builds, as the manifes
 # are checked without them and the test says which are missing. Each takes one value.
 PENDING_RUN_OPTIONS = ("--kafka", "--recovery", "--topics")
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+K8S_REFERENCE = re.compile(r"\$\((\w+)\)")  # a container's env variable in its command
 
 
 def load_compose() -> dict[str, Any]:
@@ -131,17 +135,28 @@ def documented_settings() -> set[str]:
     return {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
 
 
+def compose_command(service: dict[str, Any]) -> list[str]:
+    """A compose service's command line as Compose runs it with no variable set on the host."""
+    return [interpolated(word) for word in service["command"]]
+
+
+def k8s_command(container: dict[str, Any]) -> list[str]:
+    """A container's command line as Kubernetes runs it: ``$(NAME)`` replaced by the container's env value."""
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    return [K8S_REFERENCE.sub(lambda m: env[m.group(1)], word) for word in container["command"]]
+
+
 def quantumflow_commands() -> dict[str, list[str]]:
-    """Every command line of the project's image, compose and k8s alike."""
+    """Every command line of the project's image, compose and k8s alike, variables given their defaults."""
     commands = {
-        f"compose {name}": service["command"]
+        f"compose {name}": compose_command(service)
         for name, service in compose_services().items()
         if service.get("build") or service["image"].startswith(PROJECT_IMAGE)
     }
     for name, workload in k8s_workloads().items():
         for container in workload["spec"]["template"]["spec"]["containers"]:
             if container["image"].split(":")[0] == PROJECT_IMAGE:
-                commands[f"k8s {name}"] = container["command"]
+                commands[f"k8s {name}"] = k8s_command(container)
     return commands
 
 
@@ -198,7 +213,11 @@ def test_the_same_services_and_commands_in_compose_and_kubernetes():
         container = k8s_container(name)
         if service.get("build"):
             assert container["image"] == PROJECT_IMAGE, name  # kustomization.yaml's images: names the build
-            assert container["command"] == service["command"], name
+            assert k8s_command(container) == compose_command(service), name
+            # a host variable of the compose command is the container variable of the same name in k8s
+            for compose_word, k8s_word in zip(service["command"], container["command"], strict=True):
+                read = [m.group(1) for m in INTERPOLATION.finditer(compose_word)]
+                assert read == K8S_REFERENCE.findall(k8s_word), f"{name}: {compose_word} / {k8s_word}"
         else:
             assert container["image"] == service["image"], name
     project_image = {service["image"] for service in services.values() if service.get("build")}
@@ -240,8 +259,11 @@ def test_services_wait_for_what_they_use_and_are_checked():
             assert condition == {"condition": wanted}, f"{name} -> {needed}"
     assert set(services["flow"]["depends_on"]) == {"kafka", "questdb"}
     assert set(services["api"]["depends_on"]) == {"questdb"}
+    assert set(services["live-dashboard"]["depends_on"]) == {"questdb"}
+    assert set(services["ingest"]["depends_on"]) == {"kafka"}
     without_check = {name for name, service in services.items() if "healthcheck" not in service}
-    assert without_check == {"flow"}  # it serves no port
+    assert without_check == {"flow", "ingest"}  # they serve no port
+    assert all(service["restart"] == "unless-stopped" for service in services.values())
 
 
 def test_compose_mounts_exist_and_state_lives_in_volumes():
@@ -311,8 +333,15 @@ def test_host_variables_reach_the_containers_under_their_own_names():
 
 def test_variables_left_unset_on_the_host_give_the_settings_defaults(monkeypatch):
     """Compose passes an unset variable on as an empty string: each must then mean its default."""
-    api = compose_services()["api"]
+    api, live = compose_services()["api"], compose_services()["live-dashboard"]
     empty = {name for name, value in api["environment"].items() if interpolated(value) == ""}
+    for name, value in live["environment"].items():  # the live dashboard's own settings
+        if interpolated(value) == "" and name.startswith(("QF_LIVE_", "QF_ARB_")):
+            assert LiveSettings.from_env(environ={name: ""}) == LiveSettings.from_env(environ={}), name
+    for name, value in compose_services()["ingest"]["environment"].items():  # the venue's addresses
+        assert interpolated(value) == "", name
+        monkeypatch.setenv(name, "")
+        assert endpoint(name) == ENDPOINTS[name].rstrip("/"), name
     flow_empty = {name for name, value in compose_services()["flow"]["environment"].items() if not interpolated(value)}
     store_readers = {
         "QF_STORE_TIMEOUT_S": store_url.timeout_s,
@@ -376,14 +405,34 @@ def test_the_api_listens_where_its_clients_call_it():
     assert targets == [f"api:{port}"]  # the compose service and the k8s Service are both named api
 
 
-def test_the_dashboard_listens_where_it_is_published():
-    dashboards = compose_services()["dashboards"]
-    _, params = parse_command(dashboards["command"][1:])
+@pytest.mark.parametrize(("name", "dashboard", "port"), [("dashboards", "esg", 8502), ("live-dashboard", "live", 8503)])
+def test_each_dashboard_is_served_where_it_is_published(name, dashboard, port):
+    service = compose_services()[name]
+    assert service["command"][1:3] == ["dashboard", dashboard]
+    _, params = parse_command(service["command"][1:])
     assert params["address"] == "0.0.0.0"
-    assert published_ports(dashboards) == healthcheck_ports(dashboards) == {params["port"]} == {8502}
+    assert published_ports(service) == healthcheck_ports(service) == {params["port"]} == {port}
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
     # Panel accepts browsers only at these addresses: where the port is published
     assert set(params["allow_websocket_origin"]) == {f"{host}:{params['port']}" for host in ("localhost", "127.0.0.1")}
-    assert target_port("dashboards", "dashboards") == params["port"]
+    assert target_port(name, name) == params["port"]
+    assert k8s_container(name)["readinessProbe"]["httpGet"]["path"] == "/"
+
+
+def test_ingest_writes_into_the_broker_and_topics_the_flow_reads():
+    services = compose_services()
+    _, ingest = parse_command(compose_command(services["ingest"])[1:])
+    topic = topic_of(ingest["venue"])  # what ingest writes: raw.<feed>
+    assert feed_of(topic) == ingest["venue"]
+    assert ingest["out"] is None  # Kafka only: nothing kept on the container's disk
+    assert ingest["symbols"] == "BTCUSDT"  # QF_INGEST_SYMBOLS's default, in compose and k8s alike
+    for ingest_argv, flow_argv in (
+        (compose_command(services["ingest"]), services["flow"]["command"]),
+        (k8s_command(k8s_container("ingest")), k8s_container("flow")["command"]),
+    ):
+        assert option_value(ingest_argv, "--kafka") == option_value(flow_argv, "--kafka") == "kafka:9092"
+        # the flow reads every raw.<feed> topic unless --topics names some: then the ingested one too
+        assert "--topics" not in flow_argv or topic in option_value(flow_argv, "--topics").split(",")
 
 
 def test_prometheus_scrapes_the_api_metrics_route(tmp_path):
