@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from pipeline_runs import replay, store_contents
 
 from dataflows.kafka import client_config
@@ -121,9 +121,49 @@ def test_two_processes_of_two_workers_write_what_one_worker_writes(simulated_rec
     )
 
 
-def test_two_processes_of_two_workers_read_a_four_partition_topic_as_one_worker_does(
+def messages_per_partition(bootstrap: str) -> dict[tuple[str, int], int]:
+    """The messages each partition of the broker's raw topics holds (high less low watermark)."""
+    consumer = Consumer({**client_config(bootstrap), "group.id": "counts"})
+    try:
+        topics = consumer.list_topics(timeout=10).topics
+        counts = {}
+        for name in sorted(name for name in topics if name.startswith("raw.")):
+            for partition in sorted(topics[name].partitions):
+                low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+                counts[name, partition] = high - low
+        return counts
+    finally:
+        consumer.close()
+
+
+def test_two_processes_of_two_workers_read_a_four_partition_topic_as_one_worker_does(shared_data, tmp_path):
+    # a Coinbase capture of ten products, each product its own key: they spread over all four partitions
+    with MockBroker() as broker:
+        publish([shared_data / "coinbase" / "COINBASE.ws.28.0"], broker.bootstrap)
+        counts = messages_per_partition(broker.bootstrap)
+        assert sorted(counts) == [("raw.coinbase", partition) for partition in range(4)]
+        assert all(counts.values()), counts  # every partition holds messages: every worker reads some
+        one = f"sqlite:///{tmp_path / 'one.db'}"
+        run_flow(RunSettings((), store=one, kafka=broker.bootstrap, stop_at_end=True, predictions=False))
+        cluster = f"sqlite:///{tmp_path / 'cluster.db'}"
+        flow = (
+            f"dataflows.predict:predict_flow([], 'cluster', kafka={broker.bootstrap!r}, stop_at_end=True, "
+            "predictions=False)"
+        )
+        for process in run_cluster(flow, 2, 2, {"QF_STORE": cluster, "QF_DATA_DIR": str(tmp_path)}):
+            assert process.returncode == 0, process.stderr
+    expected = store_contents(one)
+    assert all(expected[table] for table in ("features", "book", "trades"))
+    assert len({row["instrument"] for row in expected["features"]}) == 10
+    assert store_contents(cluster) == expected
+    with open_store(cluster).reader() as reader:
+        assert sorted({row["worker"] for row in reader.rows("run_metrics")}) == [0, 1, 2, 3]
+
+
+def test_two_processes_of_two_workers_read_the_raw_topics_with_predictions_as_one_worker_does(
     simulated_recording, simulated_models, tmp_path
 ):
+    # one instrument per feed: each topic's messages are in one partition, read by one worker of the four
     with MockBroker() as broker:
         publish([simulated_recording], broker.bootstrap)
         topics = Producer(client_config(broker.bootstrap)).list_topics(timeout=10).topics
