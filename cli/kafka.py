@@ -60,7 +60,13 @@ def publish_command(
         summary = publish(paths, kafka, feed, speed, on_progress=lambda done: bar.update(done - bar.n))
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
-        return
+    else:
+        _say_published(summary)
+    for warning in summary.warnings:  # on stderr: --json's output stays JSON
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+def _say_published(summary) -> None:
     total_messages = sum(summary.messages.values())
     per_topic = ", ".join(f"{topic} {count:,}" for topic, count in summary.messages.items())
     typer.echo(

@@ -330,6 +330,18 @@ def run_command(
             markup=False,
             highlight=False,
         )
+    if summary.lost_messages and not rows.get("features"):
+        from dataflows.kafka_broker import MOCK_PARTITION_BYTES
+
+        console.print(
+            f"NO FEATURE ROWS: {summary.lost_messages:,} messages had left the Kafka log before this run read them, "
+            "the head of the log where the book snapshots are, and no book starts without one; publish the "
+            "recordings again to a broker that keeps them ('quantumflow broker', librdkafka's mock cluster, keeps "
+            f"about {MOCK_PARTITION_BYTES // 2**20} MB a partition; a real Kafka what its retention settings say)",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
 
 
 @contextmanager

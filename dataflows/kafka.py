@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from dataflows.raw_log import TOPIC_PREFIX, feed_of
@@ -87,3 +87,19 @@ def raw_topics(metadata: ClusterMetadata, bootstrap: str, wanted: Sequence[str] 
                 f"(its raw topics: {', '.join(raw) if raw else 'none'})"
             )
     return {name: present[name] for name in wanted}
+
+
+def watermarks(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], tuple[int, int]]:
+    """Each partition of ``topics``: its first offset the broker still holds, and its end offset (low and
+    high watermarks). A low watermark above 0 means the partition's head has left the log (retention)."""
+    consumer = Consumer(client_config(bootstrap, **{"group.id": "quantumflow-watermarks"}))
+    try:
+        found = consumer.list_topics(timeout=CONNECT_TIMEOUT_S).topics
+        return {
+            (topic, partition): consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            for topic in topics
+            if topic in found
+            for partition in sorted(found[topic].partitions)
+        }
+    finally:
+        consumer.close()

@@ -15,6 +15,10 @@ from confluent_kafka import Producer
 
 from dataflows.kafka import client_log
 
+# What the mock cluster keeps of a partition: past it the oldest messages leave the log (librdkafka has
+# no setting for it). A real Kafka keeps what its retention settings say.
+MOCK_PARTITION_BYTES = 5 * 1024 * 1024
+
 
 class MockBroker:
     """The mock cluster, from construction until ``close``; ``bootstrap`` is its address."""

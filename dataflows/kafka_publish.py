@@ -3,7 +3,9 @@
 
 The producer is idempotent (a retried send is never written twice, and each partition keeps the
 order of the sends), and the run waits for every message to be acknowledged. Paced at ``speed``
-x real time, the recordings stand in for a live feed.
+x real time, the recordings stand in for a live feed. A partition whose head the broker no longer
+holds once everything is written (its retention, or the mock cluster's size limit) is said: a run
+started then misses those messages, the book snapshots among them.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from dataflows.kafka import client_config, cluster_metadata
+from dataflows.kafka import client_config, cluster_metadata, watermarks
+from dataflows.kafka_broker import MOCK_PARTITION_BYTES
 from dataflows.raw_log import to_record
 from dataflows.recordings import open_recording
 from dataflows.sources import merged, recording_paths
@@ -38,9 +41,25 @@ class PublishSummary:
     dead_letters: int  # recording lines that were dead letters already, published as such
     seconds: float
     messages_per_s: float
+    lost_heads: dict[str, int] = field(default_factory=dict)  # "topic/partition": its first offset still held
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line for each partition whose head has left the log."""
+        return [lost_head_warning(self.bootstrap, where, first) for where, first in self.lost_heads.items()]
+
+
+def lost_head_warning(bootstrap: str, where: str, first: int) -> str:
+    topic, _, partition = where.rpartition("/")
+    return (
+        f"{topic} partition {partition}: the broker at {bootstrap} kept only the tail, offsets 0 to {first - 1:,} "
+        f"are gone, and a run started now misses that head (book snapshots included); 'quantumflow broker' "
+        f"(librdkafka's mock cluster) keeps about {MOCK_PARTITION_BYTES // 2**20} MB a partition, a real Kafka "
+        "what its retention settings say"
+    )
 
 
 def publish(
@@ -101,4 +120,5 @@ def publish(
         on_progress(sum(recording.bytes_read for recording in recordings))
     seconds = time.perf_counter() - started
     total = sum(counts.values())
-    return PublishSummary(bootstrap, dict(sorted(counts.items())), dead, seconds, total / max(seconds, 1e-9))
+    lost = {f"{t}/{p}": low for (t, p), (low, _) in watermarks(bootstrap, sorted(counts)).items() if low > 0}
+    return PublishSummary(bootstrap, dict(sorted(counts.items())), dead, seconds, total / max(seconds, 1e-9), lost)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from dataflows.kafka import client_config, cluster_metadata, raw_topics
+from dataflows.kafka import client_config, cluster_metadata, raw_topics, watermarks
 from dataflows.metrics import FlowMetrics
 from dataflows.raw_log import LogPlaces, from_record, publish_ns
 from dataflows.sources import BATCH_MESSAGES, RawBatch
@@ -78,16 +78,7 @@ class KafkaRawSource(FixedPartitionedSource[RawBatch, int]):
 
     def messages_now(self) -> int:
         """How many messages the partitions hold now (what ``stop_at_end`` reads from the start)."""
-        consumer = Consumer(client_config(self.bootstrap, **CONSUMER_SETTINGS))
-        try:
-            total = 0
-            for topic, count in self.partitions.items():
-                for partition in range(count):
-                    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                    total += high - low
-            return total
-        finally:
-            consumer.close()
+        return sum(high - low for low, high in watermarks(self.bootstrap, list(self.partitions)).values())
 
 
 class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
@@ -169,6 +160,7 @@ class _KafkaPartition(StatefulSourcePartition[RawBatch, int]):
 
     def _lost(self, first: int, after: int) -> None:
         """Offsets that the log no longer held when they were to be read: said, and counted."""
+        self._source.metrics.messages_lost(after - first)
         self._on_error_text(
             f"{self._topic} partition {self._partition}: offsets {first} to {after - 1} ({after - first:,} messages) "
             "had left the log before they were read (its retention is shorter than the reader's lag)"

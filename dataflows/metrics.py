@@ -33,6 +33,7 @@ class FlowMetrics:
         self.venue_error: str | None = None  # a live source's last connection error, while it lasts
         self.kafka_errors = 0  # errors talking to Kafka, retried (a broker gone away), or messages undelivered
         self.last_kafka_error: str | None = None
+        self.lost_messages = 0  # Kafka offsets that had left the log (retention) before they were read
 
     def record(self, events: int, rows: dict[str, int], latency_ns: int, decoder_errors: int = 0) -> None:
         """One item written: the events it accounts for, its rows per table, how long ago its
@@ -46,6 +47,10 @@ class FlowMetrics:
             if rows.get("features"):
                 self._latencies_ns.append(latency_ns)
                 self._weights.append(rows["features"])
+
+    def messages_lost(self, count: int) -> None:
+        with self._lock:
+            self.lost_messages += count
 
     def kafka_error(self, what: str) -> None:
         with self._lock:

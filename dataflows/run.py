@@ -52,6 +52,7 @@ class RunSummary:
     stopped: str | None = None  # why the run stopped before its end (Ctrl-C, SIGTERM), if it did
     reconnects: int = 0  # a live run's venue reconnects
     venue_resyncs: int = 0  # a live run's new snapshots asked of the venues after a gap
+    lost_messages: int = 0  # Kafka offsets that had left the log (retention) before this run read them
 
     def to_dict(self) -> dict:
         """As JSON can hold it: a latency with no rows to measure is None, not NaN."""
@@ -107,6 +108,7 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
         metrics.stop_requested,
         metrics.reconnects,
         metrics.venue_resyncs,
+        metrics.lost_messages,
     )
 
 

@@ -255,3 +255,21 @@ def test_the_broker_command_serves_until_sigterm_and_a_lost_broker_is_counted(si
     assert part.next_batch() == []
     assert part.next_awake() > datetime.now(UTC) + IDLE_WAIT  # backing off
     part.close()
+
+
+def test_a_recording_larger_than_the_broker_keeps_is_said_by_publish_and_by_the_run(shared_data, broker, tmp_path):
+    # Binance spot, one key: 41,249 messages into one partition, more than the mock cluster's 5 MB
+    spot = shared_data / "binance" / "spot_btcusdt_20240808.gz"
+    published = quantumflow("publish", str(spot), "--kafka", broker, "--json", data=tmp_path)
+    assert published.returncode == 0, published.stderr
+    summary = orjson.loads(published.stdout)
+    assert summary["messages"] == {"raw.binance": 41_249}
+    ((where, first),) = summary["lost_heads"].items()
+    assert where.startswith("raw.binance/") and 0 < first < 41_249
+    (warning,) = published.stderr.splitlines()
+    assert warning.startswith(f"warning: raw.binance partition {where[-1]}: the broker at {broker} kept only the tail")
+    assert f"offsets 0 to {first - 1:,} are gone" in warning and "5 MB a partition" in warning
+    run = quantumflow("run", "--kafka", broker, "--stop-at-end", data=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "written: 0 feature rows" in run.stdout
+    assert f"NO FEATURE ROWS: {first:,} messages had left the Kafka log" in " ".join(run.stdout.split())
