@@ -3,6 +3,7 @@ raw log (``dataflows.raw_log``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -20,17 +21,33 @@ KafkaOption = Annotated[
 ]
 
 
-def broker_command() -> None:
+def broker_command(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Bootstrap port on 127.0.0.1: a relay to the cluster's own port, which librdkafka picks "
+            "(clients connect to that one, also on loopback, after their first metadata request).",
+        ),
+    ] = None,
+) -> None:
     """Run a Kafka broker on loopback for development and tests: librdkafka's mock cluster, in memory,
-    topics made on first write with 4 partitions. Prints 'bootstrap: HOST:PORT' as its first line (the
-    port is the cluster's choice), then serves until Ctrl-C or SIGTERM. Production uses a real Kafka."""
+    topics made on first write with 4 partitions, about the last 5 MB of each partition kept. Prints
+    'bootstrap: HOST:PORT' as its first line (the cluster's own port, or 127.0.0.1:PORT with --port),
+    then serves until Ctrl-C or SIGTERM. Production uses a real Kafka."""
     from dataflows.kafka_broker import MockBroker
+    from dataflows.tcp_relay import LOOPBACK, TcpRelay
+    from quantumflow.net import check_port
 
+    if port is not None:
+        check_port(LOOPBACK, port)  # a port in use is said before the cluster starts
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with MockBroker() as broker:
-        typer.echo(f"bootstrap: {broker.bootstrap}")
+    with MockBroker() as broker, contextlib.ExitStack() as relays:
+        bootstrap = broker.bootstrap if port is None else relays.enter_context(TcpRelay(port, broker.bootstrap)).address
+        typer.echo(f"bootstrap: {bootstrap}")
         sys.stdout.flush()
         broker.serve(stop)
 

@@ -10,6 +10,7 @@ import gzip
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -255,6 +256,32 @@ def test_the_broker_command_serves_until_sigterm_and_a_lost_broker_is_counted(si
     assert part.next_batch() == []
     assert part.next_awake() > datetime.now(UTC) + IDLE_WAIT  # backing off
     part.close()
+
+
+def test_the_broker_command_listens_on_the_port_asked_for_through_a_relay(tmp_path):
+    port = closed_port()
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "QF_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "cli.main", "broker", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == f"bootstrap: 127.0.0.1:{port}\n"
+        bootstrap = f"127.0.0.1:{port}"
+        (announced,) = cluster_metadata(bootstrap).brokers.values()  # what clients go on to connect to
+        assert announced.host == "127.0.0.1" and announced.port != port
+        producer = Producer(client_config(bootstrap))
+        for n in range(100):
+            producer.produce("relayed", b"%d" % n, b"k")
+        assert producer.flush(10) == 0
+        assert [m.value() for m in topic_messages(bootstrap, "relayed")] == [b"%d" % n for n in range(100)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        line = one_line(quantumflow("broker", "--port", str(busy), data=tmp_path), 1, f"127.0.0.1:{busy}")
+    assert "the port is in use" in line
 
 
 def test_a_recording_larger_than_the_broker_keeps_is_said_by_publish_and_by_the_run(shared_data, broker, tmp_path):
