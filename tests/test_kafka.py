@@ -149,20 +149,24 @@ def test_a_kafka_run_writes_the_rows_of_a_file_replay_and_sends_its_predictions(
         assert document == orjson.loads(prediction_json(tuple(stored[key].values())))
 
 
-def test_real_recordings_through_kafka_give_the_rows_of_their_file_replay(shared_data, broker, tmp_path):
-    # Binance spot (its first 15,000 lines: the mock cluster keeps about 5 MB a partition), and a Coinbase
-    # capture of ten products on one connection, each product its own key
+def test_real_recordings_through_kafka_give_the_rows_of_their_file_replay(
+    shared_data, simulated_models, broker, tmp_path
+):
+    # Binance spot (its first 6,000 lines: the mock cluster keeps about 5 MB a partition, and predicting
+    # costs time), and a Coinbase capture of ten products on one connection, each product its own key
     spot = tmp_path / "spot_btcusdt_20240808_head"
     with gzip.open(shared_data / "binance" / "spot_btcusdt_20240808.gz", "rb") as whole:
-        spot.write_bytes(b"".join(islice(whole, 15_000)))
+        spot.write_bytes(b"".join(islice(whole, 6_000)))
     recordings = [spot, shared_data / "coinbase" / "COINBASE.ws.28.0"]
     summary = publish(recordings, broker)
     assert set(summary.messages) == {"raw.binance", "raw.coinbase"}
     kafka_url, file_url = f"sqlite:///{tmp_path / 'kafka.db'}", f"sqlite:///{tmp_path / 'file.db'}"
-    assert kafka_run(broker, kafka_url, tmp_path, predictions=False).kafka_errors == 0
-    run_flow(RunSettings(tuple(recordings), store=file_url, predictions=False))
+    models = dict(models=simulated_models.folder, fresh=True)  # small models, to predict with, not to be right
+    assert kafka_run(broker, kafka_url, tmp_path, **models).kafka_errors == 0
+    run_flow(RunSettings(tuple(recordings), store=file_url, online_state_dir=tmp_path / "file_state", **models))
     rows = assert_same_rows(kafka_url, file_url)
     assert len({row["instrument"] for row in rows["features"]}) > 2
+    assert len({row["instrument"] for row in rows["predictions"]}) == 11  # BTCUSDT and the ten Coinbase products
 
 
 # -- bad input -----------------------------------------------------------------------------------
