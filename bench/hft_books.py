@@ -408,6 +408,8 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=10, help="price levels per side compared")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    if args.rounds < 1 or args.samples < 0 or args.levels < 1:
+        parser.error("--rounds and --levels must be at least 1, --samples at least 0")
     try:
         result = bench_hft_books(args.recording, args.rounds, args.samples, args.levels)
     except (NotComparable, RecordingError) as error:
