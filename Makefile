@@ -55,13 +55,15 @@ lint: $(BIN)/quantumflow
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow through Kafka, the ingester's overhead, the API under load, the live dashboard's latency and how long a run without models takes to start, on the real recordings
+bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow through Kafka, the ingester's overhead, the API under load, the live dashboard's latency, how long a run without models takes to start, and file -> synced book beside hftbacktest, on the real recordings
 	$(BIN)/quantumflow bench $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
 	$(BIN)/python -m bench.kafka $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 	$(BIN)/python -m bench.ingest $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 	$(BIN)/python -m bench.api --recording $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 	$(BIN)/python -m bench.live_dashboard
 	$(BIN)/python -m bench.startup $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
+	$(BIN)/python -m bench.hft_books $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
+	$(BIN)/python -m bench.hft_books $(SHARED_DATA)/binance/cm_btcusd_perp_20240808.gz
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
