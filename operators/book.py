@@ -1,23 +1,28 @@
 """The L2 order book of one instrument.
 
-Levels live in two ``SortedDict``s (price -> absolute quantity), so a change is O(log n) and
-the best price is an O(log n) index into the sorted keys. The book only ever holds what the
-venue told it: a snapshot resets it, a delta sets absolute quantities (0 removes a level), and
-when it can no longer be trusted (gap, bad checksum, crossed) it is emptied and marked stale
-until the next snapshot, because a wrong book is worse than none.
+Each side is a ``BookSide``: a dict (price -> absolute quantity) that also keeps its prices in a
+sorted list, so that a change to a known price is a dict write, a new or removed price one bisect
+and one move of the list's tail (books hold a few thousand levels at most), and the best levels a
+slice. The book only ever holds what the venue told it: a snapshot resets it, a delta sets
+absolute quantities (0 removes a level), and when it can no longer be trusted (gap, bad checksum,
+crossed) it is emptied and marked stale until the next snapshot, because a wrong book is worse
+than none.
 
 Venues with a finer best-bid/offer stream than their depth stream (Binance ``bookTicker``)
 share one update-id space between the two; the book's top then comes from whichever of the
 two is newer by update id (``top_of_book``), while ``depth_top`` is the depth stream's alone.
+
+``operators.book_reference`` keeps the first implementation (two ``SortedDict``s), which the
+property tests hold this one to, bit for bit.
 """
 
 from __future__ import annotations
 
-from itertools import islice
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import numpy as np
-from sortedcontainers import SortedDict
 
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, Level
 
@@ -42,6 +47,57 @@ class TopLevels(NamedTuple):
     ask_sizes: np.ndarray
 
 
+_dict_set = dict.__setitem__
+_dict_del = dict.__delitem__
+
+
+class BookSide(dict):
+    """One side of a book: price -> quantity, read in ascending price order (as a sorted dict is);
+    ``prices`` is the sorted list of its keys."""
+
+    __slots__ = ("prices",)
+
+    def __init__(self, levels: Iterable[Level] = ()) -> None:
+        super().__init__(levels)
+        self.prices: list[float] = sorted(dict.keys(self))
+
+    def __setitem__(self, price: float, quantity: float) -> None:
+        if price not in self:
+            insort(self.prices, price)
+        _dict_set(self, price, quantity)
+
+    def __delitem__(self, price: float) -> None:
+        _dict_del(self, price)
+        del self.prices[bisect_left(self.prices, price)]
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.prices)
+
+    def __reversed__(self) -> Iterator[float]:
+        return reversed(self.prices)
+
+    def __reduce__(self):
+        return BookSide, (list(self.items()),)
+
+    def keys(self) -> list[float]:  # type: ignore[override]
+        return list(self.prices)
+
+    def values(self) -> list[float]:  # type: ignore[override]
+        return [self[p] for p in self.prices]
+
+    def items(self) -> list[Level]:  # type: ignore[override]
+        """(price, quantity) in ascending price order."""
+        return [(p, self[p]) for p in self.prices]
+
+    def peekitem(self, index: int = -1) -> Level:
+        price = self.prices[index]
+        return price, dict.__getitem__(self, price)
+
+    def popitem(self, index: int = -1) -> Level:  # type: ignore[override]
+        price = self.prices.pop(index)
+        return price, dict.pop(self, price)
+
+
 class OrderBook:
     __slots__ = (
         "_depth_levels",
@@ -56,8 +112,8 @@ class OrderBook:
     )
 
     def __init__(self) -> None:
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids = BookSide()
+        self.asks = BookSide()
         self.sequence: int | None = None
         self.status = WAITING
         self.stale_reason: str | None = None
@@ -78,8 +134,8 @@ class OrderBook:
 
     def apply_snapshot(self, snapshot: BookSnapshot) -> None:
         self._depth_levels = None
-        self.bids = SortedDict((p, q) for p, q in snapshot.bids if q)
-        self.asks = SortedDict((p, q) for p, q in snapshot.asks if q)
+        self.bids = BookSide({p: q for p, q in snapshot.bids if q}.items())
+        self.asks = BookSide({p: q for p, q in snapshot.asks if q}.items())
         self.sequence = snapshot.sequence
         self.max_depth = snapshot.max_depth
         if snapshot.precision is not None:
@@ -94,7 +150,8 @@ class OrderBook:
         _set_levels(self.asks, delta.asks)
         if delta.sequence is not None:
             self.sequence = delta.sequence
-        self._truncate()
+        if self.max_depth is not None:
+            self._truncate()
 
     def apply_bbo(self, bbo: BestBidOffer) -> None:
         if self.bbo is None or _newer(bbo.sequence, self.bbo.sequence):
@@ -103,8 +160,8 @@ class OrderBook:
     def invalidate(self, reason: str) -> None:
         """Forget every level: the book is stale until the next snapshot."""
         self._depth_levels = None
-        self.bids = SortedDict()
-        self.asks = SortedDict()
+        self.bids = BookSide()
+        self.asks = BookSide()
         self.status = STALE
         self.stale_reason = reason
 
@@ -121,7 +178,8 @@ class OrderBook:
 
     def crossed(self) -> bool:
         """True when the depth book's best bid is at or above its best ask."""
-        return bool(self.bids) and bool(self.asks) and self.bids.peekitem(-1)[0] >= self.asks.peekitem(0)[0]
+        bids, asks = self.bids.prices, self.asks.prices
+        return bool(bids) and bool(asks) and bids[-1] >= asks[0]
 
     def depth_top(self) -> TopOfBook | None:
         """Best bid and ask of the depth stream alone, or None while a side is empty."""
@@ -147,19 +205,26 @@ class OrderBook:
 
     def top_level_lists(self, n: int = 10) -> tuple[list[Level], list[Level]]:
         """The best ``n`` (price, size) levels per side, best first, with the fresher
-        best-bid/offer on top as in ``top_of_book``."""
+        best-bid/offer on top as in ``top_of_book``: the depth levels it has overtaken are gone."""
         cached = self._depth_levels
         if cached is not None and cached[0] == n:
             _, bids, asks = cached
         else:
-            bid_side, ask_side = self.bids, self.asks
-            bids = [(p, bid_side[p]) for p in islice(reversed(bid_side), n)]
-            asks = [(p, ask_side[p]) for p in islice(ask_side, n)]
+            bid_prices = self.bids.prices[: -n - 1 : -1]
+            ask_prices = self.asks.prices[:n]
+            bids = list(zip(bid_prices, map(self.bids.__getitem__, bid_prices), strict=True))
+            asks = list(zip(ask_prices, map(self.asks.__getitem__, ask_prices), strict=True))
             self._depth_levels = (n, bids, asks)
         bbo = self._fresher_bbo()
         if bbo is not None:
-            bids = [(bbo.bid_price, bbo.bid_size), *[lv for lv in bids if lv[0] < bbo.bid_price][: n - 1]]
-            asks = [(bbo.ask_price, bbo.ask_size), *[lv for lv in asks if lv[0] > bbo.ask_price][: n - 1]]
+            bid, ask = bbo.bid_price, bbo.ask_price
+            first_bid = first_ask = 0  # the depth levels below the best bid, above the best ask
+            while first_bid < len(bids) and bids[first_bid][0] >= bid:
+                first_bid += 1
+            while first_ask < len(asks) and asks[first_ask][0] <= ask:
+                first_ask += 1
+            bids = [(bid, bbo.bid_size), *bids[first_bid : first_bid + n - 1]]
+            asks = [(ask, bbo.ask_size), *asks[first_ask : first_ask + n - 1]]
         return bids, asks
 
     def top_levels(self, n: int = 10) -> TopLevels:
@@ -175,15 +240,16 @@ class OrderBook:
         return None
 
 
-def _set_levels(side: SortedDict, levels: list[Level]) -> None:
+def _set_levels(side: BookSide, levels: list[Level]) -> None:
+    prices = side.prices
     for price, quantity in levels:
         if quantity:
-            if price in side:  # a known price keeps its place: skip SortedDict's index update
-                dict.__setitem__(side, price, quantity)
-            else:
-                side[price] = quantity
+            if price not in side:
+                insort(prices, price)
+            _dict_set(side, price, quantity)
         elif price in side:
-            del side[price]
+            _dict_del(side, price)
+            del prices[bisect_left(prices, price)]
 
 
 def _newer(sequence: int | None, than: int | None) -> bool:

@@ -12,12 +12,18 @@ manage a local order book correctly", and the futures equivalent): buffer diffs,
 snapshot, drop diffs with ``u <= lastUpdateId`` (futures: ``u < lastUpdateId``), the first
 applied diff spans it (spot ``U <= lastUpdateId + 1 <= u``; futures ``U <= lastUpdateId <= u``),
 then each diff continues the last (spot ``U == previous u + 1``; futures ``pu == previous u``).
+
+Decoding has two paths. The fast one (``operators.feeds.binance_fast``) decodes the messages Binance
+sends by the million into typed structs in one pass and accepts only what the plain path below would
+accept, to the same events; anything else, bad input included, goes to the plain path, which says
+what is wrong.
 """
 
 from __future__ import annotations
 
 import orjson
 
+from operators.feeds import binance_fast
 from operators.feeds.common import BadMessage, integer, levels, ms_to_ns, price, size
 from operators.sync import ConsecutiveRule
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, MarketEvent, RawMessage, Trade
@@ -25,8 +31,13 @@ from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, MarketEven
 
 def decoder(exchange: str):
     """The decoder for one Binance market (``binance``, ``binance_usdm``, ``binance_coinm``)."""
+    fast = binance_fast.decoder(exchange)
 
     def decode(raw: RawMessage) -> list[MarketEvent]:
+        event = fast(raw)
+        return [event] if event is not None else decode_plain(raw)
+
+    def decode_plain(raw: RawMessage) -> list[MarketEvent]:
         message = orjson.loads(raw.payload)
         if type(message) is not dict:
             raise BadMessage("expected a JSON object")
@@ -45,6 +56,7 @@ def decoder(exchange: str):
             raise BadMessage(f"unknown Binance event type {kind!r}")
         return [handler(f"{exchange}:{_symbol(data)}", data, raw.receive_ts)]
 
+    decode.fast, decode.plain = fast, decode_plain  # the two paths, which the tests compare
     return decode
 
 
