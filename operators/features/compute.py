@@ -199,7 +199,7 @@ def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
 
     previous = state.previous_levels or (bp[0], bq[0], ap[0], aq[0])
     increments = formulas.order_flow_increments(
-        *(np.vstack([p[None], c[:-1]]) for p, c in zip(previous, (bp, bq, ap, aq), strict=True)), bp, bq, ap, aq
+        *(np.concatenate([p[None], c[:-1]]) for p, c in zip(previous, (bp, bq, ap, aq), strict=True)), bp, bq, ap, aq
     )
     previous_mid = np.concatenate([[state.previous_mid], mid[:-1]])
     returns = 1e4 * np.log(mid / previous_mid)
