@@ -69,30 +69,34 @@ class InstrumentState:
         trades: list[tuple[int, Trade]] = []
         resyncs: list[tuple[int, Resync]] = []
         dead: list[DeadLetter] = []
-        book = self.sync.book
+        sync = self.sync
+        book, on_event, add_book = sync.book, sync.on_event, frame.add_book
+        seq, reset = self.seq, self.reset
         for event, raw in batch:
-            self.seq += 1
+            seq += 1
             changed = False
-            outputs = self.sync.on_event(event, raw)
+            outputs = on_event(event, raw)
             if observe is not None:
+                self.seq, self.reset = seq, reset
                 observe(event, raw, outputs)
             for out in outputs:
                 kind = type(out)
                 if kind is BookDelta or kind is BestBidOffer:
                     changed = True
                 elif kind is BookSnapshot:
-                    changed = self.reset = True
+                    changed = reset = True
                 elif kind is Trade:
-                    trades.append((self.seq, out))
+                    trades.append((seq, out))
                     frame.add_trade(out.size, out.side)
                 elif kind is Resync:
-                    resyncs.append((self.seq, out))
-                    self.reset = True
+                    resyncs.append((seq, out))
+                    reset = True
                 else:
                     dead.append(out)
             if changed and book.status == LIVE and book.bids and book.asks:
-                frame.add_book(book, event.receive_ts, self.seq, event.exchange_ts, book.top_update_id, self.reset)
-                self.reset = False
+                add_book(book, event.receive_ts, seq, event.exchange_ts, book.top_update_id, reset)
+                reset = False
+        self.seq, self.reset = seq, reset
         built = frame.build()
         return Derived(
             self.sync.instrument,

@@ -174,15 +174,27 @@ class SQLiteWriter(Writer):
         self._conn = connect(path, max(WRITER_BUSY_S, timeout_s()))
         self._upserts: dict[str, str] = {}
 
+    def flush(self) -> None:
+        """Every queued row of every table in one transaction (one commit a batch of the flow, not one a
+        table); what a failed flush did not commit stays queued."""
+        pending = self._pending
+        if not pending:
+            return
+        self._write_tables({TABLES[name]: rows for name, rows in pending.items()})
+        pending.clear()
+        self._oldest = 0.0
+
     def _write_rows(self, spec: Table, rows: Sequence[Sequence[Any]]) -> None:
+        self._write_tables({spec: rows})
+
+    def _write_tables(self, tables: dict[Table, Sequence[Sequence[Any]]]) -> None:
         conn = self._conn
-        sql = self._upserts.get(spec.name)
+        spec, rows = next(iter(tables.items()))
         try:
-            if sql is None:
-                ensure_table(conn, spec)
-                sql = self._upserts[spec.name] = upsert_sql(spec)
+            upserts = [(self._upsert(spec), spec, rows) for spec, rows in tables.items()]
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sql, rows)
+            for sql, spec, rows in upserts:  # noqa: B007 (the table being written names a failure)
+                conn.executemany(sql, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             rollback(conn)
@@ -190,6 +202,14 @@ class SQLiteWriter(Writer):
         except BaseException:
             rollback(conn)
             raise
+
+    def _upsert(self, spec: Table) -> str:
+        """The table's prepared upsert, the table made (or given its new columns) first."""
+        sql = self._upserts.get(spec.name)
+        if sql is None:
+            ensure_table(self._conn, spec)
+            sql = self._upserts[spec.name] = upsert_sql(spec)
+        return sql
 
     def _close(self) -> None:
         self._conn.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from operators.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, formulas
 from operators.features.micro_price import MicroPriceTable, estimate_tick, fit_micro_price
@@ -167,7 +169,8 @@ book_levels = st.lists(
     st.lists(st.integers(1, 10), min_size=1, max_size=10),
 )
 def test_features_do_not_depend_on_batch_boundaries(changes, cuts):
-    """Any cut of the same events into batches gives bit-identical rows."""
+    """Any cut of the same events into batches gives bit-identical rows, with the state pickled and
+    restored between batches as a snapshot of the flow does."""
     events, t = [_snapshot(1, 0, [(100.0 - i, 1.0) for i in range(12)], [(101.0 + i, 1.0) for i in range(12)])], 0
     for seq, (bids, asks, dt) in enumerate(changes, 2):
         t += dt
@@ -181,6 +184,7 @@ def test_features_do_not_depend_on_batch_boundaries(changes, cuts):
         start += cut
         if part:
             pieces.append(state.on_batch([(e, _raw(e.receive_ts)) for e in part]).features)
+            state = pickle.loads(pickle.dumps(state))
     got = np.vstack(pieces)
     np.testing.assert_array_equal(got, expected.features)
 
@@ -217,3 +221,13 @@ def test_one_huge_size_does_not_drown_later_small_ones():
     assert last[FEATURE_INDEX["signed_volume_1s"]] == pytest.approx(0.010, rel=1e-9)
     assert last[FEATURE_INDEX["trade_imbalance_10s"]] == 1.0
     assert last[FEATURE_INDEX["trade_rate_10s"]] == pytest.approx(10.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(0, 4), st.integers(1, 10)), elements=st.floats(width=64)),
+    st.sampled_from([-np.inf, np.inf, 0.0]),
+)
+def test_the_quick_nan_to_num_is_numpys_bit_for_bit(values, nan):
+    expected = np.nan_to_num(values, nan=nan)
+    np.testing.assert_array_equal(formulas.nan_to_num(values, nan).view(np.int64), expected.view(np.int64))

@@ -40,17 +40,17 @@ def quick_retries(monkeypatch):
 def failing_writes(monkeypatch, fail_from: int, fail_count: int | None = None) -> list[int]:
     """Make every SQLite batch write from the ``fail_from``-th on fail (only ``fail_count`` of them, if
     given); the list holds the failures so far."""
-    write_rows = SQLiteWriter._write_rows
+    write_tables = SQLiteWriter._write_tables  # each transaction of a writer
     calls, failures = [0], []
 
-    def write(self, spec, rows):
+    def write(self, tables):
         calls[0] += 1
         if calls[0] >= fail_from and (fail_count is None or len(failures) < fail_count):
             failures.append(calls[0])
             raise StoreError("disk I/O error (injected)")
-        return write_rows(self, spec, rows)
+        return write_tables(self, tables)
 
-    monkeypatch.setattr(SQLiteWriter, "_write_rows", write)
+    monkeypatch.setattr(SQLiteWriter, "_write_tables", write)
     return failures
 
 
@@ -73,7 +73,7 @@ def test_a_store_failing_for_a_moment_is_retried_and_nothing_is_lost(recording, 
 def test_a_store_that_keeps_failing_stops_the_flow_keeping_what_it_committed(
     recording, clean, tmp_path, monkeypatch, workers
 ):
-    failures = failing_writes(monkeypatch, fail_from=20)
+    failures = failing_writes(monkeypatch, fail_from=6)
     url = f"sqlite:///{tmp_path / 'failing.db'}"
     with pytest.raises(StoreStopped) as caught:
         run_flow(RunSettings((recording,), store=url, workers=workers, predictions=False))

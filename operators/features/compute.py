@@ -39,16 +39,67 @@ _OFI = slice(0, LEVELS)
 _SIGNED, _BUY, _SELL, _TRADES, _SQUARES, _BIPOWER, _EVENTS = range(LEVELS, LEVELS + 7)
 _TOTALS = LEVELS + 7
 REBASE_EVERY = 4_096  # rows
+_FIRST_CAPACITY = 1_024  # rows of history a new state has room for (it grows as the windows need)
+
+
+def _columns(names: list[str]) -> np.ndarray:
+    return np.array([FEATURE_INDEX[name] for name in names], dtype=np.intp)
+
+
+def _window_columns(suffix: str) -> tuple[np.ndarray, np.ndarray]:
+    """The OFI columns of one window (``ofi_{k}_{suffix}``) and the levels they read."""
+    levels = [k for k in range(1, LEVELS + 1) if f"ofi_{k}_{suffix}" in FEATURE_INDEX]
+    return _columns([f"ofi_{k}_{suffix}" for k in levels]), np.array(levels, dtype=np.intp) - 1
+
+
+# Feature columns, looked up once: (column, levels read) per window, the column when the feature exists.
+_EVENT_WINDOWS = [
+    (events, *_window_columns(f"{events}e"), FEATURE_INDEX[f"mid_return_{events}e"]) for events in OFI_EVENT_WINDOWS
+]
+_TIME_WINDOWS = [
+    (
+        seconds,
+        *_window_columns(f"{seconds}s"),
+        FEATURE_INDEX.get(f"signed_volume_{seconds}s"),
+        FEATURE_INDEX.get(f"trade_imbalance_{seconds}s"),
+        FEATURE_INDEX.get(f"event_rate_{seconds}s"),
+        FEATURE_INDEX.get(f"trade_rate_{seconds}s"),
+        FEATURE_INDEX[f"realized_variance_{seconds}s"],
+        FEATURE_INDEX.get(f"bipower_variation_{seconds}s"),
+    )
+    for seconds in TIME_WINDOWS_S
+]
+_SIDES = [
+    (
+        FEATURE_INDEX[f"{side}_slope"],
+        [(bps, FEATURE_INDEX[f"{side}_depth_{bps}bps"]) for bps in DEPTH_BUCKETS_BPS],
+        FEATURE_INDEX[f"{side}_depth_{LEVELS}"],
+    )
+    for side in ("bid", "ask")
+]
+_MID, _SPREAD, _SPREAD_BPS, _WEIGHTED_MID, _MICRO_PRICE, _OFI_1, _TIME_SINCE_MID_CHANGE = (
+    FEATURE_INDEX[name]
+    for name in ("mid", "spread", "spread_bps", "weighted_mid", "micro_price", "ofi_1", "time_since_mid_change")
+)
+_IMBALANCE = slice(FEATURE_INDEX["depth_imbalance_1"], FEATURE_INDEX["depth_imbalance_1"] + LEVELS)
 
 
 class FeatureState:
-    """What one instrument's features carry from one batch to the next (compact: Bytewax copies it)."""
+    """What one instrument's features carry from one batch to the next.
+
+    The history of running totals lives in ring buffers: rows ``start:end`` of ``_ts``, ``_totals`` and
+    ``_mid`` (row ``start`` is the origin, the totals before the first row kept). A batch appends its rows
+    after ``end`` and moves ``start`` past the rows no window reaches any more, so a call copies nothing of
+    the history; the live rows move to the front only when the buffers are full. A snapshot (pickle; Bytewax
+    copies the state) holds the live rows only."""
 
     __slots__ = (
+        "_end",
+        "_mid",
+        "_start",
+        "_totals",
+        "_ts",
         "computed_rows",
-        "history_mid",
-        "history_totals",
-        "history_ts",
         "last_change_ts",
         "micro_price",
         "previous_abs_return",
@@ -62,11 +113,56 @@ class FeatureState:
         self.previous_mid = np.nan
         self.previous_abs_return = 0.0
         self.last_change_ts = 0
-        # row 0 is the origin: running totals before the first row kept
-        self.history_ts = np.array([np.iinfo(np.int64).min], dtype=np.int64)
-        self.history_totals = np.zeros((1, _TOTALS))
-        self.history_mid = np.array([np.nan])
+        self._ts = np.empty(_FIRST_CAPACITY, dtype=np.int64)
+        self._totals = np.empty((_FIRST_CAPACITY, _TOTALS))
+        self._mid = np.empty(_FIRST_CAPACITY)
+        self._ts[0] = np.iinfo(np.int64).min
+        self._totals[0] = 0.0
+        self._mid[0] = np.nan
+        self._start, self._end = 0, 1
         self.computed_rows = 0
+
+    @property
+    def history_ts(self) -> np.ndarray:
+        return self._ts[self._start : self._end]
+
+    @property
+    def history_totals(self) -> np.ndarray:
+        return self._totals[self._start : self._end]
+
+    @property
+    def history_mid(self) -> np.ndarray:
+        return self._mid[self._start : self._end]
+
+    def _make_room(self, rows: int) -> None:
+        """Room for ``rows`` more rows after ``end``: the live rows moved to the front, or into buffers
+        twice the size they need."""
+        if self._end + rows <= len(self._ts):
+            return
+        live = self._end - self._start
+        if 2 * (live + rows) <= len(self._ts):
+            buffers = (self._ts, self._totals, self._mid)
+        else:
+            size = 2 * (live + rows)
+            buffers = (np.empty(size, dtype=np.int64), np.empty((size, _TOTALS)), np.empty(size))
+        for new, old in zip(buffers, (self._ts, self._totals, self._mid), strict=True):
+            new[:live] = old[self._start : self._end]  # overlapping moves are safe in NumPy
+        self._ts, self._totals, self._mid = buffers
+        self._start, self._end = 0, live
+
+    def __getstate__(self) -> dict:
+        state = {name: getattr(self, name) for name in self.__slots__ if name[0] != "_"}
+        state.update(history_ts=self.history_ts.copy(), history_totals=self.history_totals.copy())
+        state["history_mid"] = self.history_mid.copy()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        self._ts, self._totals = state.pop("history_ts"), state.pop("history_totals")
+        self._mid = state.pop("history_mid")
+        self._start, self._end = 0, len(self._ts)
+        for name, value in state.items():
+            setattr(self, name, value)
 
 
 def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
@@ -81,28 +177,29 @@ def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
     out = np.empty((n, len(FEATURE_NAMES)))
     if n == 0:
         return out
+    state._make_room(n)
+    start, end = state._start, state._end
     if done and done % REBASE_EVERY == 0:
-        state.history_totals = state.history_totals - state.history_totals[-1]
-    col = FEATURE_INDEX
+        history = state._totals[start:end]
+        history -= history[-1].copy()
     bp, bq, ap, aq = frame.bid_prices, frame.bid_sizes, frame.ask_prices, frame.ask_sizes
     b1, a1, qb1, qa1 = bp[:, 0], ap[:, 0], bq[:, 0], aq[:, 0]
 
     mid = formulas.mid(b1, a1)
     spread = a1 - b1
     weighted_mid = formulas.weighted_mid(b1, qb1, a1, qa1)
-    out[:, col["mid"]] = mid
-    out[:, col["spread"]] = spread
-    out[:, col["spread_bps"]] = 1e4 * spread / mid
-    out[:, col["weighted_mid"]] = weighted_mid
-    out[:, col["micro_price"]] = (
+    out[:, _MID] = mid
+    out[:, _SPREAD] = spread
+    out[:, _SPREAD_BPS] = 1e4 * spread / mid
+    out[:, _WEIGHTED_MID] = weighted_mid
+    out[:, _MICRO_PRICE] = (
         weighted_mid if state.micro_price is None else state.micro_price.apply(mid, spread, qb1, qa1, weighted_mid)
     )
-    imbalance = formulas.cumulative_depth_imbalance(bq, aq)
-    out[:, col["depth_imbalance_1"] : col["depth_imbalance_1"] + LEVELS] = imbalance
+    out[:, _IMBALANCE] = formulas.cumulative_depth_imbalance(bq, aq)
 
     previous = state.previous_levels or (bp[0], bq[0], ap[0], aq[0])
     increments = formulas.order_flow_increments(
-        *(np.vstack([p[None], c[:-1]]) for p, c in zip(previous, (bp, bq, ap, aq), strict=True)), bp, bq, ap, aq
+        *(np.concatenate([p[None], c[:-1]]) for p, c in zip(previous, (bp, bq, ap, aq), strict=True)), bp, bq, ap, aq
     )
     previous_mid = np.concatenate([[state.previous_mid], mid[:-1]])
     returns = 1e4 * np.log(mid / previous_mid)
@@ -110,84 +207,72 @@ def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
     increments[frame.reset] = 0.0
     returns[no_increment] = 0.0
     abs_returns = np.abs(returns)
-    out[:, col["ofi_1"]] = increments[:, 0]
+    out[:, _OFI_1] = increments[:, 0]
 
-    x = np.empty((n, _TOTALS))
-    x[:, _OFI] = increments
-    x[:, _SIGNED] = frame.buy_volume - frame.sell_volume
-    x[:, _BUY] = frame.buy_volume
-    x[:, _SELL] = frame.sell_volume
-    x[:, _TRADES] = frame.trade_count
-    x[:, _SQUARES] = returns * returns
-    x[:, _BIPOWER] = abs_returns * np.concatenate([[state.previous_abs_return], abs_returns[:-1]])
-    x[:, _EVENTS] = 1.0
-    totals = np.cumsum(np.vstack([state.history_totals[-1:], x]), axis=0)[1:]  # in stream order, from the last total
-    ts = np.maximum.accumulate(np.concatenate([state.history_ts[-1:], frame.ts]))[1:]
+    # The batch's running totals and times go straight into the history buffers, after its last row.
+    window = slice(start, end + n)
+    all_ts, all_totals, all_mid = state._ts[window], state._totals[window], state._mid[window]
+    x = state._totals[end - 1 : end + n]  # row 0: the last total; the cumulative sum runs on from it
+    x[1:, _OFI] = increments
+    x[1:, _SIGNED] = frame.buy_volume - frame.sell_volume
+    x[1:, _BUY] = frame.buy_volume
+    x[1:, _SELL] = frame.sell_volume
+    x[1:, _TRADES] = frame.trade_count
+    x[1:, _SQUARES] = returns * returns
+    x[1:, _BIPOWER] = abs_returns * np.concatenate([[state.previous_abs_return], abs_returns[:-1]])
+    x[1:, _EVENTS] = 1.0
+    np.cumsum(x, axis=0, out=x)  # in stream order, from the last total
+    ts = state._ts[end : end + n]
+    ts[:] = frame.ts
+    np.maximum.accumulate(state._ts[end - 1 : end + n], out=state._ts[end - 1 : end + n])
+    state._mid[end : end + n] = mid
+    history = end - start
+    rows = np.arange(history, history + n)
+    now = all_totals[history:]
 
-    all_ts = np.concatenate([state.history_ts, ts])
-    all_totals = np.vstack([state.history_totals, totals])
-    all_mid = np.concatenate([state.history_mid, mid])
-    rows = np.arange(len(state.history_ts), len(all_ts))
-    now = all_totals[rows]
-
-    def over_events(events: int) -> np.ndarray:
-        return now - all_totals[np.maximum(rows - events, 0)]
-
-    def over_seconds(seconds: int) -> np.ndarray:
-        start = np.searchsorted(all_ts, ts - seconds * _NS, side="right") - 1
-        return now - all_totals[np.maximum(start, 0)]
-
-    for events in OFI_EVENT_WINDOWS:
-        sums = over_events(events)
-        for k in range(1, LEVELS + 1):
-            if f"ofi_{k}_{events}e" in col:
-                out[:, col[f"ofi_{k}_{events}e"]] = sums[:, k - 1]
+    for events, columns, levels, mid_return in _EVENT_WINDOWS:
         earlier = rows - events
-        out[:, col[f"mid_return_{events}e"]] = np.where(
-            earlier >= 0, 1e4 * np.log(mid / all_mid[np.maximum(earlier, 0)]), np.nan
-        )
-    for seconds in TIME_WINDOWS_S:
-        sums = over_seconds(seconds)
-        for k in range(1, LEVELS + 1):
-            if f"ofi_{k}_{seconds}s" in col:
-                out[:, col[f"ofi_{k}_{seconds}s"]] = sums[:, k - 1]
-        if f"signed_volume_{seconds}s" in col:
-            out[:, col[f"signed_volume_{seconds}s"]] = sums[:, _SIGNED]
-            out[:, col[f"trade_imbalance_{seconds}s"]] = formulas.imbalance(sums[:, _BUY], sums[:, _SELL])
-        if f"event_rate_{seconds}s" in col:
-            out[:, col[f"event_rate_{seconds}s"]] = sums[:, _EVENTS] / seconds
-        if f"trade_rate_{seconds}s" in col:
-            out[:, col[f"trade_rate_{seconds}s"]] = sums[:, _TRADES] / seconds
-        out[:, col[f"realized_variance_{seconds}s"]] = sums[:, _SQUARES]
-        if f"bipower_variation_{seconds}s" in col:
-            out[:, col[f"bipower_variation_{seconds}s"]] = (np.pi / 2) * sums[:, _BIPOWER]
+        out[:, columns] = (now - all_totals[np.maximum(earlier, 0)])[:, levels]
+        out[:, mid_return] = np.where(earlier >= 0, 1e4 * np.log(mid / all_mid[np.maximum(earlier, 0)]), np.nan)
+    for seconds, columns, levels, signed, imbalance, event_rate, trade_rate, variance, bipower in _TIME_WINDOWS:
+        first = np.searchsorted(all_ts, ts - seconds * _NS, side="right") - 1
+        sums = now - all_totals[np.maximum(first, 0)]
+        out[:, columns] = sums[:, levels]
+        if signed is not None:
+            out[:, signed] = sums[:, _SIGNED]
+            out[:, imbalance] = formulas.imbalance(sums[:, _BUY], sums[:, _SELL])
+        if event_rate is not None:
+            out[:, event_rate] = sums[:, _EVENTS] / seconds
+        if trade_rate is not None:
+            out[:, trade_rate] = sums[:, _TRADES] / seconds
+        out[:, variance] = sums[:, _SQUARES]
+        if bipower is not None:
+            out[:, bipower] = (np.pi / 2) * sums[:, _BIPOWER]
 
-    for side, prices, sizes in (("bid", bp, bq), ("ask", ap, aq)):
+    for (slope, buckets, depth), (prices, sizes) in zip(_SIDES, ((bp, bq), (ap, aq)), strict=True):
         distance = formulas.distance_bps(prices, mid)
-        out[:, col[f"{side}_slope"]] = formulas.book_slope(distance, sizes)
-        for bps in DEPTH_BUCKETS_BPS:
-            out[:, col[f"{side}_depth_{bps}bps"]] = formulas.depth_within(distance, sizes, bps)
-        out[:, col[f"{side}_depth_{LEVELS}"]] = sizes.sum(axis=1)
+        out[:, slope] = formulas.book_slope(distance, sizes)
+        for bps, column in buckets:
+            out[:, column] = formulas.depth_within(distance, sizes, bps)
+        out[:, depth] = sizes.sum(axis=1)
 
     changed = mid != previous_mid
     last_change = np.maximum.accumulate(np.where(changed, np.arange(n), -1))
     change_ts = np.where(last_change >= 0, ts[np.maximum(last_change, 0)], state.last_change_ts)
-    out[:, col["time_since_mid_change"]] = (ts - change_ts) / _NS
+    out[:, _TIME_SINCE_MID_CHANGE] = (ts - change_ts) / _NS
 
     state.previous_levels = (bp[-1], bq[-1], ap[-1], aq[-1])
     state.previous_mid = mid[-1]
     state.previous_abs_return = abs_returns[-1]
     state.last_change_ts = int(change_ts[-1])
-    _keep_history(state, all_ts, all_totals, all_mid)
+    _keep_history(state, all_ts)
     state.computed_rows += n
     return out
 
 
-def _keep_history(state: FeatureState, all_ts: np.ndarray, all_totals: np.ndarray, all_mid: np.ndarray) -> None:
+def _keep_history(state: FeatureState, all_ts: np.ndarray) -> None:
     """Keep the rows the next batch's windows can reach, plus the origin row before them."""
     first_kept = np.searchsorted(all_ts, all_ts[-1] - _MAX_WINDOW_NS, side="right")
     first_kept = max(1, min(first_kept, len(all_ts) - _MAX_EVENTS))
-    origin = first_kept - 1
-    state.history_ts = all_ts[origin:].copy()
-    state.history_totals = all_totals[origin:].copy()
-    state.history_mid = all_mid[origin:].copy()
+    state._end = state._start + len(all_ts)
+    state._start += first_kept - 1

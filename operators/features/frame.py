@@ -10,6 +10,7 @@ first moment a feature can see them.
 from __future__ import annotations
 
 from array import array
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -42,8 +43,8 @@ class BookFrame(NamedTuple):
         return BookFrame(*(column[part] for column in self))
 
 
-_PAD_PRICES = [float("nan")] * LEVELS
-_PAD_SIZES = [0.0] * LEVELS
+_PAD_LEVELS = (float("nan"), 0.0) * LEVELS  # a missing level: price NaN, size 0
+_flatten = chain.from_iterable
 
 
 class FrameBuilder:
@@ -54,7 +55,7 @@ class FrameBuilder:
 
     def __init__(self) -> None:
         self._ids = array("q")  # ts, seq, exchange_ts, update_id, reset per row
-        self._levels = array("d")  # bid prices, bid sizes, ask prices, ask sizes per row
+        self._levels = array("d")  # per row the bid levels, then the ask levels, each as price, size
         self._trades = array("d")  # buy volume, sell volume, trade count per row
         self._buy = self._sell = 0.0
         self._count = 0
@@ -74,18 +75,14 @@ class FrameBuilder:
     ) -> None:
         """Copy the book's top levels as the state after the event ``seq``."""
         bids, asks = book.top_level_lists(LEVELS)
-        bid_prices, bid_sizes = zip(*bids, strict=True)
-        ask_prices, ask_sizes = zip(*asks, strict=True)
-        bid_pad, ask_pad = LEVELS - len(bids), LEVELS - len(asks)
         levels = self._levels
-        levels.extend(bid_prices)
-        levels.extend(_PAD_PRICES[:bid_pad])
-        levels.extend(bid_sizes)
-        levels.extend(_PAD_SIZES[:bid_pad])
-        levels.extend(ask_prices)
-        levels.extend(_PAD_PRICES[:ask_pad])
-        levels.extend(ask_sizes)
-        levels.extend(_PAD_SIZES[:ask_pad])
+        if len(bids) == LEVELS and len(asks) == LEVELS:
+            levels.extend(_flatten((*bids, *asks)))
+        else:
+            levels.extend(_flatten(bids))
+            levels.extend(_PAD_LEVELS[2 * len(bids) :])
+            levels.extend(_flatten(asks))
+            levels.extend(_PAD_LEVELS[2 * len(asks) :])
         self._ids.extend(
             (ts, seq, NO_ID if exchange_ts is None else exchange_ts, NO_ID if update_id is None else update_id, reset)
         )
@@ -97,17 +94,17 @@ class FrameBuilder:
         """The gathered rows as arrays; the builder starts empty again (pending trades stay)."""
         n = len(self)
         ids = np.frombuffer(self._ids, dtype=np.int64).reshape(n, 5)
-        levels = np.frombuffer(self._levels, dtype=np.float64).reshape(n, 4, LEVELS)
+        levels = np.frombuffer(self._levels, dtype=np.float64).reshape(n, 2, LEVELS, 2)  # row, side, level, price/size
         trades = np.frombuffer(self._trades, dtype=np.float64).reshape(n, 3)
         frame = BookFrame(
             ids[:, 0].copy(),
             ids[:, 1].copy(),
             ids[:, 2].copy(),
             ids[:, 3].copy(),
-            levels[:, 0].copy(),
-            levels[:, 1].copy(),
-            levels[:, 2].copy(),
-            levels[:, 3].copy(),
+            levels[:, 0, :, 0].copy(),
+            levels[:, 0, :, 1].copy(),
+            levels[:, 1, :, 0].copy(),
+            levels[:, 1, :, 1].copy(),
             trades[:, 0].copy(),
             trades[:, 1].copy(),
             trades[:, 2].copy(),
