@@ -50,7 +50,7 @@ class ModelBench:
 
 def bench_models(path: str | Path, models: str | Path | None = None, feed: str | None = None) -> ModelBench:
     with tempfile.TemporaryDirectory(prefix="qf-bench-models-") as scratch:
-        bundle, folder = _bundle(path, models, Path(scratch), feed)
+        bundle, folder = models_for(path, models, Path(scratch), feed)
         derived = [item for item in derive_offline([path], feed) if type(item) is Derived]
         predictors: dict[str, InstrumentPredictor] = {}
         seconds = dict.fromkeys(
@@ -132,7 +132,8 @@ def _timer(inner: Callable, seconds: dict[str, float], part: str) -> Callable:
     return timed
 
 
-def _bundle(path, models, scratch: Path, feed) -> tuple[Bundle, Path]:
+def models_for(path, models, scratch: Path, feed=None) -> tuple[Bundle, Path]:
+    """The models in ``models`` (default: $QF_MODELS_DIR), or small ones trained on ``path`` into ``scratch``."""
     from dataflows.training import run_experiment
     from models.train import small_settings
     from quantumflow.settings import models_dir

@@ -57,6 +57,7 @@ class InstrumentStep:
     source: dict | None = None  # what the run reads, recorded with the online state it saves
     warn: Callable[[str], None] | None = None  # told why a saved online state is not restored
     volatility: bool = False  # forecast realized volatility (with or without models)
+    recovery: bool = False  # snapshots are kept: without recovery, Bytewax still asks for one every epoch
 
     def start(self, batch: InstrumentBatch) -> tuple[InstrumentState, InstrumentPredictor | None]:
         """The state of the instrument ``batch`` is the first of, and its predictor."""
@@ -141,7 +142,7 @@ class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, by
         self.predictor: InstrumentPredictor | None = None
         self.last: LastEvent | None = None
         self.volatility: VolForecaster | None = None
-        if resumed is not None:
+        if resumed:
             self.state, predictor, self.last, self.volatility = pickle.loads(resumed)
             self.predictor = step.resumed(self.state, predictor)
 
@@ -158,6 +159,8 @@ class InstrumentLogic(StatefulLogic[InstrumentBatch, TableRows | OnlineState, by
         return self.step.at_end(self.state, self.predictor, self.last, self.volatility), StatefulLogic.RETAIN
 
     def snapshot(self) -> bytes:
+        if not self.step.recovery:  # nobody keeps it; pickling a predictor's state stalls the flow for ms
+            return b""
         # pickled rather than deep-copied: as immutable, and several times cheaper; without the models
         predictor = None if self.predictor is None else self.predictor.snapshot()
         return pickle.dumps((self.state, predictor, self.last, self.volatility))
@@ -208,6 +211,7 @@ def predict_flow(
         source=settings.source_identity() if settings.predictions else None,
         warn=on_warning,
         volatility=settings.predictions,
+        recovery=settings.recovery is not None,
     )
     flow = Dataflow("predict")
     raw = op.input("raw", flow, source)

@@ -3,8 +3,9 @@
 A replay is one source partition (one worker reads it; the keyed steps after it spread the
 instruments over all workers), so several files interleave exactly as they were received.
 It yields ``RawBatch``es, not single messages: Bytewax's per-item cost is paid once per batch,
-and every message of a batch carries the wall-clock time it entered the flow, from which the
-sink measures latency. Paced at ``speed`` x real time, a batch holds what is due by then.
+and every message of a batch carries the time it entered the flow, from which the sink measures
+latency. Paced at ``speed`` x real time, a batch holds what is due by then, and that time is when
+its first message was due, as a live feed's message waits from its arrival.
 A recording's bad lines travel as dead letters among the messages (see ``dataflows.recordings``).
 """
 
@@ -28,7 +29,7 @@ _NOT_RECORDING_NAMES = ("LICENSE", "README")
 
 
 class RawBatch(NamedTuple):
-    read_ns: int  # time.perf_counter_ns() when the batch entered the flow
+    read_ns: int  # time.perf_counter_ns() when the batch entered the flow (paced: when its first message was due)
     messages: list[RawMessage | DeadLetter]
     places: Sequence[str] | None = None  # where each message was in the log (Kafka), named by its dead letters
 
@@ -124,7 +125,8 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
         self._speed = speed
         self._batch_messages = batch_messages
         self._pending: RawMessage | DeadLetter | None = None
-        self._clock_origin: tuple[int, float] | None = None  # (first receive_ts, wall time)
+        # (first receive_ts, wall time, perf_counter_ns) when the first message went out
+        self._clock_origin: tuple[int, float, int] | None = None
         self._stopping = False  # on_progress said the run is to stop (StopIteration): end at the next call
 
     @property
@@ -152,12 +154,14 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
                 self._on_progress(self.bytes_read)
             except StopIteration:  # the run is to stop: this batch, already counted as emitted, still goes out
                 self._stopping = True
-        return [RawBatch(time.perf_counter_ns(), batch)] if batch else []
+        if not batch:
+            return []
+        return [RawBatch(self._due_ns(batch[0]) if self._speed is not None else time.perf_counter_ns(), batch)]
 
     def next_awake(self) -> datetime | None:
         if self._speed is None or self._pending is None or self._clock_origin is None:
             return None
-        first_ts, wall = self._clock_origin
+        first_ts, wall, _ = self._clock_origin
         seconds = (self._pending.receive_ts - first_ts) / 1e9 / self._speed
         return datetime.fromtimestamp(wall, UTC) + timedelta(seconds=seconds)
 
@@ -166,7 +170,14 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
 
     def _due(self, raw: RawMessage | DeadLetter) -> bool:
         if self._clock_origin is None:
-            self._clock_origin = (raw.receive_ts, time.time())
+            self._clock_origin = (raw.receive_ts, time.time(), time.perf_counter_ns())
             return True
-        first_ts, wall = self._clock_origin
+        first_ts, wall, _ = self._clock_origin
         return raw.receive_ts <= first_ts + (time.time() - wall) * self._speed * 1e9
+
+    def _due_ns(self, raw: RawMessage | DeadLetter) -> int:
+        """When ``raw`` was due (perf_counter_ns): a paced replay stands in for a live feed, whose
+        message waits from its arrival, not from when the flow came round to reading it."""
+        assert self._clock_origin is not None and self._speed is not None
+        first_ts, _, origin_ns = self._clock_origin
+        return origin_ns + round((raw.receive_ts - first_ts) / self._speed)

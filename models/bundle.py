@@ -63,6 +63,8 @@ class Bundle:
     meta: dict = field(default_factory=dict)
     logistic: LogisticMember | None = None
     stacking: np.ndarray | None = None  # the stacking layer's starting weights (horizons, 3, 3 models + 1)
+    fixed: bool = False  # the nets' weights no longer change (loaded to serve): inference may run them traced
+    _traced: dict[str, torch.jit.ScriptModule] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -81,13 +83,27 @@ class Bundle:
         """(n, window, inputs) standardized windows -> (nets, n, horizons, 3) probabilities."""
         out = np.empty((len(self.nets), len(windows), len(self.horizons), 3))
         with torch.inference_mode():
+            nets = self._inference_nets(windows.shape[1:])
             for start in range(0, len(windows), chunk):
                 rows = windows[start : start + chunk]
                 x = torch.from_numpy(np.ascontiguousarray(_padded(rows, MIN_BATCH_ROWS)))
-                for m, (name, net) in enumerate(self.nets.items()):
+                for m, (name, net) in enumerate(nets.items()):
                     logits = net(x).numpy()[: len(rows)] / self.temperatures[name][None, :, None]
                     out[m, start : start + len(rows)] = softmax(logits)
         return out
+
+    def _inference_nets(self, window_shape: tuple[int, ...]) -> dict[str, torch.nn.Module]:
+        """The nets as run: traced and frozen once their weights are fixed. A traced net runs the same
+        kernels on the same numbers (so the same bits) without the Python of each module call, which
+        is most of the cost of the small batches a live feed brings."""
+        if not self.fixed:
+            return self.nets
+        if self._traced is None:
+            example = torch.zeros((MIN_BATCH_ROWS, *window_shape), dtype=torch.float32)
+            self._traced = {
+                name: torch.jit.freeze(torch.jit.trace(net.eval(), example)) for name, net in self.nets.items()
+            }
+        return self._traced
 
     def save(self, folder: str | Path, extra: dict | None = None) -> Path:
         folder = Path(folder)
@@ -160,6 +176,7 @@ class Bundle:
             {k: v for k, v in meta.items() if k != "temperature"},
             LogisticMember(*bayes_state["logistic"]),
             bayes_state["stacking"],
+            fixed=True,
         )
 
 

@@ -281,7 +281,8 @@ def test_the_flow_resumes_an_instrument_from_its_snapshot_exactly(trained):
         for item in split_by_instrument(messages[start : start + 500])
         if type(item) is InstrumentBatch
     ]
-    step = InstrumentStep({}, Bundle.load(folder), restore_from=None)
+    step = InstrumentStep({}, Bundle.load(folder), restore_from=None, recovery=True)
+    assert InstrumentLogic(InstrumentStep({}, None, None), None).snapshot() == b""  # no recovery: nothing to keep
     whole = InstrumentLogic(step, None)
     expected = [whole.on_item(batch)[0] for batch in batches]
     cut = len(batches) // 2
@@ -349,3 +350,16 @@ def test_snapshots_from_a_client_get_the_ensembles_probabilities(trained):
             predictor.predict([bad])
     with pytest.raises(FileNotFoundError, match="no trained models"):
         SnapshotPredictor.load(folder / "nowhere")
+
+
+def test_served_nets_give_the_bits_of_the_nets_as_trained(trained):
+    """Loaded checkpoints run traced: the same probabilities, bit for bit, whatever the batch."""
+    _, folder, _ = trained
+    served = Bundle.load(folder)
+    as_trained = Bundle.load(folder)
+    as_trained.fixed = False
+    net = next(iter(served.nets.values()))
+    windows = np.random.default_rng(3).standard_normal((1100, served.window, net.wide.in_features)).astype(np.float32)
+    for rows in (1, 2, 8, 97, 1100):
+        np.testing.assert_array_equal(served.net_probs(windows[:rows]), as_trained.net_probs(windows[:rows]))
+    assert served._traced is not None and as_trained._traced is None
