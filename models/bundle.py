@@ -21,8 +21,10 @@ The files' names, whether a folder holds checkpoints and the error for one that 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import platform
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -65,6 +67,7 @@ class Bundle:
     stacking: np.ndarray | None = None  # the stacking layer's starting weights (horizons, 3, 3 models + 1)
     fixed: bool = False  # the nets' weights no longer change (loaded to serve): inference may run them traced
     _traced: dict[str, torch.jit.ScriptModule] | None = field(default=None, init=False, repr=False, compare=False)
+    _runner: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -91,6 +94,13 @@ class Bundle:
                     logits = net(x).numpy()[: len(rows)] / self.temperatures[name][None, :, None]
                     out[m, start : start + len(rows)] = softmax(logits)
         return out
+
+    def net_probs_later(self, windows: np.ndarray) -> Future[np.ndarray]:
+        """``net_probs`` in a thread of its own, for the caller to do other work meanwhile: Torch lets go
+        of the interpreter while it computes, so on a second core the nets cost a batch little time."""
+        if self._runner is None:
+            self._runner = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="nets")
+        return self._runner.submit(self.net_probs, windows)
 
     def _inference_nets(self, window_shape: tuple[int, ...]) -> dict[str, torch.nn.Module]:
         """The nets as run: traced and frozen once their weights are fixed. A traced net runs the same
