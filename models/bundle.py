@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import platform
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -68,6 +69,7 @@ class Bundle:
     fixed: bool = False  # the nets' weights no longer change (loaded to serve): inference may run them traced
     _traced: dict[str, torch.jit.ScriptModule] | None = field(default=None, init=False, repr=False, compare=False)
     _runner: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _tracing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -98,8 +100,9 @@ class Bundle:
     def net_probs_later(self, windows: np.ndarray) -> Future[np.ndarray]:
         """``net_probs`` in a thread of its own, for the caller to do other work meanwhile: Torch lets go
         of the interpreter while it computes, so on a second core the nets cost a batch little time."""
-        if self._runner is None:
-            self._runner = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="nets")
+        with self._tracing:
+            if self._runner is None:
+                self._runner = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="nets")
         return self._runner.submit(self.net_probs, windows)
 
     def _inference_nets(self, window_shape: tuple[int, ...]) -> dict[str, torch.nn.Module]:
@@ -108,11 +111,12 @@ class Bundle:
         is most of the cost of the small batches a live feed brings."""
         if not self.fixed:
             return self.nets
-        if self._traced is None:
-            example = torch.zeros((MIN_BATCH_ROWS, *window_shape), dtype=torch.float32)
-            self._traced = {
-                name: torch.jit.freeze(torch.jit.trace(net.eval(), example)) for name, net in self.nets.items()
-            }
+        with self._tracing:  # the flow's workers share the models: one traces, the others wait for it
+            if self._traced is None:
+                example = torch.zeros((MIN_BATCH_ROWS, *window_shape), dtype=torch.float32)
+                self._traced = {
+                    name: torch.jit.freeze(torch.jit.trace(net.eval(), example)) for name, net in self.nets.items()
+                }
         return self._traced
 
     def save(self, folder: str | Path, extra: dict | None = None) -> Path:
