@@ -55,7 +55,7 @@ lint: $(BIN)/quantumflow
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow through Kafka, the ingester's overhead, the API under load, the live dashboard's latency, how long a run without models takes to start, and file -> synced book beside hftbacktest, on the real recordings
+bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow through Kafka, the ingester's overhead, the API under load, the live dashboard's latency, how long a run without models takes to start, file -> synced book beside hftbacktest, and live latency paced at 1x and 10x, on the real recordings
 	$(BIN)/quantumflow bench $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
 	$(BIN)/python -m bench.kafka $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 	$(BIN)/python -m bench.ingest $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
@@ -64,6 +64,7 @@ bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow t
 	$(BIN)/python -m bench.startup $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 	$(BIN)/python -m bench.hft_books $(SHARED_DATA)/binance/usdm_btcusdt_20240808.gz
 	$(BIN)/python -m bench.hft_books $(SHARED_DATA)/binance/cm_btcusd_perp_20240808.gz
+	$(BIN)/python -m bench.live $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
