@@ -175,11 +175,13 @@ def load_models(models: str | Path | None) -> Bundle | None:
     from models.online import InstrumentPredictor  # noqa: F401  (imported before the flow starts, not in its first batch)
 
     try:
-        return Bundle.load(models)
+        bundle = Bundle.load(models)
     except CheckpointError:
         if models is not None:
             raise
         return None
+    bundle.ready_to_serve()  # the nets traced now, not in the flow's first batch (a second's stall)
+    return bundle
 
 
 def predict_flow(

@@ -97,6 +97,11 @@ class Bundle:
                     out[m, start : start + len(rows)] = softmax(logits)
         return out
 
+    def ready_to_serve(self) -> None:
+        """Trace the nets and start their thread now, before the first batch waits for them."""
+        self._inference_nets((self.window, len(self.normalizer.mean)))
+        self.net_probs_later(np.zeros((1, self.window, len(self.normalizer.mean)), dtype=np.float32)).result()
+
     def net_probs_later(self, windows: np.ndarray) -> Future[np.ndarray]:
         """``net_probs`` in a thread of its own, for the caller to do other work meanwhile: Torch lets go
         of the interpreter while it computes, so on a second core the nets cost a batch little time."""
@@ -111,7 +116,9 @@ class Bundle:
         is most of the cost of the small batches a live feed brings."""
         if not self.fixed:
             return self.nets
-        with self._tracing:  # the flow's workers share the models: one traces, the others wait for it
+        # the flow's workers share the models: one traces, the others wait for it; traced as served, without
+        # autograd (Torch's fast Transformer path is taken only then)
+        with self._tracing, torch.inference_mode():
             if self._traced is None:
                 example = torch.zeros((MIN_BATCH_ROWS, *window_shape), dtype=torch.float32)
                 self._traced = {
