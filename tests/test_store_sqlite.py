@@ -17,6 +17,7 @@ import pytest
 from store_rows import BTC, MS, T0, book_row, feature_row, trade_row
 
 from store import StoreError, open_store
+from store import sqlite as sqlite_store
 from store.base import StoreTimeout
 from store.schema import FEATURES
 
@@ -193,3 +194,21 @@ def test_processes_opening_the_same_new_file_at_once_all_succeed(tmp_path):
     ]
     errors = [process.communicate(timeout=60)[1] for process in processes]
     assert [process.returncode for process in processes] == [0] * 6, errors
+
+
+def test_a_writer_checkpoints_the_wal_from_a_thread_of_its_own(store, monkeypatch):
+    """Commits never copy the WAL back into the database (autocheckpoint off); the writer's own
+    checkpointer does, passively, while the writer stays open."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL_S", 0.05)
+    writer = store.writer()
+    assert writer._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    raw = b"x" * 500
+    writer.write("dead_letters", [("binance", None, T0 + i, str(i), "reason", raw) for i in range(2_000)])
+    writer.flush()
+    deadline = time.monotonic() + 30
+    while store.path.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.path.stat().st_size >= 1_000_000  # the rows reached the database file, not only the WAL
+    assert writer._checkpoints.done >= 1
+    writer.close()
+    assert not writer._checkpoints._thread.is_alive()
