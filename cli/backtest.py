@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input, writable_folder
+from cli.errors import USAGE, UserError, bad_input, unfit_recordings, writable_folder
 from cli.models import FeedOption, SeedOption
 from quantumflow.settings import data_dir, models_dir
 
@@ -152,9 +152,11 @@ def backtest_command(
             depth_only=depth_only,
         )
         strategy_of(settings)  # a bad setting is one line before anything long runs
-        spans = instrument_spans(paths, feed)
+    spans = instrument_spans(paths, feed)
+    with bad_input():
         chosen = _instrument(spans, instrument)
-        before = context if context is not None else train or []
+    before = context if context is not None else train or []
+    with unfit_recordings():  # e.g. no predictions in the store over the recordings' time
         if before:  # refuses test recordings that do not start after the earlier ones end
             test_starts(before, paths, feed, tested=spans)
         first, last = spans[chosen]

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from api.cli import api_command
 from cli.backtest import backtest_command
-from cli.errors import ReportingGroup, UserError, bad_input, writable_file, writable_folder
+from cli.errors import ReportingGroup, UserError, bad_input, unfit_recordings, writable_file, writable_folder
 from cli.ingest import fake_exchange_command, ingest_command
 from cli.kafka import broker_command, publish_command
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
@@ -121,7 +121,7 @@ def bench_command(
     from bench.books import bench_books
     from bench.models import bench_models
 
-    with bad_input():  # e.g. a recording too short to train the models on
+    with unfit_recordings():  # e.g. a recording too short to train the models on
         result = bench_books(path, feed, repeats)
         cost = bench_models(path, models, feed) if with_models else None
     if as_json:
@@ -451,12 +451,14 @@ def simulate_command(
     import time
     from collections import Counter
 
-    from simulator import simulate
+    from simulator import check_arguments, simulate
 
+    with bad_input():
+        check_arguments(seed=seed, minutes=minutes, symbol=symbol, price=price)
     writable_folder(out)
     began = time.perf_counter()
     ticks = max(0, round(minutes * 60))
-    with bad_input(), tqdm(total=ticks, unit="s", desc="simulate", disable=None, leave=False) as bar:
+    with tqdm(total=ticks, unit="s", desc="simulate", disable=None, leave=False) as bar:
         result = simulate(
             out,
             seed=seed,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input
+from cli.errors import USAGE, UserError, bad_input, unfit_recordings
 from cli.models import FeedOption, HorizonsOption, JsonOption, SeedOption, _console, shown
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import tuning_dir
@@ -60,32 +60,33 @@ def tune_command(
 
     out = out or tuning_dir()
     console = _console(as_json)
-    with bad_input():  # bad horizons, missing or too short recordings
+    with bad_input():  # bad horizons
         base = Settings(parse_horizons(horizons), epochs=epochs, patience=1, seed=seed, max_train_windows=max_windows)
-        total = sum(path.stat().st_size for path in recording_paths(paths))
-        with (
-            tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as replay,
-            tqdm(total=trials, unit="trial", desc="tune", disable=None) as bar,
-        ):
+    total = sum(path.stat().st_size for path in recording_paths(paths))
+    with (
+        unfit_recordings(),  # recordings too short to tune on
+        tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as replay,
+        tqdm(total=trials, unit="trial", desc="tune", disable=None) as bar,
+    ):
 
-            def on_trial(number: int, value: float, best: float) -> None:
-                bar.update()
-                bar.set_postfix_str(f"trial {number}: {value:.4f}, best {best:.4f}")
+        def on_trial(number: int, value: float, best: float) -> None:
+            bar.update()
+            bar.set_postfix_str(f"trial {number}: {value:.4f}, best {best:.4f}")
 
-            try:
-                result = tune(
-                    paths,
-                    base,
-                    out,
-                    minutes,
-                    trials,
-                    feed,
-                    test_fraction,
-                    on_replay=lambda done: replay.update(done - replay.n),
-                    on_trial=on_trial,
-                )
-            except StudyMismatch as error:
-                raise UserError(str(error), USAGE) from None
+        try:
+            result = tune(
+                paths,
+                base,
+                out,
+                minutes,
+                trials,
+                feed,
+                test_fraction,
+                on_replay=lambda done: replay.update(done - replay.n),
+                on_trial=on_trial,
+            )
+        except StudyMismatch as error:
+            raise UserError(str(error), USAGE) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=1))
         return

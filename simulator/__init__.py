@@ -44,7 +44,7 @@ DEFAULT_START = "2024-08-08T00:00:00Z"
 MAX_MINUTES = 24 * 60
 MIN_PRICE, MAX_PRICE = 1_000, 1_000_000
 
-__all__ = ["DEFAULT_START", "BookState", "MarketModel", "Simulation", "simulate"]
+__all__ = ["DEFAULT_START", "BookState", "MarketModel", "Simulation", "check_arguments", "simulate"]
 
 
 @dataclass
@@ -74,17 +74,8 @@ def simulate(
 ) -> Simulation:
     """Simulate ``minutes`` of ``symbol`` on Binance and Coinbase and write the recording into
     ``out_dir`` (created if needed). ``progress`` is called with simulated seconds as they pass.
-    Raises ``ValueError`` for arguments out of range."""
-    if not 0 < minutes <= MAX_MINUTES:
-        raise ValueError(f"minutes must be more than 0 and at most {MAX_MINUTES}, got {minutes}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
-    if price is not None and not MIN_PRICE <= price <= MAX_PRICE:
-        raise ValueError(
-            f"price must be between {MIN_PRICE:,} and {MAX_PRICE:,} (the model is scaled for BTC), got {price}"
-        )
-    instrument = Instrument.from_symbol(symbol)
-    start_ns = _start_ns(start)
+    Raises ``ValueError`` for arguments out of range (see ``check_arguments``)."""
+    instrument, start_ns = check_arguments(seed=seed, minutes=minutes, symbol=symbol, price=price, start=start)
     model = model or MarketModel()
     if price is not None:
         model = replace(model, price=price)
@@ -124,6 +115,22 @@ def simulate(
         books={feed.instrument: feed.final_state() for feed in (binance, coinbase)},
         checkpoints={feed.instrument: feed.checkpoints for feed in (binance, coinbase)},
     )
+
+
+def check_arguments(
+    *, seed: int, minutes: float, symbol: str, price: float | None, start: str = DEFAULT_START
+) -> tuple[Instrument, int]:
+    """``simulate``'s arguments checked before any work: the instrument and the start time in ns, or a
+    ``ValueError`` saying which argument is out of range."""
+    if not 0 < minutes <= MAX_MINUTES:
+        raise ValueError(f"minutes must be more than 0 and at most {MAX_MINUTES}, got {minutes}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if price is not None and not MIN_PRICE <= price <= MAX_PRICE:
+        raise ValueError(
+            f"price must be between {MIN_PRICE:,} and {MAX_PRICE:,} (the model is scaled for BTC), got {price}"
+        )
+    return Instrument.from_symbol(symbol), _start_ns(start)
 
 
 def _start_ns(start: str) -> int:

@@ -33,6 +33,14 @@ def simulated_recording(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def binance_spot(simulated_recording) -> Path:
+    """A Binance spot BTCUSDT recording, for tests of behaviour that hold on any: the real day where the
+    real recordings are, else the simulated minute (so that a clone alone runs them)."""
+    real = SHARED_DATA / "binance" / "spot_btcusdt_20240808.gz"
+    return real if real.is_file() else simulated_recording / "binance_btcusdt.gz"
+
+
+@pytest.fixture(scope="session")
 def faulty_recording(tmp_path_factory) -> Path:
     """Two simulated minutes with every kind of fault: a lost Binance diff, a lost Coinbase level2 message
     and lines cut short (see the folder's manifest.json)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from replaying import Replayed
+from synthetic_feeds import write_lobster_pair
 
 import simulator
 from dataflows.batches import InstrumentStates
@@ -26,6 +27,7 @@ from dataflows.sources import merged, recording_paths
 from operators import feeds
 from operators.feeds import DECODER_ERROR
 from quantumflow.events import DeadLetter, RawMessage, Resync
+from quantumflow.settings import shared_data_dir
 from store import open_store
 
 SPOT = "binance:BTCUSDT"
@@ -204,35 +206,39 @@ def test_a_cryptofeed_capture_with_garbage_replays_every_checksum(shared_data, t
 
 # -- LOBSTER ------------------------------------------------------------------------------------
 
-LOBSTER = "AAPL_2012-06-21_34200000_57600000_{}_10.csv"
-
 
 @pytest.fixture
-def lobster_copy(shared_data, tmp_path) -> Path:
+def lobster_copy(tmp_path) -> Path:
+    """A copy of the real LOBSTER pair where it is beside the project, else a small hand-written one."""
+    real = shared_data_dir() / "lobster" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+    if not real.is_file():
+        return write_lobster_pair(tmp_path)
     for part in ("message", "orderbook"):
-        shutil.copy(shared_data / "lobster" / LOBSTER.format(part), tmp_path)
-    return tmp_path / LOBSTER.format("message")
+        shutil.copy(real.with_name(real.name.replace("message", part)), tmp_path)
+    return tmp_path / real.name
 
 
 def test_a_lobster_pair_of_unequal_length_is_an_error_naming_both_counts(lobster_copy):
-    books = lobster_copy.with_name(LOBSTER.format("orderbook"))
-    books.write_bytes(b"".join(books.read_bytes().splitlines(keepends=True)[:-3]))
-    message = f"{LOBSTER.format('message')} has 999 rows, {LOBSTER.format('orderbook')} has 996"
+    books = lobster_copy.with_name(lobster_copy.name.replace("message", "orderbook"))
+    rows = books.read_bytes().splitlines(keepends=True)
+    books.write_bytes(b"".join(rows[:-3]))
+    message = f"{lobster_copy.name} has {len(rows)} rows, {books.name} has {len(rows) - 3}"
     with pytest.raises(RecordingError, match=message):
         open_recording(lobster_copy)
     result = _cli("replay", str(lobster_copy))
-    assert result.returncode == 2 and "has 999 rows" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and f"has {len(rows)} rows" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_bad_lobster_time_is_a_dead_letter_and_the_missing_row_a_gap(lobster_copy):
     lines = lobster_copy.read_bytes().splitlines(keepends=True)
-    lines[500] = b"noon" + lines[500][lines[500].index(b",") :]
+    bad = len(lines) // 2  # row bad + 1
+    lines[bad] = b"noon" + lines[bad][lines[bad].index(b",") :]
     lobster_copy.write_bytes(b"".join(lines))
     outputs = Replayed().feed(open_recording(lobster_copy))
     (dead,) = [o for o in outputs if type(o) is DeadLetter]
-    assert dead.reason.startswith("not a LOBSTER message line") and dead.raw.startswith(b"noon,")
+    assert dead.raw.startswith(b"noon,") and dead.reason.startswith("not a LOBSTER message line")
     (resync,) = [o for o in outputs if type(o) is Resync]
-    assert resync.reason == "sequence gap: after 500 came 502"
+    assert resync.reason == f"sequence gap: after {bad} came {bad + 2}"
 
 
 # -- simulated recordings: the same without ../shared/data ------------------------------------

@@ -9,6 +9,7 @@ import json
 import pytest
 from test_cli_errors import one_line, quantumflow
 
+from simulator import simulate
 from store import open_store
 
 METRICS = ("net_pnl", "gross_pnl", "fees", "trades", "sharpe", "sortino", "win_rate", "max_drawdown", "profit_factor")
@@ -111,8 +112,11 @@ def test_recordings_that_hold_several_instruments_need_one_chosen(recording, mod
     )
 
 
-def test_a_test_period_before_the_training_one_is_refused(shared_data, tmp_path):
-    later, earlier = (shared_data / f"binance/spot_btcusdt_2024080{d}.gz" for d in (9, 8))
+def test_a_test_period_before_the_training_one_is_refused(tmp_path):
+    earlier, later = (
+        simulate(tmp_path / day, seed=3, minutes=0.2, start=f"{day}T00:00:00Z").files[0]
+        for day in ("2024-08-08", "2024-08-09")
+    )
     one_line(
         quantumflow("backtest", str(earlier), "--train", str(later), data=tmp_path), 2, "before the training ones end"
     )

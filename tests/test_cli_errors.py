@@ -4,6 +4,7 @@ traceback; an internal error is one line naming the log file that holds its trac
 
 from __future__ import annotations
 
+import importlib
 import os
 import resource
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.errors import RECORDING_CHECKS
 from simulator import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +184,48 @@ def test_an_internal_error_is_one_line_naming_the_log_with_its_traceback(recordi
         [*command, "--debug", "replay", *files], cwd=ROOT, env=environment, capture_output=True, text=True
     )
     assert debug.returncode == 1 and "ZeroDivisionError" in debug.stderr and len(debug.stderr.splitlines()) > 1
+
+
+BROKEN_WORK = """
+import importlib, sys
+module, name = importlib.import_module(sys.argv.pop(1)), sys.argv.pop(1)
+
+def broken(*args, **kwargs):
+    raise ValueError("bad shape in engine")
+
+setattr(module, name, broken)
+import cli.main
+sys.argv[0] = "quantumflow"
+cli.main.app()
+"""
+
+
+@pytest.mark.parametrize(
+    ("broken", "args"),
+    [
+        (("simulator", "run"), ("simulate", "--out", "{tmp}/sim", "--minutes", "0.1")),
+        (("dataflows.training", "build_dataset"), ("train", "{recording}", "--out", "{tmp}/m", "--epochs", "1")),
+        (("dataflows.tuning", "prepare"), ("tune", "{recording}", "--out", "{tmp}/t", "--trials", "1")),
+        (("bench.books", "bench_books"), ("bench", "{recording}/binance_btcusdt.gz", "--repeats", "1")),
+    ],
+    ids=["simulate", "train", "tune", "bench"],
+)
+def test_a_value_error_inside_the_work_is_an_internal_error_not_a_mistake(recording, tmp_path, broken, args):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "QF_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-c", BROKEN_WORK, *broken]
+    args = [arg.format(tmp=tmp_path, recording=recording) for arg in args]
+    result = subprocess.run([*command, *args], cwd=ROOT, env=environment, capture_output=True, text=True)
+    log = tmp_path / "logs" / "quantumflow.log"
+    one_line(result, 1, "Internal error: ValueError: bad shape in engine", f"the traceback is in {log}", "--debug")
+    assert "in broken\nValueError: bad shape in engine" in log.read_text()
+
+    debug = subprocess.run([*command, "--debug", *args], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "ValueError: bad shape in engine" in debug.stderr
+
+
+def test_every_recording_check_named_for_the_cli_exists():
+    for module, function in RECORDING_CHECKS:
+        assert callable(getattr(importlib.import_module(module), function)), (module, function)
 
 
 @pytest.mark.parametrize(

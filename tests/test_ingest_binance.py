@@ -1,7 +1,8 @@
-"""Live ingestion from Binance, against the local Binance playing the real recordings: what the
-ingester writes rebuilds books equal to the venue's own bookTicker at equal update ids, through
-recordings and through Kafka, and every recovery path (reconnect, gap, stall, malformed frame,
-429/418, unknown symbol, SIGTERM, a broker gone) ends as it should."""
+"""Live ingestion from Binance, against the local Binance playing a recording (the real one where it is
+beside the project, else the simulated minute): what the ingester writes rebuilds books equal to the
+venue's own bookTicker at equal update ids, through recordings and through Kafka, and every recovery
+path (reconnect, gap, stall, malformed frame, 429/418, unknown symbol, SIGTERM, a broker gone) ends as
+it should. Byte for byte and USD-M futures: on the real recordings."""
 
 from __future__ import annotations
 
@@ -40,13 +41,13 @@ GUARD_S = 120  # against a hung test, not a measurement
 
 
 @pytest.fixture
-def local_binance(shared_data, monkeypatch):
-    """``start(feed, name, **options)``: the local venue playing a recording, the client's settings
+def local_binance(monkeypatch):
+    """``start(feed, recording, **options)``: the local venue playing a recording, the client's settings
     pointing at it."""
     started = []
 
-    def start(feed: str, name: str, **options) -> BinanceExchange:
-        exchange = BinanceExchange(feed, [shared_data / "binance" / name], **options).start()
+    def start(feed: str, recording: Path, **options) -> BinanceExchange:
+        exchange = BinanceExchange(feed, [recording], **options).start()
         started.append(exchange)
         for variable, value in exchange.settings().items():
             monkeypatch.setenv(variable, value)
@@ -108,7 +109,7 @@ def exact(messages) -> tuple[int, list]:
 
 
 def test_the_whole_spot_recording_ingested_into_files_is_byte_for_byte_and_exact(local_binance, shared_data, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=50)
+    exchange = local_binance("binance", shared_data / "binance" / SPOT, speed=50)
     client = BinanceClient(["BTCUSDT"])
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
     messages = recorded(tmp_path)
@@ -122,8 +123,8 @@ def test_the_whole_spot_recording_ingested_into_files_is_byte_for_byte_and_exact
     assert client.stats.reconnects == 0 and client.stats.resyncs == 0
 
 
-def test_usdm_futures_ingested_is_exact(local_binance, tmp_path):
-    exchange = local_binance("binance_usdm", USDM, speed=50, seconds=30)
+def test_usdm_futures_ingested_is_exact(local_binance, shared_data, tmp_path):
+    exchange = local_binance("binance_usdm", shared_data / "binance" / USDM, speed=50, seconds=30)
     client = BinanceClient(["BTCUSDT"], "binance_usdm")
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
     messages = recorded(tmp_path)
@@ -133,8 +134,8 @@ def test_usdm_futures_ingested_is_exact(local_binance, tmp_path):
     assert compared >= 50 and bad == []
 
 
-def test_through_kafka_the_flow_writes_the_rows_of_the_recorded_files(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=25, seconds=15)
+def test_through_kafka_the_flow_writes_the_rows_of_the_recorded_files(local_binance, binance_spot, tmp_path):
+    exchange = local_binance("binance", binance_spot, speed=25, seconds=15)
     client = BinanceClient(["BTCUSDT"])
     folder = tmp_path / "recorded"
     folder.mkdir()
@@ -156,9 +157,9 @@ def test_through_kafka_the_flow_writes_the_rows_of_the_recorded_files(local_bina
 
 
 def test_a_dropped_connection_reconnects_and_a_new_snapshot_makes_the_book_exact_again(
-    local_binance, tmp_path, store_url
+    local_binance, binance_spot, tmp_path, store_url
 ):
-    exchange = local_binance("binance", SPOT, speed=20, seconds=60)
+    exchange = local_binance("binance", binance_spot, speed=20, seconds=60)
     exchange.at(2_000, exchange.drop)
     # a fixed jitter: the reconnect waits 0.3 s, 6 s of the market at 20x, which the client misses
     client = BinanceClient(["BTCUSDT"], first_backoff_s=0.5, rng=random.Random(3))
@@ -179,9 +180,9 @@ def test_a_dropped_connection_reconnects_and_a_new_snapshot_makes_the_book_exact
 
 
 def test_a_skipped_diff_is_a_gap_the_client_fetches_a_snapshot_and_the_book_is_exact_again(
-    local_binance, shared_data, tmp_path
+    local_binance, binance_spot, tmp_path
 ):
-    exchange = local_binance("binance", SPOT, speed=50, seconds=40)
+    exchange = local_binance("binance", binance_spot, speed=50, seconds=40)
     exchange.at(1_500, exchange.skip_diff)
     client = BinanceClient(["BTCUSDT"])
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
@@ -193,12 +194,12 @@ def test_a_skipped_diff_is_a_gap_the_client_fetches_a_snapshot_and_the_book_is_e
     assert exact([m for m in messages if m.receive_ts > bad[0].receive_ts])[0] > 0
     assert (
         len([m for m in messages if b"depthUpdate" in m.payload])
-        == len([p for p in stream_payloads(shared_data / "binance" / SPOT, 40) if b"depthUpdate" in p]) - 1
+        == len([p for p in stream_payloads(binance_spot, 40) if b"depthUpdate" in p]) - 1
     )
 
 
-def test_a_stalled_connection_is_dropped_and_made_again(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=20, seconds=20)
+def test_a_stalled_connection_is_dropped_and_made_again(local_binance, binance_spot, tmp_path):
+    exchange = local_binance("binance", binance_spot, speed=20, seconds=20)
     exchange.at(500, lambda: exchange.stall(1.5))
     client = BinanceClient(["BTCUSDT"], stall_s=0.4)
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
@@ -208,8 +209,8 @@ def test_a_stalled_connection_is_dropped_and_made_again(local_binance, tmp_path)
     assert compared > 0 and all(type(out) is Resync for out in bad)
 
 
-def test_a_connection_is_made_again_before_its_age_limit(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=20, seconds=20)
+def test_a_connection_is_made_again_before_its_age_limit(local_binance, binance_spot, tmp_path):
+    exchange = local_binance("binance", binance_spot, speed=20, seconds=20)
     client = BinanceClient(["BTCUSDT"], max_connection_s=0.3, first_backoff_s=0.01)
     ingest_all(exchange, client, [RecordingFolder(tmp_path)], until=lambda: exchange.finished)
     assert client.stats.reconnects >= 2 and exchange.connections >= 3
@@ -220,8 +221,10 @@ def test_a_connection_is_made_again_before_its_age_limit(local_binance, tmp_path
     assert compared > 0 and all(type(out) is Resync for out in bad)
 
 
-def test_a_malformed_frame_is_recorded_as_received_and_is_a_dead_letter_downstream(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=50, seconds=20)
+def test_a_malformed_frame_is_recorded_as_received_and_is_a_dead_letter_downstream(
+    local_binance, binance_spot, tmp_path
+):
+    exchange = local_binance("binance", binance_spot, speed=50, seconds=20)
     exchange.at(1_000, exchange.malformed)
     client = BinanceClient(["BTCUSDT"])
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
@@ -235,8 +238,8 @@ def test_a_malformed_frame_is_recorded_as_received_and_is_a_dead_letter_downstre
 
 
 @pytest.mark.parametrize("status", [429, 418])
-def test_a_refused_request_is_retried_after_the_wait_the_venue_asks(local_binance, tmp_path, status):
-    exchange = local_binance("binance", SPOT, speed=50, seconds=5)
+def test_a_refused_request_is_retried_after_the_wait_the_venue_asks(local_binance, binance_spot, tmp_path, status):
+    exchange = local_binance("binance", binance_spot, speed=50, seconds=5)
     exchange.refuse_rest(status, retry_after_s=1.0, times=2)
     client = BinanceClient(["BTCUSDT"])
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
@@ -247,8 +250,8 @@ def test_a_refused_request_is_retried_after_the_wait_the_venue_asks(local_binanc
     assert exact(recorded(tmp_path))[1] == []
 
 
-def test_the_client_stays_under_the_request_weight_the_venue_reports(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=0, seconds=5)
+def test_the_client_stays_under_the_request_weight_the_venue_reports(local_binance, binance_spot, tmp_path):
+    exchange = local_binance("binance", binance_spot, speed=0, seconds=5)
     client = BinanceClient(["BTCUSDT"])
     client.weight.budget = 60  # as if the minute were almost used up: a check (5) and one snapshot (50)
     ingest_all(exchange, client, [RecordingFolder(tmp_path)])
@@ -258,8 +261,8 @@ def test_the_client_stays_under_the_request_weight_the_venue_reports(local_binan
 # -- bad input ------------------------------------------------------------------------------------
 
 
-def test_an_unknown_symbol_is_a_clear_error_at_start(local_binance, tmp_path):
-    local_binance("binance", SPOT, speed=0, seconds=5)
+def test_an_unknown_symbol_is_a_clear_error_at_start(local_binance, binance_spot, tmp_path):
+    local_binance("binance", binance_spot, speed=0, seconds=5)
     with pytest.raises(VenueError, match="does not know the symbol 'NOSUCHPAIR'"):
         ingest_all(None, BinanceClient(["NOSUCHPAIR"]), [RecordingFolder(tmp_path)], until=lambda: False)
     result = CliRunner().invoke(app, ["ingest", "binance", "--symbols", "NOSUCHPAIR", "--out", str(tmp_path)])
@@ -282,8 +285,8 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     assert result.output.startswith(message) and len(result.output.strip().splitlines()) == 1
 
 
-def test_a_broker_that_goes_away_fails_the_ingest_saying_what_was_not_written(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=10, seconds=20)
+def test_a_broker_that_goes_away_fails_the_ingest_saying_what_was_not_written(local_binance, binance_spot, tmp_path):
+    exchange = local_binance("binance", binance_spot, speed=10, seconds=20)
     client = BinanceClient(["BTCUSDT"])
     broker = MockBroker()
     log = KafkaRawLog(broker.bootstrap, 10_000, delivery_timeout_ms=1_000)
@@ -292,8 +295,8 @@ def test_a_broker_that_goes_away_fails_the_ingest_saying_what_was_not_written(lo
         ingest_all(exchange, client, [log], until=lambda: exchange.finished)
 
 
-def test_messages_past_the_bound_while_kafka_is_gone_fail_the_ingest(local_binance):
-    exchange = local_binance("binance", SPOT, speed=10, seconds=20)
+def test_messages_past_the_bound_while_kafka_is_gone_fail_the_ingest(local_binance, binance_spot):
+    exchange = local_binance("binance", binance_spot, speed=10, seconds=20)
     client = BinanceClient(["BTCUSDT"])
     broker = MockBroker()
     log = KafkaRawLog(broker.bootstrap, 50, delivery_timeout_ms=60_000)  # librdkafka holds 50, the ingester 50
@@ -334,8 +337,8 @@ def test_recording_files_turn_with_the_hour_and_keep_a_message_on_one_line(tmp_p
     assert [m.receive_ts for m in open_recording(tmp_path / names[2], "binance")] == [hour + 1, hour + 2]
 
 
-def test_the_fake_exchange_command_serves_what_ingest_reads(shared_data, tmp_path):
-    server = in_background(quantumflow("fake-exchange", "binance", shared_data / "binance" / SPOT, "--speed", "50"))
+def test_the_fake_exchange_command_serves_what_ingest_reads(binance_spot, tmp_path):
+    server = in_background(quantumflow("fake-exchange", "binance", binance_spot, "--speed", "50"))
     try:
         exports = dict(server.stdout.readline().decode().split()[1].split("=", 1) for _ in range(2))
         assert set(exports) == {"QF_BINANCE_WS_URL", "QF_BINANCE_REST_URL"}
@@ -354,8 +357,8 @@ def test_the_fake_exchange_command_serves_what_ingest_reads(shared_data, tmp_pat
     assert server.returncode == 0
 
 
-def test_sigterm_ends_the_command_with_complete_files(local_binance, tmp_path):
-    exchange = local_binance("binance", SPOT, speed=0)
+def test_sigterm_ends_the_command_with_complete_files(local_binance, binance_spot, tmp_path):
+    exchange = local_binance("binance", binance_spot, speed=0)
     env = exchange.settings()
     process = in_background(quantumflow("ingest", "binance", "--symbols", "BTCUSDT", "--out", tmp_path, "--json"), env)
     deadline = time.monotonic() + GUARD_S

@@ -1,11 +1,14 @@
-"""Books of Kraken, Coinbase and LOBSTER recordings: checksums, crossings, every row."""
+"""Books of Kraken, Coinbase and LOBSTER recordings: checksums, crossings, every row. The checksum
+mismatch and the crossing update run on hand-written messages where the real recordings are absent."""
 
 import pytest
 from replaying import Replayed
+from synthetic_feeds import coinbase_messages, kraken_messages
 
 from dataflows.recordings import open_recording
 from operators.feeds import kraken
 from quantumflow.events import BookDelta, BookSnapshot, DeadLetter, RawMessage, Resync, Trade
+from quantumflow.settings import shared_data_dir
 
 LOBSTER_MESSAGES = "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 
@@ -33,8 +36,16 @@ def test_every_kraken_checksum_matches(shared_data):
     assert len(states) == 10 and all(state.sync.book.ready for state in states.values())
 
 
-def test_kraken_checksum_mismatch_forces_a_resync(shared_data):
-    recording = list(open_recording(shared_data / "kraken" / "KRAKEN.ws.50.0"))
+@pytest.fixture(scope="module")
+def kraken_recording() -> list[RawMessage]:
+    """The real Kraken capture where it is beside the project, else hand-written messages."""
+    real = shared_data_dir() / "kraken" / "KRAKEN.ws.50.0"
+    return list(open_recording(real)) if real.is_file() else kraken_messages()
+
+
+def test_kraken_checksum_mismatch_forces_a_resync(kraken_recording):
+    recording = list(kraken_recording)
+    assert not [o for o in replay(recording)[1] if type(o) in (Resync, DeadLetter)]  # every checksum matches
     update = next(i for i, raw in enumerate(recording) if b'"c":"' in raw.payload)
     raw = recording[update]
     checksum = raw.payload.split(b'"c":"')[1].split(b'"')[0]
@@ -68,17 +79,28 @@ def test_every_coinbase_product_gets_a_book_never_crossed(shared_data):
     assert all(state.sync.book.ready for state in replayed.states.states.values())
 
 
-def test_coinbase_crossing_update_is_a_dead_letter(shared_data):
-    recording = list(open_recording(shared_data / "coinbase" / "COINBASE.ws.28.0"))
+@pytest.fixture(scope="module")
+def coinbase_book() -> tuple[list[RawMessage], str]:
+    """Messages that leave a Coinbase book ready, and its product: the real capture's first 200 where it is
+    beside the project, else hand-written ones."""
+    real = shared_data_dir() / "coinbase" / "COINBASE.ws.28.0"
+    if real.is_file():
+        return list(open_recording(real))[:200], "SKL-USD"
+    return coinbase_messages("BTC-USD"), "BTC-USD"
+
+
+def test_coinbase_crossing_update_is_a_dead_letter(coinbase_book):
+    messages, product = coinbase_book
     replayed = Replayed()
-    replayed.feed(recording[:200])
-    book = replayed.book("coinbase:SKL-USD")
+    replayed.feed(messages)
+    book = replayed.book(f"coinbase:{product}")
+    assert book.ready
     ask = book.depth_top().ask_price
-    crossing = (
-        b'{"type":"l2update","product_id":"SKL-USD","changes":[["buy","%r","5"]],"time":"2021-04-17T16:43:40.1Z"}'
-        % (ask * 1.01)
+    crossing = b'{"type":"l2update","product_id":"%s","changes":[["buy","%r","5"]],"time":"2021-04-17T16:43:40.1Z"}' % (
+        product.encode(),
+        ask * 1.01,
     )
-    outputs = replayed.feed([RawMessage("coinbase", recording[200].receive_ts, crossing)])
+    outputs = replayed.feed([RawMessage("coinbase", messages[-1].receive_ts + 1, crossing)])
     assert [type(o) for o in outputs] == [DeadLetter, Resync]
     assert outputs[0].raw == crossing and outputs[0].reason.startswith("crossed book after delta")
     assert not book.ready

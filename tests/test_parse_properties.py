@@ -3,8 +3,9 @@
 Three kinds of input:
 
 * anything at all (arbitrary bytes, arbitrary JSON, JSON shaped like the venues' messages) for every feed;
-* real messages from the recordings in ``../shared/data``, mutated (a key deleted, a value anywhere
-  replaced by junk, the bytes truncated or a byte flipped);
+* real messages from the recordings in ``../shared/data`` (without them: simulated Binance messages and
+  hand-written ones of the other venues), mutated (a key deleted, a value anywhere replaced by junk,
+  the bytes truncated or a byte flipped);
 * hand-written messages whose dead-letter reasons are checked by hand.
 
 Whatever comes back is either exactly one ``DeadLetter`` carrying the input bytes and a reason (never
@@ -22,10 +23,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from synthetic_feeds import binance_usdm_depth_update, coinbase_messages, kraken_messages, write_lobster_pair
 
 from dataflows.recordings import open_recording
 from operators.feeds import FEEDS, is_decoder_error, parse
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, DeadLetter, RawMessage, Trade
+from quantumflow.settings import shared_data_dir
 
 FEED_NAMES = sorted(FEEDS)
 MARKET_TYPES = (BookSnapshot, BookDelta, Trade, BestBidOffer)
@@ -240,6 +243,30 @@ def real_samples(data: Path) -> dict[str, RawMessage]:
     }
 
 
+def standalone_samples(simulated: Path, folder: Path) -> dict[str, RawMessage]:
+    """The same kinds of message without the real recordings: Binance spot from the simulated minute,
+    the other venues (which the simulator does not play) hand-written."""
+    spot = simulated / "binance_btcusdt.gz"
+    kraken = kraken_messages()
+    coinbase = coinbase_messages()
+    lobster = list(open_recording(write_lobster_pair(folder, rows=30)))
+    return {
+        "binance depthUpdate": _first(spot, lambda p: b'"depthUpdate"' in p),
+        "binance bookTicker": _first(spot, lambda p: b"@bookTicker" in p),
+        "binance trade": _first(spot, lambda p: b'"e":"trade"' in p),
+        "binance REST snapshot": _first(spot, lambda p: b"lastUpdateId" in p),
+        "binance_usdm depthUpdate": binance_usdm_depth_update(),
+        "coinbase snapshot": next(m for m in coinbase if b'"snapshot"' in m.payload),
+        "coinbase l2update": next(m for m in coinbase if b'"l2update"' in m.payload),
+        "coinbase match": next(m for m in coinbase if b'"match"' in m.payload),
+        "kraken snapshot": kraken[0],
+        "kraken update": kraken[1],
+        "lobster first row": lobster[0],
+        "lobster row 2": lobster[1],
+        "lobster execution": next(m for m in lobster if m.payload.split(b"\n")[0].split(b",")[2] == b"4"),
+    }
+
+
 JSON_SAMPLES = [
     "binance depthUpdate",
     "binance bookTicker",
@@ -271,8 +298,14 @@ EXPECTED_TYPES = {
 
 
 @pytest.fixture(scope="module")
-def samples(shared_data) -> dict[str, RawMessage]:
-    return real_samples(shared_data)
+def samples(simulated_recording, tmp_path_factory) -> dict[str, RawMessage]:
+    """Real messages where the real recordings are beside the project, else simulated and hand-written ones."""
+    data = shared_data_dir()
+    return (
+        real_samples(data)
+        if data.is_dir()
+        else standalone_samples(simulated_recording, tmp_path_factory.mktemp("lobster"))
+    )
 
 
 @pytest.mark.parametrize("name", JSON_SAMPLES + LOBSTER_SAMPLES)
