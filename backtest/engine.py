@@ -30,6 +30,7 @@ from dataflows.sources import merged, recording_paths
 from operators.book import LIVE
 from operators.feeds import FEEDS, parse
 from operators.sync import BookSync
+from quantumflow.errors import UnfitInput
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, DeadLetter, MarketEvent, RawMessage
 
 SAMPLE_NS = 1_000_000_000
@@ -132,9 +133,9 @@ def simulate(
     if on_progress is not None:
         on_progress(sum(recording.size for recording in recordings))
     if sync is None:
-        raise ValueError(f"the recordings hold no events of {instrument}")
+        raise UnfitInput(f"the recordings hold no events of {instrument}")
     if not simulation.counts["book_events"]:
-        raise ValueError(
+        raise UnfitInput(
             f"the book of {instrument} was never live in the part to backtest (a recording that starts without a "
             "snapshot needs the one before it: give that with --context or --train)"
         )

@@ -21,6 +21,7 @@ from models.bundle import Bundle
 from models.online import InstrumentPredictor
 from models.volatility import VOL_MODELS, VolForecaster
 from operators.instrument import Derived
+from quantumflow.errors import UnfitInput
 
 PAGE = 10_000  # rows read from a store at a time
 VOL_MODEL = VOL_MODELS.index("har")  # the volatility forecast strategies see: HAR, over 10 s (the first horizon)
@@ -101,7 +102,7 @@ def flow_signals(
             vol_ts.append(forecast.ts)
             vol.append(float(np.sqrt(forecast.variance[0, VOL_MODEL])))
     if not seen:
-        raise ValueError(f"the recordings hold no book of {instrument}")
+        raise UnfitInput(f"the recordings hold no book of {instrument}")
     return Signals(
         horizons,
         np.asarray(ts, dtype=np.int64),
@@ -119,7 +120,7 @@ def store_signals(reader, instrument: str, start_ns: int, end_ns: int) -> Signal
         lambda offset: reader.prediction_range(instrument, start_ns, end_ns + 1, limit=PAGE, offset=offset)
     )
     if not rows:
-        raise ValueError(f"the store holds no predictions of {instrument} over the recordings' time")
+        raise UnfitInput(f"the store holds no predictions of {instrument} over the recordings' time")
     horizons = tuple(dict.fromkeys(row["horizon"] for row in rows))
     by_event: dict[tuple[int, int], np.ndarray] = {}
     for row in rows:

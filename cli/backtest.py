@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input, unfit_recordings, writable_folder
+from cli.errors import USAGE, UserError, bad_input, writable_folder
 from cli.models import FeedOption, SeedOption
 from quantumflow.settings import data_dir, models_dir
 
@@ -156,25 +156,24 @@ def backtest_command(
     with bad_input():
         chosen = _instrument(spans, instrument)
     before = context if context is not None else train or []
-    with unfit_recordings():  # e.g. no predictions in the store over the recordings' time
-        if before:  # refuses test recordings that do not start after the earlier ones end
-            test_starts(before, paths, feed, tested=spans)
-        first, last = spans[chosen]
-        start = first if before else 0
-        signals, described = _signals(
-            [*before, *paths],
-            (start, first, last),
-            chosen,
-            models,
-            train,
-            from_store,
-            store,
-            feed,
-            folder,
-            seed,
-            console,
-        )
-        result = _run(paths, before, start, chosen, settings, signals, described, feed, backtest_id)
+    if before:  # refuses test recordings that do not start after the earlier ones end
+        test_starts(before, paths, feed, tested=spans)
+    first, last = spans[chosen]
+    start = first if before else 0
+    signals, described = _signals(
+        [*before, *paths],
+        (start, first, last),
+        chosen,
+        models,
+        train,
+        from_store,
+        store,
+        feed,
+        folder,
+        seed,
+        console,
+    )
+    result = _run(paths, before, start, chosen, settings, signals, described, feed, backtest_id)
     from backtest.plain import result_json
     from backtest.report import metric_text, write_report
     from backtest.storage import save

@@ -2,15 +2,16 @@
 
 A user's mistake (a bad path, option, setting or URL) or a problem of their surroundings (a store
 that cannot be used, a port in use, a folder that cannot be written) is one line on stderr: exit
-status 2 for a bad argument, 1 for the rest (a ValueError is a bad argument only where the checks of
-the arguments raise it: ``bad_input``, ``unfit_recordings``). Anything else is an internal error: one line naming
-the log file its traceback went to, or with ``--debug`` the traceback itself. Every error's
+status 2 for a bad argument, 1 for the rest. A ValueError is a bad argument only where the checks of
+the arguments raise it (``bad_input``) or where the work refuses its input as unfit for it
+(``quantumflow.errors.UnfitInput``: too short to train on, a test period too early). Anything else is
+an internal error: one line naming the log file its traceback went to, or with ``--debug`` the
+traceback itself. Every error's
 traceback is appended to the log file, and so are the flow's warnings (a store write retried).
 """
 
 from __future__ import annotations
 
-import linecache
 import logging
 import os
 import sys
@@ -48,24 +49,7 @@ USER_ERRORS = (
     ("dataflows.ingest", "IngestFailed", FAILED),
     ("venues.base", "VenueError", FAILED),
     ("dataflows.live_source", "NothingReceived", FAILED),
-)
-
-
-# (module, function): the checks that, in the middle of long work, refuse recordings unfit for it (too
-# short to train on, no events in the test part) with a ValueError raised by a `raise` statement of their
-# own. Around long work only those are the user's; any other ValueError there is a bug.
-RECORDING_CHECKS = (
-    ("dataflows.training", "run_experiment"),
-    ("dataflows.training", "test_starts"),
-    ("dataflows.training", "_weights_series"),
-    ("dataflows.tuning", "prepare"),
-    ("dataflows.tuning", "score"),
-    ("models.train", "split"),
-    ("models.train", "_train_net"),
-    ("operators.labels", "fit_theta"),
-    ("backtest.signals", "flow_signals"),
-    ("backtest.signals", "store_signals"),
-    ("backtest.engine", "simulate"),
+    ("quantumflow.errors", "UnfitInput", USAGE),  # recordings too short to train on, a test period too early...
 )
 
 
@@ -85,31 +69,6 @@ def bad_input() -> Iterator[None]:
         yield
     except ValueError as error:
         raise UserError(str(error), USAGE) from error
-
-
-@contextmanager
-def unfit_recordings() -> Iterator[None]:
-    """Around long work on recordings: a ValueError raised by one of ``RECORDING_CHECKS`` is a bad
-    argument (exit status 2), said in one line; any other goes on, to be reported as an internal error."""
-    try:
-        yield
-    except ValueError as error:
-        if not _raised_by_a_recording_check(error):
-            raise
-        raise UserError(str(error), USAGE) from error
-
-
-def _raised_by_a_recording_check(error: ValueError) -> bool:
-    """Whether a ``raise`` statement of one of ``RECORDING_CHECKS`` raised ``error``, not a call it made."""
-    last = error.__traceback__
-    while last is not None and last.tb_next is not None:
-        last = last.tb_next
-    if last is None:
-        return False
-    code = last.tb_frame.f_code
-    if (last.tb_frame.f_globals.get("__name__"), code.co_name) not in RECORDING_CHECKS:
-        return False
-    return linecache.getline(code.co_filename, last.tb_lineno).lstrip().startswith("raise ")
 
 
 def known_feed(name: str | None) -> str | None:

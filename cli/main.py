@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from api.cli import api_command
 from cli.backtest import backtest_command
-from cli.errors import ReportingGroup, UserError, bad_input, unfit_recordings, writable_file, writable_folder
+from cli.errors import ReportingGroup, UserError, bad_input, writable_file, writable_folder
 from cli.ingest import fake_exchange_command, ingest_command
 from cli.kafka import broker_command, publish_command
 from cli.models import FeedOption, evaluate_command, train_command, train_default_models
@@ -121,9 +121,8 @@ def bench_command(
     from bench.books import bench_books
     from bench.models import bench_models
 
-    with unfit_recordings():  # e.g. a recording too short to train the models on
-        result = bench_books(path, feed, repeats)
-        cost = bench_models(path, models, feed) if with_models else None
+    result = bench_books(path, feed, repeats)
+    cost = bench_models(path, models, feed) if with_models else None
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "models": cost and cost.to_dict()}, indent=2))
         return

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input, known_feed, unfit_recordings
+from cli.errors import USAGE, UserError, bad_input, known_feed
 from operators.feeds import FEEDS
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import data_dir, models_dir, tuning_dir
@@ -183,8 +183,7 @@ def _folds(periods, train, test, rolling, feed) -> list[tuple[list[Path], list[P
         raise UserError("walk-forward needs two or more periods (the first is only trained on)", USAGE)
     else:
         folds = [([periods[i - 1]] if rolling else periods[:i], [periods[i]]) for i in range(1, len(periods))]
-    with unfit_recordings():  # a test period before its training ends
-        return [(fold_train, fold_test, test_starts(fold_train, fold_test, feed)) for fold_train, fold_test in folds]
+    return [(fold_train, fold_test, test_starts(fold_train, fold_test, feed)) for fold_train, fold_test in folds]
 
 
 def train_default_models(recording: Path, console: Console) -> None:
@@ -235,7 +234,6 @@ def experiment(paths, test_start, settings, feed, out, save_models, console, tes
 
     total = sum(path.stat().st_size for path in recording_paths(paths))
     with (
-        unfit_recordings(),  # recordings too short to train on
         tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as bar,
     ):
         return run_experiment(

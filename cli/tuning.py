@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input, unfit_recordings
+from cli.errors import USAGE, UserError, bad_input
 from cli.models import FeedOption, HorizonsOption, JsonOption, SeedOption, _console, shown
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import tuning_dir
@@ -64,7 +64,6 @@ def tune_command(
         base = Settings(parse_horizons(horizons), epochs=epochs, patience=1, seed=seed, max_train_windows=max_windows)
     total = sum(path.stat().st_size for path in recording_paths(paths))
     with (
-        unfit_recordings(),  # recordings too short to tune on
         tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=None, leave=False) as replay,
         tqdm(total=trials, unit="trial", desc="tune", disable=None) as bar,
     ):

@@ -25,6 +25,7 @@ from models.plots import calibration_png, confusion_png, training_curves_png, we
 from models.train import Events, Settings, fit, split
 from operators.feeds import parse
 from operators.instrument import Derived
+from quantumflow.errors import UnfitInput
 from quantumflow.events import DeadLetter
 
 ENSEMBLE = "ensemble"  # what the flow predicts: the top layer, the mixture or the stacking layer (QF_ENSEMBLE)
@@ -68,15 +69,15 @@ def run_experiment(
     started = time.perf_counter()
     data = build_dataset(recordings, settings.horizons, feed, on_progress)
     if not data:
-        raise ValueError("the recordings gave no book events: nothing to train on")
+        raise UnfitInput("the recordings gave no book events: nothing to train on")
     events = Events(data, settings.window)
     parts = split(events, test_start, test_fraction)
     if not parts.test.any():
-        raise ValueError("no events in the test part: does the test recording hold book events?")
+        raise UnfitInput("no events in the test part: does the test recording hold book events?")
     for h, horizon in enumerate(settings.horizons):
         for part, mask in (("training", parts.train), ("test", parts.test)):
             if not (events.matured[mask, h] >= 0).any():
-                raise ValueError(
+                raise UnfitInput(
                     f"horizon {horizon.name}: no label matures in the {part} part (the recordings are too short "
                     "for it); leave it out with --horizons, or train on longer recordings"
                 )
@@ -232,10 +233,10 @@ def test_starts(
     trained = instrument_spans(train, feed)
     tested = instrument_spans(test, feed) if tested is None else tested
     if not tested:
-        raise ValueError("the test recordings hold no market data")
+        raise UnfitInput("the test recordings hold no market data")
     for name, (first, _) in tested.items():
         if name in trained and trained[name][1] >= first:
-            raise ValueError(
+            raise UnfitInput(
                 f"{name}: the test recordings start at {_utc(first)}, before the training ones end at "
                 f"{_utc(trained[name][1])}: test on a later recording of it, or on another market"
             )
@@ -265,7 +266,7 @@ def _weights_series(online: Online, bundle: Bundle, horizons: list[str]) -> dict
     in seconds since the first."""
     weights = online.weights_matrix()
     if not len(weights):
-        raise ValueError("no predictions in the test part")
+        raise UnfitInput("no predictions in the test part")
     pick = np.linspace(0, len(weights) - 1, min(_WEIGHT_SAMPLES, len(weights))).astype(int)
     times = np.asarray(online.times)[pick]
     seconds = (times - times[0]) / 1e9

@@ -36,6 +36,7 @@ from models.metrics import report
 from models.stream import EventData
 from models.train import TUNABLE, Events, Settings, fit, split
 from operators.instrument import Derived
+from quantumflow.errors import UnfitInput
 
 STUDY_FILE = "study.db"
 BEST_FILE = "best_settings.json"
@@ -82,7 +83,7 @@ def prepare(
     stream = [d for d in derive_offline(recordings, feed, on_progress=on_progress) if type(d) is Derived]
     everything = dataset_of(stream, settings.horizons)
     if not everything:
-        raise ValueError("the recordings gave no book events: nothing to tune on")
+        raise UnfitInput("the recordings gave no book events: nothing to tune on")
     held_out_start = split(Events(everything, settings.window), None, test_fraction).test_start  # as train cuts
     stream = [cut for d in stream if (cut := _before(d, held_out_start[d.instrument])) is not None]
     data = dataset_of(stream, settings.horizons)
@@ -131,7 +132,7 @@ def score(tuning: TuningData, settings: Settings) -> dict[str, float]:
     for h in range(len(settings.horizons)):
         keys = list(online.labels[h])
         if not keys:
-            raise ValueError(f"horizon {settings.horizons[h].name}: no label matures in the tuning validation")
+            raise UnfitInput(f"horizon {settings.horizons[h].name}: no label matures in the tuning validation")
         labels, probs = np.array([online.labels[h][k] for k in keys]), np.array([online.probs[h][k][-1] for k in keys])
         result = report(labels, probs, predicted=np.array([online.decisions[h][k][-1] for k in keys]))
         losses.append(result["log_loss"])

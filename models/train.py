@@ -27,6 +27,7 @@ from models.nets import DROPOUT, NETS, WIDTH
 from models.stacking import averaging, fit_start, stacking_inputs
 from models.stream import EventData
 from operators.labels import DEFAULT_HORIZONS, Horizon, classify, fit_theta, parse_horizons
+from quantumflow.errors import UnfitInput
 
 MISSING = -1  # no label: not matured within the part
 
@@ -166,7 +167,7 @@ def split(
     ts = events.ts
     train, test = ts < train_end, ts >= val_end
     if train.sum() < 100:
-        raise ValueError(f"only {int(train.sum())} events before the validation parts: too few to train on")
+        raise UnfitInput(f"only {int(train.sum())} events before the validation parts: too few to train on")
     return Parts(val_starts, test_starts, train, ~train & ~test, test, train_end, val_end)
 
 
@@ -239,7 +240,7 @@ def _train_net(
     train_rows = np.flatnonzero((y_train >= 0).any(axis=1))
     val_rows = np.flatnonzero((y_val >= 0).any(axis=1))
     if not len(train_rows) or not len(val_rows):
-        raise ValueError("no labelled events in the training or validation part: the recording is too short")
+        raise UnfitInput("no labelled events in the training or validation part: the recording is too short")
     history: list[dict] = []
     best, best_state, stale = np.inf, None, 0
     for epoch in range(1, settings.epochs + 1):

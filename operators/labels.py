@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from quantumflow.errors import UnfitInput
+
 DOWN, FLAT, UP = 0, 1, 2  # class indices; the store writes them as -1, 0, +1
 CLASS_SIGNS = (-1, 0, 1)
 DEFAULT_HORIZONS = "10,50,100,1s,10s"
@@ -150,7 +152,7 @@ def fit_theta(return_bps: np.ndarray) -> float:
     moves = np.abs(np.asarray(return_bps, dtype=float))
     moves = moves[np.isfinite(moves)]
     if len(moves) == 0:
-        raise ValueError("no matured labels to fit the flat band on: the recording is too short for the horizon")
+        raise UnfitInput("no matured labels to fit the flat band on: the recording is too short for the horizon")
     return float(np.quantile(moves, 1 / 3))
 
 

@@ -4,7 +4,6 @@ traceback; an internal error is one line naming the log file that holds its trac
 
 from __future__ import annotations
 
-import importlib
 import os
 import resource
 import signal
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from cli.errors import RECORDING_CHECKS
 from simulator import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,11 +219,6 @@ def test_a_value_error_inside_the_work_is_an_internal_error_not_a_mistake(record
 
     debug = subprocess.run([*command, "--debug", *args], cwd=ROOT, env=environment, capture_output=True, text=True)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ValueError: bad shape in engine" in debug.stderr
-
-
-def test_every_recording_check_named_for_the_cli_exists():
-    for module, function in RECORDING_CHECKS:
-        assert callable(getattr(importlib.import_module(module), function)), (module, function)
 
 
 @pytest.mark.parametrize(
