@@ -98,9 +98,12 @@ class Bundle:
         return out
 
     def ready_to_serve(self) -> None:
-        """Trace the nets and start their thread now, before the first batch waits for them."""
-        self._inference_nets((self.window, len(self.normalizer.mean)))
-        self.net_probs_later(np.zeros((1, self.window, len(self.normalizer.mean)), dtype=np.float32)).result()
+        """Trace the nets and start their thread now, and run them a few times (TorchScript optimizes a
+        graph over its first runs), before the first batch waits for them."""
+        inputs = len(self.normalizer.mean)
+        self._inference_nets((self.window, inputs))
+        for rows in (1, 1, 2 * MIN_BATCH_ROWS, 2 * MIN_BATCH_ROWS):
+            self.net_probs_later(np.zeros((rows, self.window, inputs), dtype=np.float32)).result()
 
     def net_probs_later(self, windows: np.ndarray) -> Future[np.ndarray]:
         """``net_probs`` in a thread of its own, for the caller to do other work meanwhile: Torch lets go
