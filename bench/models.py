@@ -1,8 +1,7 @@
 """What the models cost per event, on a recording: the predictor by part (the networks, batched per
 message batch; the logistic baseline; the online learner; the mixture; the stacking layer; the top
 layer; the labels; the rest of the predictor) and the rows of the predictions table, then the whole
-flow with predictions. The parts are timed one after the other, the networks in the predictor's own
-thread (the flow runs them in a thread of their own, beside the online learner).
+flow with predictions.
 
 With no checkpoints in the models folder, small ones are trained on the recording first (as the
 main job does), so the figure exists on a fresh clone."""
@@ -12,7 +11,6 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -114,22 +112,13 @@ _PARTS = (
 def _timed(seconds: dict[str, float]) -> Iterator[None]:
     """While in it, the time each of ``_PARTS``' methods takes is counted into ``seconds``."""
     saved = [(cls, method, getattr(cls, method)) for cls, method, _ in _PARTS]
-    saved.append((Bundle, "net_probs_later", Bundle.net_probs_later))
-    for (cls, method, inner), (_, _, part) in zip(saved, _PARTS, strict=False):
+    for (cls, method, inner), (_, _, part) in zip(saved, _PARTS, strict=True):
         setattr(cls, method, _timer(inner, seconds, part))
-    Bundle.net_probs_later = _inline
     try:
         yield
     finally:
         for cls, method, inner in saved:
             setattr(cls, method, inner)
-
-
-def _inline(bundle: Bundle, windows) -> Future:
-    """``net_probs_later`` without its thread: the networks' time counted apart from the rest."""
-    done: Future = Future()
-    done.set_result(bundle.net_probs(windows))
-    return done
 
 
 def _timer(inner: Callable, seconds: dict[str, float], part: str) -> Callable:

@@ -21,11 +21,9 @@ The files' names, whether a folder holds checkpoints and the error for one that 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import platform
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -68,7 +66,6 @@ class Bundle:
     stacking: np.ndarray | None = None  # the stacking layer's starting weights (horizons, 3, 3 models + 1)
     fixed: bool = False  # the nets' weights no longer change (loaded to serve): inference may run them traced
     _traced: dict[str, torch.jit.ScriptModule] | None = field(default=None, init=False, repr=False, compare=False)
-    _runner: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _tracing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
@@ -98,20 +95,11 @@ class Bundle:
         return out
 
     def ready_to_serve(self) -> None:
-        """Trace the nets and start their thread now, and run them a few times (TorchScript optimizes a
-        graph over its first runs), before the first batch waits for them."""
+        """Trace the nets now and run them a few times (TorchScript optimizes a graph over its first
+        runs), before the first batch waits for them."""
         inputs = len(self.normalizer.mean)
-        self._inference_nets((self.window, inputs))
         for rows in (1, 1, 2 * MIN_BATCH_ROWS, 2 * MIN_BATCH_ROWS):
-            self.net_probs_later(np.zeros((rows, self.window, inputs), dtype=np.float32)).result()
-
-    def net_probs_later(self, windows: np.ndarray) -> Future[np.ndarray]:
-        """``net_probs`` in a thread of its own, for the caller to do other work meanwhile: Torch lets go
-        of the interpreter while it computes, so on a second core the nets cost a batch little time."""
-        with self._tracing:
-            if self._runner is None:
-                self._runner = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="nets")
-        return self._runner.submit(self.net_probs, windows)
+            self.net_probs(np.zeros((rows, self.window, inputs), dtype=np.float32))
 
     def _inference_nets(self, window_shape: tuple[int, ...]) -> dict[str, torch.nn.Module]:
         """The nets as run: traced and frozen once their weights are fixed. A traced net runs the same
@@ -119,6 +107,8 @@ class Bundle:
         is most of the cost of the small batches a live feed brings."""
         if not self.fixed:
             return self.nets
+        if self._traced is not None:
+            return self._traced
         # the flow's workers share the models: one traces, the others wait for it; traced as served, without
         # autograd (Torch's fast Transformer path is taken only then)
         with self._tracing, torch.inference_mode():

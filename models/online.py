@@ -128,7 +128,7 @@ class InstrumentPredictor:
         padded = np.vstack([self.context, z])
         self.context = padded[len(padded) - len(self.context) :]
         windows = np.lib.stride_tricks.sliding_window_view(padded, bundle.window, axis=0).transpose(0, 2, 1)
-        nets_done = bundle.net_probs_later(windows)  # (nets, n, horizons, 3), while the labels are learned
+        net_probs = bundle.net_probs(windows)  # (nets, n, horizons, 3)
         x_online = z[:, ONLINE_INPUT_INDEX]
         ts_list = events.ts.tolist()
         at, horizon, event, moves = self._matured(ts_list, events.mid.tolist())
@@ -138,8 +138,7 @@ class InstrumentPredictor:
         gather = _Gather(event, first, pending)
         x_labelled = gather(x_online, lambda w: w.x_online).astype(float)
         bayes = self.bayes.predict_many(self.bayes.learn_and_score(at, horizon, label, x_labelled, x_online))
-        logistic = bundle.logistic.predict(z)
-        model_probs = np.concatenate([nets_done.result(), bayes[None], logistic[None]]).transpose(1, 0, 2, 3)
+        model_probs = np.concatenate([net_probs, bayes[None], bundle.logistic.predict(z)[None]]).transpose(1, 0, 2, 3)
         labelled = gather(model_probs, lambda w: w.prediction.model_probs)[labels, :, horizon]  # (labels, models, 3)
         weights = self.ensemble.learn_many(at, horizon, labelled, label, n)  # (n, horizons, models)
         # a sum over the models axis, model by model: an event's result does not depend on the batch's size

@@ -83,6 +83,8 @@ from typing import Literal
 
 import numpy as np
 
+from bench.hft_books import hft_backtest
+
 TICK_SIZE = 0.1  # BTCUSDT USD-M price tick
 LOT_SIZE = 0.001  # and lot
 PRICE_DECIMALS = 1
@@ -145,7 +147,7 @@ def hft_market_orders(
     - ``mid`` (hftbacktest's local book after the last row), ``equity`` (balance + position * mid - fee);
     - ``clock``, ``offset_ns`` (receive ns + offset_ns = hftbacktest's time), ``end_ns`` (receive ns).
     """
-    from hftbacktest import GTC, MARKET, BacktestAsset, HashMapMarketDepthBacktest
+    from hftbacktest import GTC, MARKET
     from hftbacktest.order import CANCELED, EXPIRED, FILLED, NEW, NONE, PARTIALLY_FILLED
 
     status_names = {
@@ -159,20 +161,7 @@ def hft_market_orders(
     rows, offset = converted(recording, workdir)
     if clock == "receive":
         rows = in_receive_order(rows)
-    asset = (
-        BacktestAsset()
-        .data([rows])
-        .linear_asset(1.0)
-        .constant_order_latency(0, 0)
-        .risk_adverse_queue_model()
-        .no_partial_fill_exchange()
-        .trading_value_fee_model(0.0, 0.0)
-        .tick_size(TICK_SIZE)
-        .lot_size(LOT_SIZE)
-        .last_trades_capacity(0)
-    )
-    hbt = HashMapMarketDepthBacktest([asset])
-    hbt.elapse(0)  # starts the clock at the first row
+    hbt = hft_backtest(rows, TICK_SIZE, LOT_SIZE)  # its clock at the first row
     orders = []
     for order_id, (receive_ns, side, qty) in enumerate(schedule, start=1):
         at = receive_ns + offset
