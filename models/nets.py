@@ -76,7 +76,7 @@ class AttentionLSTM(_WideAndDeep):
 
 class TransformerNet(_WideAndDeep):
     """A small Transformer encoder (two layers unless ``depth`` says otherwise) with learned positions
-    over the window, read at its last step."""
+    over the window, read at its last step (the last layer is computed for that step only)."""
 
     def __init__(
         self,
@@ -94,7 +94,21 @@ class TransformerNet(_WideAndDeep):
         self.encoder = nn.TransformerEncoder(layer, depth or 2, enable_nested_tensor=False)
 
     def deep(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.embed(x) + self.position[:, -x.shape[1] :])[:, -1]
+        states = self.embed(x) + self.position[:, -x.shape[1] :]
+        *inner, last = self.encoder.layers
+        for layer in inner:
+            states = layer(states)
+        return _last_step(last, states)
+
+
+def _last_step(layer: nn.TransformerEncoderLayer, states: torch.Tensor) -> torch.Tensor:
+    """The last position's output of a (post-norm) encoder layer: what ``layer(states)[:, -1]`` gives, with
+    the query, the output projection and the feed-forward run for that position alone, not all T (only the
+    last step feeds the head; its attention still reads every step's keys and values)."""
+    query = states[:, -1:]
+    attended = layer.self_attn(query, states, states, need_weights=False)[0]
+    out = layer.norm1(query + layer.dropout1(attended))
+    return layer.norm2(out + layer._ff_block(out))[:, 0]
 
 
 NETS: dict[str, type[nn.Module]] = {"lstm": LSTMNet, "attention_lstm": AttentionLSTM, "transformer": TransformerNet}

@@ -57,6 +57,16 @@ def test_networks_give_logits_per_horizon(kind):
     assert net(torch.zeros(5, 16, len(INPUT_NAMES))).shape == (5, 4, 3)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_the_transformer_computes_its_last_layer_for_the_last_step_as_the_whole_layer_would(depth):
+    torch.manual_seed(depth)
+    net = NETS["transformer"](len(INPUT_NAMES), 4, 16, depth=depth).eval()
+    x = torch.randn(9, 16, len(INPUT_NAMES))
+    with torch.inference_mode():
+        whole = net.encoder(net.embed(x) + net.position)[:, -1]  # every layer at every step
+        assert torch.allclose(net.deep(x), whole, atol=1e-5)
+
+
 def test_online_bayes_learns_and_pickles():
     rng = np.random.default_rng(0)
     bayes = OnlineBayes(horizons=1)
