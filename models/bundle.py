@@ -117,11 +117,10 @@ class Bundle:
                 example = torch.zeros((MIN_BATCH_ROWS, *window_shape), dtype=torch.float32)
                 with warnings.catch_warnings():
                     # the attention's shape checks become constants of the trace: right for every batch size,
-                    # since only the batch's size changes (tests compare traced and eager nets at several)
+                    # since only the batch's size changes; tests compare traced and eager nets at several sizes,
+                    # so the trace is not rerun and compared at each load
                     warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                    self._traced = {
-                        name: torch.jit.freeze(torch.jit.trace(net.eval(), example)) for name, net in self.nets.items()
-                    }
+                    self._traced = {name: _traced(net, example) for name, net in self.nets.items()}
         return self._traced
 
     def save(self, folder: str | Path, extra: dict | None = None) -> Path:
@@ -203,6 +202,10 @@ def _check_same(meta: dict, other: dict, path: Path) -> None:
     for key in _SHARED:
         if meta[key] != other[key]:
             raise CheckpointError(f"{path} has other {key} than {BAYES_FILE} beside it: they were not trained together")
+
+
+def _traced(net: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    return torch.jit.freeze(torch.jit.trace(net.eval(), example, check_trace=False))
 
 
 def _padded(rows: np.ndarray, at_least: int) -> np.ndarray:
