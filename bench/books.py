@@ -1,7 +1,8 @@
 """Throughput on a recording, beside the cost of merely decoding it.
 
-Every pass reads the file from disk (gzip included), the in-process ones in the replay source's
-batches (``BATCH_MESSAGES``); from parse on, each adds a stage to the one before:
+Every pass reads the file from disk (gzip included, ``open_recording``); parse, book and the keyed
+steps take it in the replay source's batches (``BATCH_MESSAGES``), as the flow does. From parse on,
+each pass adds a stage to the one before:
 
 - **decode only**: each message's JSON parsed, nothing more;
 - **parse**: the flow's parse step (``parse_batch``): each message decoded into market events,
