@@ -1,12 +1,22 @@
 """Throughput on a recording, beside the cost of merely decoding it.
 
-Every pass reads the file from disk (gzip included): the decode-only pass then just parses
-each message's JSON; the book pass runs the flow's keyed steps in this process, parse -> key by
-instrument -> sync + book + features (``InstrumentStates``, in the flow's batches); the flow pass
-runs the predict flow up to the features on one Bytewax worker, parse -> book -> features -> a
-fresh SQLite store (the models' cost is measured apart, by ``bench_models``), and measures each
-event's latency from the source reading it to its feature row being committed. Ratios to
-decode-only say what each stage costs beyond what any consumer of the file pays.
+Every pass reads the file from disk (gzip included, ``open_recording``); parse, book and the keyed
+steps take it in the replay source's batches (``BATCH_MESSAGES``), as the flow does. From parse on,
+each pass adds a stage to the one before:
+
+- **decode only**: each message's JSON parsed, nothing more;
+- **parse**: the flow's parse step (``parse_batch``): each message decoded into market events,
+  grouped by instrument;
+- **book**: parse, then each instrument's sync state machine and its book (``BookSync``), no
+  features (``SyncedBooks``, the path ``bench.hft_books`` sets beside hftbacktest);
+- **keyed steps**: the flow's keyed steps in this process, parse -> key by instrument -> sync +
+  book + features (``InstrumentStates``);
+- **flow**: the predict flow up to the features on one Bytewax worker, parse -> book -> features
+  -> a fresh SQLite store (the models' cost is measured apart, by ``bench_models``), with each
+  event's latency from the source reading it to its feature row being committed.
+
+Ratios to decode-only, measured in the same run, say what each stage costs beyond what any
+consumer of the file pays.
 """
 
 from __future__ import annotations
@@ -16,14 +26,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import orjson
 
-from dataflows.batches import InstrumentStates
+from bench.hft_books import quantumflow_books
+from dataflows.batches import InstrumentStates, parse_batch
 from dataflows.recordings import open_recording
 from dataflows.run import RunSummary, run_flow
 from dataflows.run_settings import RunSettings
+from dataflows.sources import BATCH_MESSAGES
 from quantumflow.events import RawMessage
 
 
@@ -34,7 +47,11 @@ class BenchResult:
     events: int
     repeats: int
     decode_only_msgs_per_s: float
-    book_msgs_per_s: float
+    parse_msgs_per_s: float
+    parse_events_per_s: float
+    sync_book_msgs_per_s: float  # parse + sync + book, no features
+    sync_book_events_per_s: float
+    book_msgs_per_s: float  # the keyed steps: parse + sync + book + features
     book_events_per_s: float
     flow_events_per_s: float  # one worker, into SQLite
     flow_latency_p50_ms: float
@@ -42,7 +59,16 @@ class BenchResult:
     feature_rows: int
 
     @property
+    def parse_ratio(self) -> float:
+        return self.parse_msgs_per_s / self.decode_only_msgs_per_s
+
+    @property
+    def sync_book_ratio(self) -> float:
+        return self.sync_book_msgs_per_s / self.decode_only_msgs_per_s
+
+    @property
     def ratio(self) -> float:
+        """The keyed steps' (with features)."""
         return self.book_msgs_per_s / self.decode_only_msgs_per_s
 
     @property
@@ -50,7 +76,13 @@ class BenchResult:
         return self.flow_events_per_s / self.decode_only_msgs_per_s
 
     def to_dict(self) -> dict:
-        return {**vars(self), "ratio": self.ratio, "flow_ratio": self.flow_ratio}
+        return {
+            **vars(self),
+            "parse_ratio": self.parse_ratio,
+            "sync_book_ratio": self.sync_book_ratio,
+            "ratio": self.ratio,
+            "flow_ratio": self.flow_ratio,
+        }
 
 
 def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> BenchResult:
@@ -62,6 +94,18 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
                 messages += 1
         return messages, 0
 
+    def parse() -> tuple[int, int]:
+        messages = events = 0
+        raws = iter(open_recording(path, feed))
+        while chunk := list(islice(raws, BATCH_MESSAGES)):
+            events += sum(len(batch.events) for batch in parse_batch(chunk).batches)
+            messages += sum(type(raw) is RawMessage for raw in chunk)
+        return messages, events
+
+    def sync_book() -> tuple[int, int]:
+        books = quantumflow_books(path, feed)
+        return books.messages, books.events
+
     def full() -> tuple[int, int]:
         messages = events = 0
         for step in InstrumentStates().replay(open_recording(path, feed)):
@@ -70,6 +114,8 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
         return messages, events
 
     decode_s, (messages, _) = _median_seconds(decode_only, repeats)
+    parse_s, (_, parse_events) = _median_seconds(parse, repeats)
+    sync_book_s, (_, sync_book_events) = _median_seconds(sync_book, repeats)
     full_s, (_, events) = _median_seconds(full, repeats)
     flow = _median_flow(path, feed, repeats)
     return BenchResult(
@@ -78,6 +124,10 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
         events=events,
         repeats=repeats,
         decode_only_msgs_per_s=messages / decode_s,
+        parse_msgs_per_s=messages / parse_s,
+        parse_events_per_s=parse_events / parse_s,
+        sync_book_msgs_per_s=messages / sync_book_s,
+        sync_book_events_per_s=sync_book_events / sync_book_s,
         book_msgs_per_s=messages / full_s,
         book_events_per_s=events / full_s,
         flow_events_per_s=flow.events_per_s,

@@ -96,9 +96,9 @@ class SyncedBooks:
         return next(iter(self.syncs.values())).book
 
 
-def quantumflow_books(path: Path) -> SyncedBooks:
+def quantumflow_books(path: str | Path, feed: str | None = None) -> SyncedBooks:
     books = SyncedBooks()
-    messages = iter(open_recording(path))
+    messages = iter(open_recording(path, feed))
     while chunk := list(islice(messages, BATCH_MESSAGES)):
         books.on_messages(chunk)
     return books

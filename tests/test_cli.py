@@ -83,6 +83,16 @@ def test_bench_json_reports_both_rates(simulated_recording):
         assert figures["messages"] == sum(1 for _ in lines)
     assert figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
     assert figures["ratio"] == pytest.approx(figures["book_msgs_per_s"] / figures["decode_only_msgs_per_s"])
+    # parse, and parse + sync + book without features: each its own rate and ratio to decode-only
+    for stage in ("parse", "sync_book"):
+        assert figures[f"{stage}_msgs_per_s"] > 0
+        ratio = figures[f"{stage}_msgs_per_s"] / figures["decode_only_msgs_per_s"]
+        assert figures[f"{stage}_ratio"] == pytest.approx(ratio)
+    # every in-process pass parsed the same events from the same messages
+    assert figures["events"] > 0
+    for stage in ("parse", "sync_book", "book"):
+        per_message = figures[f"{stage}_events_per_s"] / figures[f"{stage}_msgs_per_s"]
+        assert per_message == pytest.approx(figures["events"] / figures["messages"], rel=1e-12)
 
 
 def test_run_with_no_recording_simulates_one_and_fills_the_store(tmp_path):
@@ -158,3 +168,11 @@ def test_bench_json_has_the_flow_figures(simulated_recording):
     figures = json.loads(result.stdout)
     assert figures["flow_events_per_s"] > 0 and figures["flow_latency_p99_ms"] >= figures["flow_latency_p50_ms"] > 0
     assert figures["flow_ratio"] == pytest.approx(figures["flow_events_per_s"] / figures["decode_only_msgs_per_s"])
+
+
+def test_bench_prints_each_pass_beside_decode_only(simulated_recording):
+    result = run("bench", str(simulated_recording / "binance_btcusdt.gz"), "--repeats", "1", "--no-models-cost")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.endswith("x decode-only")]
+    assert [row[0] for row in rows] == ["decode", "parse:", "book:", "keyed", "whole"]
+    assert rows[0][-3] == "1.00" and all(float(row[-3]) > 0 for row in rows)
