@@ -30,7 +30,7 @@ _INF = float("inf")
 _new = tuple.__new__
 
 
-class _Depth(Struct, tag_field="e", tag="depthUpdate", forbid_unknown_fields=True):
+class _Depth(Struct, tag_field="e", tag="depthUpdate", forbid_unknown_fields=True, gc=False):
     E: Int
     s: str
     U: Int
@@ -42,7 +42,7 @@ class _Depth(Struct, tag_field="e", tag="depthUpdate", forbid_unknown_fields=Tru
     ps: str | UnsetType = UNSET
 
 
-class _Ticker(Struct, tag_field="e", tag="bookTicker", forbid_unknown_fields=True):
+class _Ticker(Struct, tag_field="e", tag="bookTicker", forbid_unknown_fields=True, gc=False):
     u: Int
     s: str
     b: str
@@ -54,7 +54,7 @@ class _Ticker(Struct, tag_field="e", tag="bookTicker", forbid_unknown_fields=Tru
     ps: str | UnsetType = UNSET
 
 
-class _SpotTicker(Struct, forbid_unknown_fields=True):
+class _SpotTicker(Struct, forbid_unknown_fields=True, gc=False):
     """Spot ``bookTicker``: no event type, no time."""
 
     u: Int
@@ -65,7 +65,7 @@ class _SpotTicker(Struct, forbid_unknown_fields=True):
     A: str
 
 
-class _Trade(Struct, tag_field="e", tag="trade", forbid_unknown_fields=True):
+class _Trade(Struct, tag_field="e", tag="trade", forbid_unknown_fields=True, gc=False):
     T: Int
     s: str
     t: Int
@@ -77,7 +77,7 @@ class _Trade(Struct, tag_field="e", tag="trade", forbid_unknown_fields=True):
     M: bool | UnsetType = UNSET
 
 
-class _AggTrade(Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True):
+class _AggTrade(Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True, gc=False):
     T: Int
     s: str
     a: Int
@@ -90,12 +90,12 @@ class _AggTrade(Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=Tru
     M: bool | UnsetType = UNSET
 
 
-class _Stream(Struct, forbid_unknown_fields=True):
+class _Stream(Struct, forbid_unknown_fields=True, gc=False):
     data: _Depth | _Ticker | _Trade | _AggTrade
     stream: str | UnsetType = UNSET
 
 
-class _SpotTickerStream(Struct, forbid_unknown_fields=True):
+class _SpotTickerStream(Struct, forbid_unknown_fields=True, gc=False):
     data: _SpotTicker
     stream: str | UnsetType = UNSET
 
