@@ -9,7 +9,10 @@ both books agree.
   replay source's batches (``open_recording``, ``BATCH_MESSAGES``), parsed and keyed by instrument by
   the flow's parse step (``parse_batch``), each event through its instrument's ``BookSync`` (the sync
   state machine: snapshot, buffered diffs, ``pu`` chaining, resyncs on a gap; every message is
-  parsed: ``depthUpdate``, the REST snapshot, ``bookTicker`` and ``trade``).
+  parsed: ``depthUpdate``, the REST snapshot, ``bookTicker`` and ``trade``), with the garbage collector
+  set as a flow run sets it (``dataflows.collector.fewer_collections``: what exists before is left out of
+  its passes, and they are rarer). Without that, its full passes would also walk the objects hftbacktest's
+  warm-up left in this process (numba's, some 100,000), which cost a run of the flow nothing.
 - **hftbacktest** (2.4.4, a dev dependency): its converter for Binance futures recordings
   (``hftbacktest.data.utils.binancefutures.convert``: every line JSON-decoded in Python, depth levels
   and market trades into its event rows, ``bookTicker`` skipped; its feed-latency shift and event-order
@@ -49,6 +52,7 @@ import numpy as np
 import orjson
 
 from dataflows.batches import parse_batch
+from dataflows.collector import fewer_collections
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.sources import BATCH_MESSAGES
 from operators.book import OrderBook
@@ -98,9 +102,10 @@ class SyncedBooks:
 
 def quantumflow_books(path: Path) -> SyncedBooks:
     books = SyncedBooks()
-    messages = iter(open_recording(path))
-    while chunk := list(islice(messages, BATCH_MESSAGES)):
-        books.on_messages(chunk)
+    with fewer_collections():
+        messages = iter(open_recording(path))
+        while chunk := list(islice(messages, BATCH_MESSAGES)):
+            books.on_messages(chunk)
     return books
 
 
