@@ -42,7 +42,7 @@ def parse_batch(
     by_instrument: dict[str, InstrumentBatch] = {}
     dead: list[DeadLetter] = []
     quiet = 0
-    feed = fast = instrument = group = None  # the last message's feed and its fast decoder, the last event's group
+    feed = fast = instrument = add = None  # the last message's feed and its fast decoder, the last event's group
     for index, raw in enumerate(messages):
         if type(raw) is DeadLetter:
             dead.append(raw)
@@ -54,10 +54,8 @@ def parse_batch(
         if event is not None:  # most messages: one event, as parse would give it
             if event.instrument != instrument:
                 instrument = event.instrument
-                group = by_instrument.get(instrument)
-                if group is None:
-                    group = by_instrument[instrument] = InstrumentBatch(instrument, feed, read_ns, [])
-            group.events.append((event, raw))
+                add = _group(by_instrument, instrument, feed, read_ns).events.append
+            add((event, raw))
             continue
         events = parse(raw)
         if not events:
@@ -68,11 +66,16 @@ def parse_batch(
                 continue
             if event.instrument != instrument:
                 instrument = event.instrument
-                group = by_instrument.get(instrument)
-                if group is None:
-                    group = by_instrument[instrument] = InstrumentBatch(instrument, feed, read_ns, [])
-            group.events.append((event, raw))
+                add = _group(by_instrument, instrument, feed, read_ns).events.append
+            add((event, raw))
     return Parsed(list(by_instrument.values()), dead, quiet)
+
+
+def _group(by_instrument: dict[str, InstrumentBatch], instrument: str, feed: str, read_ns: int) -> InstrumentBatch:
+    group = by_instrument.get(instrument)
+    if group is None:
+        group = by_instrument[instrument] = InstrumentBatch(instrument, feed, read_ns, [])
+    return group
 
 
 def split_by_instrument(

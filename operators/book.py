@@ -133,14 +133,14 @@ class BookSide:
     def set_levels(self, changes: list[Level]) -> None:
         """Set each (price, quantity) in turn, a zero quantity removing the price."""
         levels, ranked = self.levels, self.ranked
+        pop = levels.pop
         if self.sign > 0:
             for price, quantity in changes:
                 if quantity:
                     if price not in levels:
                         insort(ranked, price)
                     levels[price] = quantity
-                elif price in levels:
-                    del levels[price]
+                elif pop(price, None) is not None:  # one lookup: quantities are never None
                     del ranked[bisect_left(ranked, price)]
         else:
             for price, quantity in changes:
@@ -148,8 +148,7 @@ class BookSide:
                     if price not in levels:
                         insort(ranked, -price)
                     levels[price] = quantity
-                elif price in levels:
-                    del levels[price]
+                elif pop(price, None) is not None:  # one lookup: quantities are never None
                     del ranked[bisect_left(ranked, -price)]
 
 

@@ -103,17 +103,19 @@ class _SpotTickerStream(Struct, forbid_unknown_fields=True, gc=False):
 _TYPED = msgspec.json.Decoder(_Stream)
 _SPOT_TICKER = msgspec.json.Decoder(_SpotTickerStream)
 _LEVELS = msgspec.json.Decoder(list[tuple[Price, Size]], strict=False)
+_decode_levels = _LEVELS.decode
 
 
 def decoder(exchange: str):
     """The fast decoder for one Binance market: raw message -> its one event, or None."""
     instruments: dict[str, str] = {}
     spot = exchange == "binance"  # whose bookTicker has no event type
+    decode_typed, decode_spot_ticker = _TYPED.decode, _SPOT_TICKER.decode
 
     def decode(raw: RawMessage) -> BookDelta | BestBidOffer | Trade | None:
         payload = raw.payload
         try:
-            data = (_SPOT_TICKER if spot and b'"e":' not in payload else _TYPED).decode(payload).data
+            data = (decode_spot_ticker if spot and b'"e":' not in payload else decode_typed)(payload).data
             symbol = data.s
             instrument = instruments.get(symbol)
             if instrument is None:
@@ -155,8 +157,8 @@ def decoder(exchange: str):
                         data.U,
                         data.u,
                         data.pu,
-                        _LEVELS.decode(data.b),
-                        _LEVELS.decode(data.a),
+                        _decode_levels(data.b),
+                        _decode_levels(data.a),
                         None,
                     ),
                 )
