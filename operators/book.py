@@ -1,12 +1,13 @@
 """The L2 order book of one instrument.
 
-Each side is a ``BookSide``: a plain dict (price -> absolute quantity) and its prices in a sorted
-list, best last, so that a change to a known price is a dict write, a new or removed price one bisect
-and one move of the list's tail (books hold a few thousand levels at most, and changes come mostly
-near the top), and the best levels a slice. The book only ever holds what the venue told it: a
-snapshot resets it, a delta sets absolute quantities (0 removes a level), and when it can no longer
-be trusted (gap, bad checksum, crossed) it is emptied and marked stale until the next snapshot,
-because a wrong book is worse than none.
+Each side is a ``BookSide``: a plain dict (price -> absolute quantity) and the prices of its best
+levels in a sorted list, best last, so that a change to a known price is a dict write, a new or
+removed price near the top one bisect and one move of the list's tail (changes come mostly near the
+top), one further down a dict write alone, and the best levels a slice.
+
+The book only ever holds what the venue told it: a snapshot resets it, a delta sets absolute
+quantities (0 removes a level), and when it can no longer be trusted (gap, bad checksum, crossed)
+it is emptied and marked stale until the next snapshot, because a wrong book is worse than none.
 
 Venues with a finer best-bid/offer stream than their depth stream (Binance ``bookTicker``)
 share one update-id space between the two; the book's top then comes from whichever of the
@@ -26,6 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, Level
+
+_NO_FLOOR = float("-inf")
 
 WAITING = "waiting for snapshot"
 LIVE = "live"
@@ -51,16 +54,33 @@ class TopLevels(NamedTuple):
 class BookSide:
     """One side of a book: price -> quantity, read as a dict sorted by price is (ascending).
 
-    ``levels`` is a plain dict, ``ranked`` its prices as sort keys from the worst level to the best:
+    ``levels`` is a plain dict; ``ranked`` holds prices as sort keys from the worse levels to the best:
     bids their prices, asks their prices negated (``sign``). The best level is then last on both
-    sides, and as most changes come near the top, a new or removed price moves little of the list."""
+    sides, and as most changes come near the top, a new or removed price moves little of the list.
+    Only the top of a deep side is ranked: keys at or above ``floor``, every one of them (all of the
+    side while ``floor`` is -inf). Past ``MAX_RANKED`` keys the list is cut back to the best ``TOP``, so
+    that changes below them are dict writes alone; under ``MIN_RANKED`` it is ranked anew (so that
+    reads of the best few stay slices), as it is before any read of the whole side in order."""
 
-    __slots__ = ("levels", "ranked", "sign")
+    __slots__ = ("floor", "levels", "ranked", "sign")
+
+    TOP = 256
+    MAX_RANKED = 1_024
+    MIN_RANKED = 32
 
     def __init__(self, levels: Iterable[Level] = (), sign: float = 1.0) -> None:
         self.levels: dict[float, float] = dict(levels)
         self.sign = sign
-        self.ranked: list[float] = sorted(self.levels) if sign > 0 else sorted(-price for price in self.levels)
+        self._rank_all()
+
+    def _rank_all(self) -> None:
+        self.ranked: list[float] = sorted(self.levels) if self.sign > 0 else sorted([-p for p in self.levels])
+        self.floor = _NO_FLOOR
+
+    def _all_ranked(self) -> list[float]:
+        if self.floor != _NO_FLOOR:
+            self._rank_all()
+        return self.ranked
 
     def __len__(self) -> int:
         return len(self.levels)
@@ -78,7 +98,8 @@ class BookSide:
         return iter(self.keys())
 
     def __reversed__(self) -> Iterator[float]:
-        return reversed(self.ranked) if self.sign > 0 else map(neg, self.ranked)
+        ranked = self._all_ranked()
+        return reversed(ranked) if self.sign > 0 else map(neg, ranked)
 
     def __eq__(self, other: object) -> bool:
         return self.levels == (other.levels if isinstance(other, BookSide) else other)
@@ -93,7 +114,8 @@ class BookSide:
 
     def keys(self) -> list[float]:
         """The prices, ascending."""
-        return list(self.ranked) if self.sign > 0 else [-key for key in reversed(self.ranked)]
+        ranked = self._all_ranked()
+        return list(ranked) if self.sign > 0 else [-key for key in reversed(ranked)]
 
     def values(self) -> list[float]:
         return list(map(self.levels.__getitem__, self.keys()))
@@ -105,51 +127,63 @@ class BookSide:
 
     def best(self, n: int) -> list[Level]:
         """The best ``n`` levels, best first."""
-        keys = self.ranked[: -n - 1 : -1]
+        ranked = self.ranked if n <= len(self.ranked) else self._all_ranked()
+        keys = ranked[: -n - 1 : -1]
         prices = keys if self.sign > 0 else [-key for key in keys]
         return list(zip(prices, map(self.levels.__getitem__, prices), strict=True))
 
-    def best_price(self) -> float:
-        return self.ranked[-1] * self.sign
+    def best_key(self) -> float | None:
+        """The best level's key (its price, negated on the ask side), or None on an empty side."""
+        ranked = self.ranked or self._all_ranked()
+        return ranked[-1] if ranked else None
 
     def peekitem(self, index: int = -1) -> Level:
         """The level at ``index`` in ascending price order."""
-        price = self.ranked[index] if self.sign > 0 else -self.ranked[-1 - index]
+        ranked = self._all_ranked()
+        price = ranked[index] if self.sign > 0 else -ranked[-1 - index]
         return price, self.levels[price]
 
     def popitem(self, index: int = -1) -> Level:
-        price = self.ranked.pop(index) if self.sign > 0 else -self.ranked.pop(-1 - index)
+        ranked = self._all_ranked()
+        price = ranked.pop(index) if self.sign > 0 else -ranked.pop(-1 - index)
         return price, self.levels.pop(price)
 
     def keep_best(self, n: int) -> None:
         """Drop all but the best ``n`` levels."""
-        excess = len(self.ranked) - n
+        excess = len(self.levels) - n
         if excess > 0:
+            ranked = self._all_ranked()
             sign, levels = self.sign, self.levels
-            for key in self.ranked[:excess]:
+            for key in ranked[:excess]:
                 del levels[key * sign]
-            del self.ranked[:excess]
+            del ranked[:excess]
 
     def set_levels(self, changes: list[Level]) -> None:
         """Set each (price, quantity) in turn, a zero quantity removing the price."""
-        levels, ranked = self.levels, self.ranked
+        levels, ranked, floor = self.levels, self.ranked, self.floor
         pop = levels.pop
         if self.sign > 0:
             for price, quantity in changes:
                 if quantity:
-                    if price not in levels:
+                    if price not in levels and price >= floor:
                         insort(ranked, price)
                     levels[price] = quantity
-                elif pop(price, None) is not None:  # one lookup: quantities are never None
+                elif pop(price, None) is not None and price >= floor:  # one lookup: quantities are never None
                     del ranked[bisect_left(ranked, price)]
         else:
+            ceiling = -floor  # of the prices ranked
             for price, quantity in changes:
                 if quantity:
-                    if price not in levels:
+                    if price not in levels and price <= ceiling:
                         insort(ranked, -price)
                     levels[price] = quantity
-                elif pop(price, None) is not None:  # one lookup: quantities are never None
+                elif pop(price, None) is not None and price <= ceiling:
                     del ranked[bisect_left(ranked, -price)]
+        if len(ranked) > self.MAX_RANKED:
+            del ranked[: len(ranked) - self.TOP]
+            self.floor = ranked[0]
+        elif len(ranked) < self.MIN_RANKED and floor != _NO_FLOOR:
+            self._rank_all()
 
 
 class OrderBook:
@@ -231,8 +265,8 @@ class OrderBook:
 
     def crossed(self) -> bool:
         """True when the depth book's best bid is at or above its best ask."""
-        bids, asks = self.bids.ranked, self.asks.ranked
-        return bool(bids) and bool(asks) and bids[-1] >= -asks[-1]
+        bid, ask = self.bids.best_key(), self.asks.best_key()
+        return bid is not None and ask is not None and bid >= -ask
 
     def depth_top(self) -> TopOfBook | None:
         """Best bid and ask of the depth stream alone, or None while a side is empty."""
