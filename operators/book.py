@@ -165,7 +165,7 @@ class BookSide:
         if self.sign > 0:
             for price, quantity in changes:
                 if quantity:
-                    if price not in levels and price >= floor:
+                    if price >= floor and price not in levels:  # below the ranked top: a dict write alone
                         insort(ranked, price)
                     levels[price] = quantity
                 elif pop(price, None) is not None and price >= floor:  # one lookup: quantities are never None
@@ -174,7 +174,7 @@ class BookSide:
             ceiling = -floor  # of the prices ranked
             for price, quantity in changes:
                 if quantity:
-                    if price not in levels and price <= ceiling:
+                    if price <= ceiling and price not in levels:
                         insort(ranked, -price)
                     levels[price] = quantity
                 elif pop(price, None) is not None and price <= ceiling:
