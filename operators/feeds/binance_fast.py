@@ -9,7 +9,8 @@ plain path reads it (a field skipped unread could hold JSON that orjson rejects,
 too large for a double or invalid UTF-8), and integers are held to the range orjson reads as
 integers. Levels are read by a lax decoder (decimal strings to floats, checked positive and finite
 in C), which rounds as ``float()`` does. Events are made with ``tuple.__new__``, which is what their
-``NamedTuple`` constructor does, without its Python frame.
+``NamedTuple`` constructor does, without its Python frame. The structs are left out of the garbage
+collector's passes (``gc=False``): they live for one message and hold nothing that could point back.
 """
 
 from __future__ import annotations
