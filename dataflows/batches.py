@@ -16,7 +16,7 @@ from dataflows.rows import TableRows, dead_letter_rows
 from dataflows.sources import BATCH_MESSAGES, merged, recording_paths
 from operators.book import OrderBook
 from operators.features.micro_price import MicroPriceTable
-from operators.feeds import is_decoder_error, parse
+from operators.feeds import fast_decoder, is_decoder_error, parse
 from operators.instrument import Derived, InstrumentState, Observer
 from quantumflow.events import DeadLetter, MarketEvent, RawMessage
 
@@ -42,9 +42,20 @@ def parse_batch(
     by_instrument: dict[str, InstrumentBatch] = {}
     dead: list[DeadLetter] = []
     quiet = 0
+    feed = fast = instrument = add = None  # the last message's feed and its fast decoder, the last event's group
     for index, raw in enumerate(messages):
         if type(raw) is DeadLetter:
             dead.append(raw)
+            continue
+        if raw.feed != feed:
+            feed = raw.feed
+            fast = fast_decoder(feed)
+        event = None if fast is None else fast(raw)
+        if event is not None:  # most messages: one event, as parse would give it
+            if event.instrument != instrument:
+                instrument = event.instrument
+                add = _group(by_instrument, instrument, feed, read_ns).events.append
+            add((event, raw))
             continue
         events = parse(raw)
         if not events:
@@ -53,11 +64,18 @@ def parse_batch(
             if type(event) is DeadLetter:
                 dead.append(event if places is None else located(event, places[index]))
                 continue
-            group = by_instrument.get(event.instrument)
-            if group is None:
-                group = by_instrument[event.instrument] = InstrumentBatch(event.instrument, raw.feed, read_ns, [])
-            group.events.append((event, raw))
+            if event.instrument != instrument:
+                instrument = event.instrument
+                add = _group(by_instrument, instrument, feed, read_ns).events.append
+            add((event, raw))
     return Parsed(list(by_instrument.values()), dead, quiet)
+
+
+def _group(by_instrument: dict[str, InstrumentBatch], instrument: str, feed: str, read_ns: int) -> InstrumentBatch:
+    group = by_instrument.get(instrument)
+    if group is None:
+        group = by_instrument[instrument] = InstrumentBatch(instrument, feed, read_ns, [])
+    return group
 
 
 def split_by_instrument(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import math
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
+from dataflows.collector import fewer_collections
 from dataflows.live_source import NothingReceived
 from dataflows.metrics import FlowMetrics
 from dataflows.predict import predict_flow
@@ -30,11 +30,6 @@ from store import open_store
 # Bytewax holds items exchanged between workers until their epoch closes, so with several workers
 # an event's latency is about one epoch; shorter epochs cost throughput.
 EPOCH_INTERVAL = timedelta(milliseconds=250)
-# A run allocates many short-lived containers (rows, predictions): the collector's youngest generation is
-# collected every this many allocations instead of Python's 700, the middle one 20 times rarer, and a full
-# pass (tens of ms over the predictions waiting for labels, a stall a live feed's p99 sees) 1,000 times
-# rarer still: hours apart, not seconds. Short-lived garbage is freed by reference counting meanwhile.
-GC_THRESHOLD = (50_000, 20, 1_000)
 
 
 @dataclass
@@ -81,7 +76,7 @@ def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = 
     flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warnings.append)
     recovery, epoch_interval = _recovery(settings)  # once the flow could be built: a failed start leaves no folder
     started = time.perf_counter()
-    with _stop_on_signals(metrics), _fewer_collections():
+    with _stop_on_signals(metrics), fewer_collections():
         cli_main(flow, workers_per_process=settings.workers, epoch_interval=epoch_interval, recovery_config=recovery)
     if metrics.store_failure is not None:
         raise metrics.store_failure
@@ -133,25 +128,6 @@ def _stop_on_signals(metrics: FlowMetrics) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """While the flow runs, what exists before it (modules, models: never garbage) is left out of the
-    garbage collector's passes (``gc.freeze``) and the collector runs less often (``GC_THRESHOLD``): its
-    full passes over the process's objects cost a run with predictions about a tenth of its time. Only in
-    the main thread: a run in another thread leaves the process's collector as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _recovery(settings: RunSettings) -> tuple[RecoveryConfig | None, timedelta]:

@@ -1,12 +1,13 @@
 """The L2 order book of one instrument.
 
-Each side is a ``BookSide``: a dict (price -> absolute quantity) that also keeps its prices in a
-sorted list, so that a change to a known price is a dict write, a new or removed price one bisect
-and one move of the list's tail (books hold a few thousand levels at most), and the best levels a
-slice. The book only ever holds what the venue told it: a snapshot resets it, a delta sets
-absolute quantities (0 removes a level), and when it can no longer be trusted (gap, bad checksum,
-crossed) it is emptied and marked stale until the next snapshot, because a wrong book is worse
-than none.
+Each side is a ``BookSide``: a plain dict (price -> absolute quantity) and the prices of its best
+levels in a sorted list, best last, so that a change to a known price is a dict write, a new or
+removed price near the top one bisect and one move of the list's tail (changes come mostly near the
+top), one further down a dict write alone, and the best levels a slice.
+
+The book only ever holds what the venue told it: a snapshot resets it, a delta sets absolute
+quantities (0 removes a level), and when it can no longer be trusted (gap, bad checksum, crossed)
+it is emptied and marked stale until the next snapshot, because a wrong book is worse than none.
 
 Venues with a finer best-bid/offer stream than their depth stream (Binance ``bookTicker``)
 share one update-id space between the two; the book's top then comes from whichever of the
@@ -20,11 +21,14 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
+from operator import neg
 from typing import NamedTuple
 
 import numpy as np
 
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, Level
+
+_NO_FLOOR = float("-inf")
 
 WAITING = "waiting for snapshot"
 LIVE = "live"
@@ -47,55 +51,139 @@ class TopLevels(NamedTuple):
     ask_sizes: np.ndarray
 
 
-_dict_set = dict.__setitem__
-_dict_del = dict.__delitem__
+class BookSide:
+    """One side of a book: price -> quantity, read as a dict sorted by price is (ascending).
 
+    ``levels`` is a plain dict; ``ranked`` holds prices as sort keys from the worse levels to the best:
+    bids their prices, asks their prices negated (``sign``). The best level is then last on both
+    sides, and as most changes come near the top, a new or removed price moves little of the list.
+    Only the top of a deep side is ranked: keys at or above ``floor``, every one of them (all of the
+    side while ``floor`` is -inf). Past ``MAX_RANKED`` keys the list is cut back to the best ``TOP``, so
+    that changes below them are dict writes alone; under ``MIN_RANKED`` it is ranked anew (so that
+    reads of the best few stay slices), as it is before any read of the whole side in order."""
 
-class BookSide(dict):
-    """One side of a book: price -> quantity, read in ascending price order (as a sorted dict is);
-    ``prices`` is the sorted list of its keys."""
+    __slots__ = ("floor", "levels", "ranked", "sign")
 
-    __slots__ = ("prices",)
+    TOP = 256
+    MAX_RANKED = 1_024
+    MIN_RANKED = 32
 
-    def __init__(self, levels: Iterable[Level] = ()) -> None:
-        super().__init__(levels)
-        self.prices: list[float] = sorted(dict.keys(self))
+    def __init__(self, levels: Iterable[Level] = (), sign: float = 1.0) -> None:
+        self.levels: dict[float, float] = dict(levels)
+        self.sign = sign
+        self._rank_all()
 
-    def __setitem__(self, price: float, quantity: float) -> None:
-        if price not in self:
-            insort(self.prices, price)
-        _dict_set(self, price, quantity)
+    def _rank_all(self) -> None:
+        self.ranked: list[float] = sorted(self.levels) if self.sign > 0 else sorted([-p for p in self.levels])
+        self.floor = _NO_FLOOR
 
-    def __delitem__(self, price: float) -> None:
-        _dict_del(self, price)
-        del self.prices[bisect_left(self.prices, price)]
+    def _all_ranked(self) -> list[float]:
+        if self.floor != _NO_FLOOR:
+            self._rank_all()
+        return self.ranked
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+    def __contains__(self, price: object) -> bool:
+        return price in self.levels
+
+    def __getitem__(self, price: float) -> float:
+        return self.levels[price]
+
+    def get(self, price: float, default=None):
+        return self.levels.get(price, default)
 
     def __iter__(self) -> Iterator[float]:
-        return iter(self.prices)
+        return iter(self.keys())
 
     def __reversed__(self) -> Iterator[float]:
-        return reversed(self.prices)
+        ranked = self._all_ranked()
+        return reversed(ranked) if self.sign > 0 else map(neg, ranked)
+
+    def __eq__(self, other: object) -> bool:
+        return self.levels == (other.levels if isinstance(other, BookSide) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BookSide({self.items()!r})"
 
     def __reduce__(self):
-        return BookSide, (list(self.items()),)
+        return BookSide, (self.items(), self.sign)
 
-    def keys(self) -> list[float]:  # type: ignore[override]
-        return list(self.prices)
+    def keys(self) -> list[float]:
+        """The prices, ascending."""
+        ranked = self._all_ranked()
+        return list(ranked) if self.sign > 0 else [-key for key in reversed(ranked)]
 
-    def values(self) -> list[float]:  # type: ignore[override]
-        return [self[p] for p in self.prices]
+    def values(self) -> list[float]:
+        return list(map(self.levels.__getitem__, self.keys()))
 
-    def items(self) -> list[Level]:  # type: ignore[override]
+    def items(self) -> list[Level]:
         """(price, quantity) in ascending price order."""
-        return [(p, self[p]) for p in self.prices]
+        prices = self.keys()
+        return list(zip(prices, map(self.levels.__getitem__, prices), strict=True))
+
+    def best(self, n: int) -> list[Level]:
+        """The best ``n`` levels, best first."""
+        ranked = self.ranked if n <= len(self.ranked) else self._all_ranked()
+        keys = ranked[: -n - 1 : -1]
+        prices = keys if self.sign > 0 else [-key for key in keys]
+        return list(zip(prices, map(self.levels.__getitem__, prices), strict=True))
+
+    def best_key(self) -> float | None:
+        """The best level's key (its price, negated on the ask side), or None on an empty side."""
+        ranked = self.ranked or self._all_ranked()
+        return ranked[-1] if ranked else None
 
     def peekitem(self, index: int = -1) -> Level:
-        price = self.prices[index]
-        return price, dict.__getitem__(self, price)
+        """The level at ``index`` in ascending price order."""
+        ranked = self._all_ranked()
+        price = ranked[index] if self.sign > 0 else -ranked[-1 - index]
+        return price, self.levels[price]
 
-    def popitem(self, index: int = -1) -> Level:  # type: ignore[override]
-        price = self.prices.pop(index)
-        return price, dict.pop(self, price)
+    def popitem(self, index: int = -1) -> Level:
+        ranked = self._all_ranked()
+        price = ranked.pop(index) if self.sign > 0 else -ranked.pop(-1 - index)
+        return price, self.levels.pop(price)
+
+    def keep_best(self, n: int) -> None:
+        """Drop all but the best ``n`` levels."""
+        excess = len(self.levels) - n
+        if excess > 0:
+            ranked = self._all_ranked()
+            sign, levels = self.sign, self.levels
+            for key in ranked[:excess]:
+                del levels[key * sign]
+            del ranked[:excess]
+
+    def set_levels(self, changes: list[Level]) -> None:
+        """Set each (price, quantity) in turn, a zero quantity removing the price."""
+        levels, ranked, floor = self.levels, self.ranked, self.floor
+        pop = levels.pop
+        if self.sign > 0:
+            for price, quantity in changes:
+                if quantity:
+                    if price >= floor and price not in levels:  # below the ranked top: a dict write alone
+                        insort(ranked, price)
+                    levels[price] = quantity
+                elif pop(price, None) is not None and price >= floor:  # one lookup: quantities are never None
+                    del ranked[bisect_left(ranked, price)]
+        else:
+            ceiling = -floor  # of the prices ranked
+            for price, quantity in changes:
+                if quantity:
+                    if price <= ceiling and price not in levels:
+                        insort(ranked, -price)
+                    levels[price] = quantity
+                elif pop(price, None) is not None and price <= ceiling:
+                    del ranked[bisect_left(ranked, -price)]
+        if len(ranked) > self.MAX_RANKED:
+            del ranked[: len(ranked) - self.TOP]
+            self.floor = ranked[0]
+        elif len(ranked) < self.MIN_RANKED and floor != _NO_FLOOR:
+            self._rank_all()
 
 
 class OrderBook:
@@ -113,7 +201,7 @@ class OrderBook:
 
     def __init__(self) -> None:
         self.bids = BookSide()
-        self.asks = BookSide()
+        self.asks = BookSide(sign=-1.0)
         self.sequence: int | None = None
         self.status = WAITING
         self.stale_reason: str | None = None
@@ -135,7 +223,7 @@ class OrderBook:
     def apply_snapshot(self, snapshot: BookSnapshot) -> None:
         self._depth_levels = None
         self.bids = BookSide({p: q for p, q in snapshot.bids if q}.items())
-        self.asks = BookSide({p: q for p, q in snapshot.asks if q}.items())
+        self.asks = BookSide({p: q for p, q in snapshot.asks if q}.items(), -1.0)
         self.sequence = snapshot.sequence
         self.max_depth = snapshot.max_depth
         if snapshot.precision is not None:
@@ -146,22 +234,23 @@ class OrderBook:
 
     def apply_delta(self, delta: BookDelta) -> None:
         self._depth_levels = None
-        _set_levels(self.bids, delta.bids)
-        _set_levels(self.asks, delta.asks)
+        self.bids.set_levels(delta.bids)
+        self.asks.set_levels(delta.asks)
         if delta.sequence is not None:
             self.sequence = delta.sequence
         if self.max_depth is not None:
             self._truncate()
 
     def apply_bbo(self, bbo: BestBidOffer) -> None:
-        if self.bbo is None or _newer(bbo.sequence, self.bbo.sequence):
-            self.bbo = bbo
+        last = self.bbo
+        if last is None or (bbo.sequence is not None and (last.sequence is None or bbo.sequence > last.sequence)):
+            self.bbo = bbo  # the newer by update id, as in _newer
 
     def invalidate(self, reason: str) -> None:
         """Forget every level: the book is stale until the next snapshot."""
         self._depth_levels = None
         self.bids = BookSide()
-        self.asks = BookSide()
+        self.asks = BookSide(sign=-1.0)
         self.status = STALE
         self.stale_reason = reason
 
@@ -169,17 +258,15 @@ class OrderBook:
         depth = self.max_depth
         if depth is None:
             return
-        while len(self.bids) > depth:
-            self.bids.popitem(0)
-        while len(self.asks) > depth:
-            self.asks.popitem(-1)
+        self.bids.keep_best(depth)
+        self.asks.keep_best(depth)
 
     # -- reads ---------------------------------------------------------------------------
 
     def crossed(self) -> bool:
         """True when the depth book's best bid is at or above its best ask."""
-        bids, asks = self.bids.prices, self.asks.prices
-        return bool(bids) and bool(asks) and bids[-1] >= asks[0]
+        bid, ask = self.bids.best_key(), self.asks.best_key()
+        return bid is not None and ask is not None and bid >= -ask
 
     def depth_top(self) -> TopOfBook | None:
         """Best bid and ask of the depth stream alone, or None while a side is empty."""
@@ -210,10 +297,8 @@ class OrderBook:
         if cached is not None and cached[0] == n:
             _, bids, asks = cached
         else:
-            bid_prices = self.bids.prices[: -n - 1 : -1]
-            ask_prices = self.asks.prices[:n]
-            bids = list(zip(bid_prices, map(self.bids.__getitem__, bid_prices), strict=True))
-            asks = list(zip(ask_prices, map(self.asks.__getitem__, ask_prices), strict=True))
+            bids = self.bids.best(n)
+            asks = self.asks.best(n)
             self._depth_levels = (n, bids, asks)
         bbo = self._fresher_bbo()
         if bbo is not None:
@@ -238,18 +323,6 @@ class OrderBook:
         if bbo is not None and self.status == LIVE and _newer(bbo.sequence, self.sequence):
             return bbo
         return None
-
-
-def _set_levels(side: BookSide, levels: list[Level]) -> None:
-    prices = side.prices
-    for price, quantity in levels:
-        if quantity:
-            if price not in side:
-                insort(prices, price)
-            _dict_set(side, price, quantity)
-        elif price in side:
-            _dict_del(side, price)
-            del prices[bisect_left(prices, price)]
 
 
 def _newer(sequence: int | None, than: int | None) -> bool:

@@ -90,17 +90,18 @@ class BookSync:
         self.discarded = 0  # deltas never applied: made moot by a snapshot, or buffer overflow
 
     def on_event(self, event: MarketEvent, raw: RawMessage) -> list[Output]:
-        if type(event) is BookDelta:
+        kind = type(event)
+        if kind is BestBidOffer:  # the most frequent, first
+            return self._on_bbo(event, raw)
+        if kind is BookDelta:
             if self.book.status == LIVE:
                 return self._on_live_delta(event, raw)
             if len(self.buffer) == self.buffer.maxlen:
                 self.discarded += 1
             self.buffer.append((event, raw))
             return []
-        if type(event) is BookSnapshot:
+        if kind is BookSnapshot:
             return self._on_snapshot(event)
-        if type(event) is BestBidOffer:
-            return self._on_bbo(event, raw)
         return [event]
 
     def _on_snapshot(self, snapshot: BookSnapshot) -> list[Output]:

@@ -5,13 +5,15 @@ real recording, event by event through the sync."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataflows.recordings import open_recording
-from operators.book import OrderBook
+from operators.book import BookSide, OrderBook
 from operators.book_reference import ReferenceOrderBook
 from operators.feeds import FEEDS, parse
 from operators.sync import BookSync
@@ -90,6 +92,46 @@ def test_the_book_equals_the_reference_on_generated_streams(stream):
         apply(reference, event)
         assert view(book)[0] == view(reference)[0]
     assert view(pickle.loads(pickle.dumps(book)))[0] == view(book)[0]
+
+
+def top_view(book) -> str:
+    """What a book shows from the top of its sides alone, as ``view`` compares it."""
+    shown = (
+        book.crossed(),
+        book.depth_top(),
+        book.top_of_book(),
+        book.top_update_id,
+        [book.top_level_lists(n) for n in (1, 2, 4)],
+        len(book.bids),
+        bool(book.asks),
+    )
+    return repr(shown)
+
+
+@contextmanager
+def ranked_top(**sizes: int) -> Iterator[None]:
+    saved = {name: getattr(BookSide, name) for name in sizes}
+    for name, size in sizes.items():
+        setattr(BookSide, name, size)
+    try:
+        yield
+    finally:
+        for name, size in saved.items():
+            setattr(BookSide, name, size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=events)
+def test_the_book_equals_the_reference_when_only_the_top_of_its_sides_is_ranked(stream):
+    """Sides of a few levels cut back to their best 3 and ranked anew all the time: reads of the top
+    alone after each event, and of whole sides at the end."""
+    with ranked_top(TOP=3, MAX_RANKED=5, MIN_RANKED=2):
+        book, reference = OrderBook(), ReferenceOrderBook()
+        for event in stream:
+            apply(book, event)
+            apply(reference, event)
+            assert top_view(book) == top_view(reference)
+        assert view(book)[0] == view(reference)[0]
 
 
 def recordings(shared_data) -> list:

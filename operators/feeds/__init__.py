@@ -56,6 +56,14 @@ FEEDS: dict[str, Feed] = {
 }
 
 
+def fast_decoder(name: str) -> Callable[[RawMessage], MarketEvent | None] | None:
+    """The fast path of a feed's decoder, where it has one: a message's one event, or None where the
+    feed's ``decode`` must be asked (it then decodes the message otherwise, or says why it cannot).
+    It never raises."""
+    feed = FEEDS.get(name)
+    return getattr(feed.decode, "fast", None) if feed is not None else None
+
+
 def get_feed(name: str) -> Feed:
     try:
         return FEEDS[name]

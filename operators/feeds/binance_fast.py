@@ -9,7 +9,8 @@ plain path reads it (a field skipped unread could hold JSON that orjson rejects,
 too large for a double or invalid UTF-8), and integers are held to the range orjson reads as
 integers. Levels are read by a lax decoder (decimal strings to floats, checked positive and finite
 in C), which rounds as ``float()`` does. Events are made with ``tuple.__new__``, which is what their
-``NamedTuple`` constructor does, without its Python frame.
+``NamedTuple`` constructor does, without its Python frame. The structs are left out of the garbage
+collector's passes (``gc=False``): they live for one message and hold nothing that could point back.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _INF = float("inf")
 _new = tuple.__new__
 
 
-class _Depth(Struct, tag_field="e", tag="depthUpdate", forbid_unknown_fields=True):
+class _Depth(Struct, tag_field="e", tag="depthUpdate", forbid_unknown_fields=True, gc=False):
     E: Int
     s: str
     U: Int
@@ -42,7 +43,7 @@ class _Depth(Struct, tag_field="e", tag="depthUpdate", forbid_unknown_fields=Tru
     ps: str | UnsetType = UNSET
 
 
-class _Ticker(Struct, tag_field="e", tag="bookTicker", forbid_unknown_fields=True):
+class _Ticker(Struct, tag_field="e", tag="bookTicker", forbid_unknown_fields=True, gc=False):
     u: Int
     s: str
     b: str
@@ -54,7 +55,7 @@ class _Ticker(Struct, tag_field="e", tag="bookTicker", forbid_unknown_fields=Tru
     ps: str | UnsetType = UNSET
 
 
-class _SpotTicker(Struct, forbid_unknown_fields=True):
+class _SpotTicker(Struct, forbid_unknown_fields=True, gc=False):
     """Spot ``bookTicker``: no event type, no time."""
 
     u: Int
@@ -65,7 +66,7 @@ class _SpotTicker(Struct, forbid_unknown_fields=True):
     A: str
 
 
-class _Trade(Struct, tag_field="e", tag="trade", forbid_unknown_fields=True):
+class _Trade(Struct, tag_field="e", tag="trade", forbid_unknown_fields=True, gc=False):
     T: Int
     s: str
     t: Int
@@ -77,7 +78,7 @@ class _Trade(Struct, tag_field="e", tag="trade", forbid_unknown_fields=True):
     M: bool | UnsetType = UNSET
 
 
-class _AggTrade(Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True):
+class _AggTrade(Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True, gc=False):
     T: Int
     s: str
     a: Int
@@ -90,12 +91,12 @@ class _AggTrade(Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=Tru
     M: bool | UnsetType = UNSET
 
 
-class _Stream(Struct, forbid_unknown_fields=True):
+class _Stream(Struct, forbid_unknown_fields=True, gc=False):
     data: _Depth | _Ticker | _Trade | _AggTrade
     stream: str | UnsetType = UNSET
 
 
-class _SpotTickerStream(Struct, forbid_unknown_fields=True):
+class _SpotTickerStream(Struct, forbid_unknown_fields=True, gc=False):
     data: _SpotTicker
     stream: str | UnsetType = UNSET
 
@@ -103,17 +104,19 @@ class _SpotTickerStream(Struct, forbid_unknown_fields=True):
 _TYPED = msgspec.json.Decoder(_Stream)
 _SPOT_TICKER = msgspec.json.Decoder(_SpotTickerStream)
 _LEVELS = msgspec.json.Decoder(list[tuple[Price, Size]], strict=False)
+_decode_levels = _LEVELS.decode
 
 
 def decoder(exchange: str):
     """The fast decoder for one Binance market: raw message -> its one event, or None."""
     instruments: dict[str, str] = {}
     spot = exchange == "binance"  # whose bookTicker has no event type
+    decode_typed, decode_spot_ticker = _TYPED.decode, _SPOT_TICKER.decode
 
     def decode(raw: RawMessage) -> BookDelta | BestBidOffer | Trade | None:
         payload = raw.payload
         try:
-            data = (_SPOT_TICKER if spot and b'"e":' not in payload else _TYPED).decode(payload).data
+            data = (decode_spot_ticker if spot and b'"e":' not in payload else decode_typed)(payload).data
             symbol = data.s
             instrument = instruments.get(symbol)
             if instrument is None:
@@ -155,8 +158,8 @@ def decoder(exchange: str):
                         data.U,
                         data.u,
                         data.pu,
-                        _LEVELS.decode(data.b),
-                        _LEVELS.decode(data.a),
+                        _decode_levels(data.b),
+                        _decode_levels(data.a),
                         None,
                     ),
                 )
