@@ -16,7 +16,7 @@ from quantumflow.events import DeadLetter
 from store.schema import digest
 
 if TYPE_CHECKING:  # the models' types only: a run without models imports no Torch
-    from models.online import Matured, Prediction
+    from models.online import MaturedLabels, Predictions
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _SIGNS = np.array(CLASS_SIGNS)
@@ -60,61 +60,82 @@ def derived_rows(derived: Derived, read_ns: int, events: int) -> TableRows:
 
 
 def prediction_rows(
-    instrument: str, made: list[Prediction], matured: list[Matured], models: list[str], horizons: list[str]
+    instrument: str,
+    made: Predictions | list,
+    matured: MaturedLabels | list,
+    models: list[str],
+    horizons: list[str],
 ) -> list[tuple]:
     """Rows of the predictions table: each new prediction per horizon (no label yet), then each
     matured one again, whole, with its label (an upsert replaces the first)."""
-    count = len(horizons)
+    if not len(made):
+        return []
+    count, n = len(horizons), len(made)
     rows = _prediction_rows(
-        instrument, made, np.repeat(np.arange(len(made)), count), np.tile(np.arange(count), len(made)), models, horizons
+        instrument,
+        np.repeat(made.ts, count),
+        np.repeat(made.seq, count),
+        np.repeat(made.exchange_ts, count),
+        np.tile(np.arange(count), n),
+        made.probs.reshape(n * count, 3),
+        made.decision.reshape(n * count),
+        made.model_probs.swapaxes(1, 2).reshape(n * count, len(models), 3),
+        made.weights.reshape(n * count, len(models)),
+        models,
+        horizons,
     )
-    if matured:
-        which = np.arange(len(matured))
-        horizon = np.fromiter((m.horizon for m in matured), dtype=np.int64, count=len(matured))
-        predictions = [m.prediction for m in matured]
-        rows += _prediction_rows(instrument, predictions, which, horizon, models, horizons, matured)
+    if len(matured):
+        fields = ("ts", "seq", "exchange_ts")
+        rows += _prediction_rows(
+            instrument,
+            *(matured.at_horizon(name) for name in fields),
+            matured.horizon,
+            *(matured.at_horizon(name) for name in ("probs", "decision", "model_probs", "weights")),
+            models,
+            horizons,
+            matured,
+        )
     return rows
 
 
 def _prediction_rows(
     instrument: str,
-    predictions: list[Prediction],
-    which: np.ndarray,
+    ts: np.ndarray,
+    seq: np.ndarray,
+    exchange_ts: np.ndarray,
     horizon: np.ndarray,
+    probs: np.ndarray,
+    decision: np.ndarray,
+    model_probs: np.ndarray,
+    weights: np.ndarray,
     models: list[str],
     horizons: list[str],
-    matured: list[Matured] | None = None,
+    matured: MaturedLabels | None = None,
 ) -> list[tuple]:
-    """One row per (``predictions[which[r]]``, ``horizon[r]``), built column by column: the numbers of all
+    """One row per prediction and horizon (``probs`` (rows, 3), ``model_probs`` (rows, models, 3),
+    ``weights`` (rows, models): each at the row's horizon), built column by column: the numbers of all
     the rows are rounded and turned into Python values at once, and the JSON of every row's model
     probabilities and weights is written by one ``orjson.dumps`` of all of them, then cut per row (a
     row's JSON is what ``orjson.dumps`` of its own dict writes)."""
-    if not len(which):
-        return []
-    probs = np.array([p.probs for p in predictions])[which, horizon]  # (rows, 3)
-    decision = np.array([p.decision for p in predictions])[which, horizon]
-    model_probs = np.array([p.model_probs for p in predictions])[which, :, horizon].round(6)  # (rows, models, 3)
-    weights = np.array([p.weights for p in predictions])[which, horizon].round(6)  # (rows, models)
-    ids = np.array([(p.ts, p.seq, p.exchange_ts) for p in predictions], dtype=np.int64)[which]
-    exchange_ts = ids[:, 2].astype(object)
-    exchange_ts[ids[:, 2] == NO_ID] = None
+    rows = len(horizon)
+    venue_ts = exchange_ts.astype(object)
+    venue_ts[exchange_ts == NO_ID] = None
     columns = [
-        [instrument] * len(which),
-        ids[:, 0].tolist(),
-        ids[:, 1].tolist(),
+        [instrument] * rows,
+        ts.tolist(),
+        seq.tolist(),
         [horizons[h] for h in horizon.tolist()],
-        exchange_ts.tolist(),
+        venue_ts.tolist(),
         *probs.T.tolist(),
         _SIGNS[decision].tolist(),
-        probs[np.arange(len(which)), decision].tolist(),
-        _json_objects(models, model_probs),
-        _json_objects(models, weights),
+        probs[np.arange(rows), decision].tolist(),
+        _json_objects(models, model_probs.round(6)),
+        _json_objects(models, weights.round(6)),
     ]
     if matured is None:
-        columns += [[None] * len(which)] * 3
+        columns += [[None] * rows] * 3
     else:
-        columns += [[CLASS_SIGNS[m.label] for m in matured], [m.return_bps for m in matured]]
-        columns.append([m.matured_ts for m in matured])
+        columns += [_SIGNS[matured.label].tolist(), matured.return_bps, matured.matured_ts]
     return list(zip(*columns, strict=True))
 
 

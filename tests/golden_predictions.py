@@ -28,7 +28,7 @@ import numpy as np
 from dataflows.batches import derive_offline
 from dataflows.rows import prediction_rows
 from models.bundle import Bundle
-from models.online import InstrumentPredictor, _pending_columns
+from models.online import InstrumentPredictor
 from operators.instrument import Derived
 from quantumflow.settings import shared_data_dir
 from simulator import simulate
@@ -97,7 +97,7 @@ def prediction_digests(paths: list[Path], models: Path, batch_messages: int) -> 
     state = hashlib.sha256()
     for instrument in sorted(predictors):
         predictor = predictors[instrument]
-        _feed(state, [instrument, predictor.online_state(), _pending_columns(predictor.pending), predictor.events])
+        _feed(state, [instrument, predictor.online_state(), predictor.snapshot()["pending"], predictor.events])
     combined = hashlib.sha256()
     for instrument in sorted(rows):
         combined.update(f"{instrument}:{rows[instrument].hexdigest()}".encode())
