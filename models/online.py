@@ -256,14 +256,7 @@ class InstrumentPredictor:
     def _matured(self, ts_list: list[int], mids: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
         """The labels the batch's events make known, in order: the event of the batch each matured at,
         its horizon, the event it labels, and the move."""
-        at, horizon, event, moves = [], [], [], []
-        push = self.labels.push
-        for j, (ts, mid) in enumerate(zip(ts_list, mids, strict=True)):
-            for h, i, move in push(ts, mid):
-                at.append(j)
-                horizon.append(h)
-                event.append(i)
-                moves.append(move)
+        at, horizon, event, moves = self.labels.push_many(ts_list, mids)
         return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), np.array(event, dtype=np.int64), moves
 
 
