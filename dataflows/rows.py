@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -71,6 +72,10 @@ def prediction_rows(
     if not len(made):
         return []
     count, n = len(horizons), len(made)
+    made.row_json = (
+        _json_objects(models, made.model_probs.swapaxes(1, 2).reshape(n * count, len(models), 3).round(6)),
+        _json_objects(models, made.weights.reshape(n * count, len(models)).round(6)),
+    )
     rows = _prediction_rows(
         instrument,
         np.repeat(made.ts, count),
@@ -79,19 +84,20 @@ def prediction_rows(
         np.tile(np.arange(count), n),
         made.probs.reshape(n * count, 3),
         made.decision.reshape(n * count),
-        made.model_probs.swapaxes(1, 2).reshape(n * count, len(models), 3),
-        made.weights.reshape(n * count, len(models)),
-        models,
+        made.row_json,
         horizons,
     )
     if len(matured):
-        fields = ("ts", "seq", "exchange_ts")
+        kept = matured.kept_json()  # a prediction's JSON is written once, when it is made
+        if kept is None:  # made before a restart
+            model_probs, weights = (matured.at_horizon(name).round(6) for name in ("model_probs", "weights"))
+            kept = [_json_objects(models, model_probs), _json_objects(models, weights)]
         rows += _prediction_rows(
             instrument,
-            *(matured.at_horizon(name) for name in fields),
+            *(matured.at_horizon(name) for name in ("ts", "seq", "exchange_ts")),
             matured.horizon,
-            *(matured.at_horizon(name) for name in ("probs", "decision", "model_probs", "weights")),
-            models,
+            *(matured.at_horizon(name) for name in ("probs", "decision")),
+            kept,
             horizons,
             matured,
         )
@@ -106,17 +112,13 @@ def _prediction_rows(
     horizon: np.ndarray,
     probs: np.ndarray,
     decision: np.ndarray,
-    model_probs: np.ndarray,
-    weights: np.ndarray,
-    models: list[str],
+    json: Sequence[list[str]],
     horizons: list[str],
     matured: MaturedLabels | None = None,
 ) -> list[tuple]:
-    """One row per prediction and horizon (``probs`` (rows, 3), ``model_probs`` (rows, models, 3),
-    ``weights`` (rows, models): each at the row's horizon), built column by column: the numbers of all
-    the rows are rounded and turned into Python values at once, and the JSON of every row's model
-    probabilities and weights is written by one ``orjson.dumps`` of all of them, then cut per row (a
-    row's JSON is what ``orjson.dumps`` of its own dict writes)."""
+    """One row per prediction and horizon (``probs`` (rows, 3) at the row's horizon; ``json``: the JSON
+    of its model probabilities and of its weights, from ``_json_objects``), built column by column: the
+    numbers of all the rows are turned into Python values at once."""
     rows = len(horizon)
     venue_ts = exchange_ts.astype(object)
     venue_ts[exchange_ts == NO_ID] = None
@@ -129,8 +131,7 @@ def _prediction_rows(
         *probs.T.tolist(),
         _SIGNS[decision].tolist(),
         probs[np.arange(rows), decision].tolist(),
-        _json_objects(models, model_probs.round(6)),
-        _json_objects(models, weights.round(6)),
+        *json,
     ]
     if matured is None:
         columns += [[None] * rows] * 3
@@ -141,7 +142,8 @@ def _prediction_rows(
 
 def _json_objects(keys: list[str], values: np.ndarray) -> list[str]:
     """(rows, keys[, k]) numbers -> per row the JSON object {key: value} (a list of k numbers per key if
-    the array has three axes), as ``orjson.dumps`` writes it. The array is written at once, cut at the
+    the array has three axes), as ``orjson.dumps`` writes it (a row's JSON is what ``orjson.dumps`` of
+    its own dict writes). The array is written at once, cut at the
     brackets between its rows and keys (numbers hold none) and put into one template per row, all rows
     in one formatting."""
     if not len(values):

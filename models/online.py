@@ -62,11 +62,14 @@ class Predictions(Sequence[Prediction]):
     batch's j-th event: the rows of the predictions table are taken from the arrays at once; each one
     read alone is a ``Prediction``."""
 
-    __slots__ = Prediction._fields
+    __slots__ = (*Prediction._fields, "row_json")
 
     def __init__(self, *columns: np.ndarray) -> None:
         for name, column in zip(Prediction._fields, columns, strict=True):
             setattr(self, name, column)
+        # what the predictions rows wrote of each (event, horizon), row j * horizons + h, kept for the
+        # row a matured label writes again (``dataflows.rows``); None until they are written
+        self.row_json: tuple[list[str], ...] | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -127,6 +130,20 @@ class MaturedLabels(Sequence[Matured]):
             out[positions] = piece
         assert out is not None
         return out
+
+    def kept_json(self) -> list[list[str]] | None:
+        """Per ``row_json`` column, the strings of the predictions labelled at the labels' horizons, in
+        the labels' order; None if a prediction has none."""
+        columns: list[np.ndarray] = []
+        for block, rows, positions in self._parts:
+            kept = block.predictions.row_json
+            if kept is None:
+                return None
+            columns = columns or [np.empty(len(self), dtype=object) for _ in kept]
+            at = (rows * block.predictions.probs.shape[1] + self.horizon[positions]).tolist()
+            for column, values in zip(columns, kept, strict=True):
+                column[positions] = [values[i] for i in at]
+        return [column.tolist() for column in columns]
 
     def __getitem__(self, k: int) -> Matured:  # type: ignore[override]
         for block, rows, positions in self._parts:
