@@ -104,19 +104,19 @@ class OnlineBayes:
         slot = np.empty(cells, dtype=np.int64)
         slot[layout] = np.arange(cells)
         active = (counts[layout][None, :] > np.arange(rounds)[:, None]).sum(axis=1)  # per round: cells with a label
-        n_hist = np.empty((rounds + 1, cells))
+        # a cell's count after r rounds is its count before plus r (whole numbers: exact as River's n + 1)
+        n_hist = stats.n.ravel()[layout] + np.arange(rounds + 1, dtype=float)[:, None]
+        step = 1.0 / n_hist[1:]
         mean_hist = np.empty((rounds + 1, cells, features))
         s_hist = np.empty((rounds + 1, cells, features))
-        n_hist[0] = stats.n.ravel()[layout]
         mean_hist[0], s_hist[0] = stats.mean.reshape(cells, -1)[layout], stats.s.reshape(cells, -1)[layout]
         x_by_round = np.empty((rounds, cells, features))
         x_by_round[rank, slot[cell]] = np.asarray(x, dtype=float)
         for r, k in enumerate(active.tolist()):  # River's Var.update, for the r-th label of every cell at once
             xr, mean_old = x_by_round[r, :k], mean_hist[r, :k]
-            n = n_hist[r, :k] + 1.0
-            mean_new = mean_old + (1.0 / n)[:, None] * (xr - mean_old)
-            n_hist[r + 1, :k], mean_hist[r + 1, :k] = n, mean_new
-            s_hist[r + 1, :k] = s_hist[r, :k] + (xr - mean_old) * (xr - mean_new)
+            change = xr - mean_old
+            mean_new = np.add(mean_old, step[r, :k, None] * change, out=mean_hist[r + 1, :k])
+            np.add(s_hist[r, :k], change * (xr - mean_new), out=s_hist[r + 1, :k])
         scores = None
         if x_events is not None:
             events = len(x_events)
