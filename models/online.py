@@ -10,6 +10,10 @@ matured at or before it (the labels an event makes known are learned from before
 prediction is made). Nothing about an event is predicted with a label that matured after it, and
 the predictions do not depend on how the stream was cut into batches (up to the rounding of sums
 taken in another order, below 1e-12).
+
+A batch's predictions and matured labels come out as arrays (``Predictions``, ``MaturedLabels``: the
+predictions table's rows are taken from them at once), each read alone as a ``Prediction`` or a
+``Matured``; the predictions waiting for labels are kept per batch, as the batch's arrays.
 """
 
 from __future__ import annotations
