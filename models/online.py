@@ -161,8 +161,11 @@ class MaturedLabels(Sequence[Matured]):
     def __iter__(self) -> Iterator[Matured]:
         predictions: list[Prediction | None] = [None] * len(self)
         for block, rows, positions in self._parts:
+            made: dict[int, Prediction] = {}  # an event's labels share its Prediction
             for row, k in zip(rows.tolist(), positions.tolist(), strict=True):
-                predictions[k] = block.predictions[row]
+                if row not in made:
+                    made[row] = block.predictions[row]
+                predictions[k] = made[row]
         columns = (predictions, self.horizon.tolist(), self.label.tolist(), self.return_bps, self.matured_ts)
         return map(Matured._make, zip(*columns, strict=True))
 

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from golden_predictions import BATCHES, GOLDEN, MODELS, SIMULATED, prediction_digests, simulated_binance
+
+from dataflows.batches import derive_offline
+from models.bundle import Bundle
+from models.online import InstrumentPredictor
+from operators.instrument import Derived
 
 EXPECTED = json.loads(GOLDEN.read_text())
 
@@ -24,3 +30,30 @@ def test_predictions_on_a_simulated_recording(recording, batch_messages):
     if digests["given"] != expected["given"]:
         pytest.skip("the networks' outputs round otherwise on this machine: the predictions are not comparable")
     assert digests == expected
+
+
+def test_a_batch_read_one_by_one_gives_what_its_arrays_hold(recording):
+    """``Predictions`` and ``MaturedLabels`` read as ``Prediction`` and ``Matured`` (as training and the
+    backtester read them) hold what the arrays the rows are taken from hold."""
+    bundle = Bundle.load(MODELS)
+    predictor, labelled = InstrumentPredictor(bundle), 0
+    for item in derive_offline([recording], batch_messages=300):
+        if type(item) is not Derived:
+            continue
+        made, matured = predictor.on_batch(item.frame, item.features)
+        for j, prediction in enumerate(made):
+            assert prediction.seq == made[j].seq == int(made.seq[j]) and type(prediction.ts) is int
+            np.testing.assert_array_equal(prediction.model_probs, made.model_probs[j])
+        if not len(matured):
+            continue
+        seqs, probs = matured.at_horizon("seq"), matured.at_horizon("probs")
+        for k, m in enumerate(matured):
+            assert (m.prediction.seq, m.horizon, m.label) == (
+                matured[k].prediction.seq,
+                matured[k].horizon,
+                matured[k].label,
+            )
+            assert (m.prediction.seq, m.horizon, m.label) == (seqs[k], matured.horizon[k], matured.label[k])
+            np.testing.assert_array_equal(m.prediction.probs[m.horizon], probs[k])
+            labelled += 1
+    assert labelled > 10_000
