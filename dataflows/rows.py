@@ -143,18 +143,17 @@ def _prediction_rows(
 def _json_objects(keys: list[str], values: np.ndarray) -> list[str]:
     """(rows, keys[, k]) numbers -> per row the JSON object {key: value} (a list of k numbers per key if
     the array has three axes), as ``orjson.dumps`` writes it (a row's JSON is what ``orjson.dumps`` of
-    its own dict writes). The array is written at once, cut at the
-    brackets between its rows and keys (numbers hold none) and put into one template per row, all rows
-    in one formatting."""
+    its own dict writes). The numbers are written at once, as a flat list (or a list of the lists of
+    k), cut at the commas (brackets) between them (numbers hold neither) and put into one template
+    per row, all rows in one formatting."""
     if not len(values):
         return []
-    text = orjson.dumps(values, option=_NUMPY).decode()
     template = "{" + ",".join(f"{orjson.dumps(key).decode()}:%s" for key in keys) + "}"
     if values.ndim == 3:
         template = template.replace("%s", "[%s]")
-        parts = text[3:-3].replace("]],[[", "],[").split("],[")
+        parts = orjson.dumps(values.reshape(-1, values.shape[-1]), option=_NUMPY).decode()[2:-2].split("],[")
     else:
-        parts = text[2:-2].replace("],[", ",").split(",")
+        parts = orjson.dumps(values.reshape(-1), option=_NUMPY).decode()[1:-1].split(",")
     return ("\n".join([template] * len(values)) % tuple(parts)).split("\n")
 
 
