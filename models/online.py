@@ -249,7 +249,7 @@ class InstrumentPredictor:
         x_labelled = gather(x_online, lambda b: b.x_online).astype(float)
         bayes = self.bayes.predict_many(self.bayes.learn_and_score(at, horizon, label, x_labelled, x_online))
         model_probs = np.concatenate([net_probs, bayes[None], bundle.logistic.predict(z)[None]]).transpose(1, 0, 2, 3)
-        labelled = gather(model_probs, lambda b: b.predictions.model_probs)[labels, :, horizon]  # (labels, models, 3)
+        labelled = gather(model_probs, lambda b: b.predictions.model_probs, horizon)  # (labels, models, 3)
         weights = self.ensemble.learn_many(at, horizon, labelled, label, n)  # (n, horizons, models)
         # a sum over the models axis, model by model: an event's result does not depend on the batch's size
         mixture = (weights.transpose(0, 2, 1)[..., None] * model_probs).sum(axis=1)
@@ -257,11 +257,11 @@ class InstrumentPredictor:
             at, horizon, stacking_inputs(labelled), label, stacking_inputs(model_probs.swapaxes(1, 2))
         )
         experts = np.stack([mixture, stacking, model_probs[:, self.logistic]], axis=1)  # (n, experts, horizons, 3)
-        labelled_experts = gather(experts, lambda b: b.experts)[labels, :, horizon]
+        labelled_experts = gather(experts, lambda b: b.experts, horizon)
         delay = at + first - event
         hedge_weights = self.hedge.learn_weights(at, horizon, delay, labelled_experts, label, n)
         hedge = (hedge_weights.transpose(0, 2, 1)[..., None] * experts).sum(axis=1)  # model by model, as the mixture
-        served = gather(hedge, lambda b: b.predictions.hedge)[labels, horizon]  # what the top layer said then
+        served = gather(hedge, lambda b: b.predictions.hedge, horizon)  # what the top layer said then
         hedge_decision = Hedge.decide(hedge, self.hedge.learn_decisions(at, horizon, served, label, n))
         chosen = {"stacking": stacking, "mixture": mixture}.get(self.method, hedge)
         decision = hedge_decision if self.method == "hedge" else chosen.argmax(axis=-1)
@@ -293,13 +293,29 @@ class _Gather:
         self.in_batch = np.flatnonzero(event >= first)
         self.parts = _locate(pending, event, np.flatnonzero(event < first))
 
-    def __call__(self, batch: np.ndarray, kept_in: Callable[[_Block], np.ndarray]) -> np.ndarray:
-        """``batch`` (events of the batch, ...) -> (labels, ...); ``kept_in`` is the same array of a block."""
-        out = np.empty((len(self.event), *batch.shape[1:]), dtype=batch.dtype)
-        out[self.in_batch] = batch[self.event[self.in_batch] - self.first]
+    def __call__(
+        self, batch: np.ndarray, kept_in: Callable[[_Block], np.ndarray], horizon: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``batch`` (events of the batch, ...) -> (labels, ...); ``kept_in`` is the same array of a block.
+        Given the labels' ``horizon``, only that horizon is taken of the horizons axis (the last but one)."""
+        pick = _rows if horizon is None else _at_horizon
+        taken = pick(batch, self.event[self.in_batch] - self.first, horizon, self.in_batch)
+        out = np.empty((len(self.event), *taken.shape[1:]), dtype=batch.dtype)
+        out[self.in_batch] = taken
         for block, rows, positions in self.parts:
-            out[positions] = kept_in(block)[rows]
+            out[positions] = pick(kept_in(block), rows, horizon, positions)
         return out
+
+
+def _rows(array: np.ndarray, rows: np.ndarray, horizon: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
+    return array[rows]
+
+
+def _at_horizon(array: np.ndarray, rows: np.ndarray, horizon: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``array[rows]`` at the horizons ``horizon[positions]`` of its last axis but one."""
+    if array.ndim == 3:
+        return array[rows, horizon[positions]]
+    return array[rows, :, horizon[positions]]
 
 
 def _locate(blocks: list[_Block], event: np.ndarray, positions: np.ndarray) -> _Parts:
