@@ -38,9 +38,9 @@ def dataset_of(derived: Iterable, horizons: list[Horizon]) -> list[EventData]:
         if name not in streams:
             streams[name], makers[name], parts[name], matured[name] = BboStream(), LabelMaker(horizons), [], []
         events = streams[name](batch.frame, batch.features)
-        push, out = makers[name].push, matured[name]
-        for ts, mid in zip(events.ts.tolist(), events.mid.tolist(), strict=True):
-            out += [(ts, label) for label in push(ts, mid)]
+        ts_list = events.ts.tolist()
+        at, horizon, event, moves = makers[name].push_many(ts_list, events.mid.tolist())
+        matured[name] += [(ts_list[j], Matured(h, i, r)) for j, h, i, r in zip(at, horizon, event, moves, strict=True)]
         parts[name].append(events)
     data = []
     for name, chunks in parts.items():

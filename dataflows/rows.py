@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -16,7 +17,7 @@ from quantumflow.events import DeadLetter
 from store.schema import digest
 
 if TYPE_CHECKING:  # the models' types only: a run without models imports no Torch
-    from models.online import Matured, Prediction
+    from models.online import MaturedLabels, Predictions
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _SIGNS = np.array(CLASS_SIGNS)
@@ -60,78 +61,99 @@ def derived_rows(derived: Derived, read_ns: int, events: int) -> TableRows:
 
 
 def prediction_rows(
-    instrument: str, made: list[Prediction], matured: list[Matured], models: list[str], horizons: list[str]
+    instrument: str,
+    made: Predictions | list,
+    matured: MaturedLabels | list,
+    models: list[str],
+    horizons: list[str],
 ) -> list[tuple]:
     """Rows of the predictions table: each new prediction per horizon (no label yet), then each
     matured one again, whole, with its label (an upsert replaces the first)."""
-    count = len(horizons)
-    rows = _prediction_rows(
-        instrument, made, np.repeat(np.arange(len(made)), count), np.tile(np.arange(count), len(made)), models, horizons
+    if not len(made):
+        return []
+    count, n = len(horizons), len(made)
+    made.row_json = (
+        _json_objects(models, made.model_probs.swapaxes(1, 2).reshape(n * count, len(models), 3).round(6)),
+        _json_objects(models, made.weights.reshape(n * count, len(models)).round(6)),
     )
-    if matured:
-        which = np.arange(len(matured))
-        horizon = np.fromiter((m.horizon for m in matured), dtype=np.int64, count=len(matured))
-        predictions = [m.prediction for m in matured]
-        rows += _prediction_rows(instrument, predictions, which, horizon, models, horizons, matured)
+    rows = _prediction_rows(
+        instrument,
+        np.repeat(made.ts, count),
+        np.repeat(made.seq, count),
+        np.repeat(made.exchange_ts, count),
+        np.tile(np.arange(count), n),
+        made.probs.reshape(n * count, 3),
+        made.decision.reshape(n * count),
+        made.row_json,
+        horizons,
+    )
+    if len(matured):
+        kept = matured.kept_json()  # a prediction's JSON is written once, when it is made
+        if kept is None:  # made before a restart
+            model_probs, weights = (matured.at_horizon(name).round(6) for name in ("model_probs", "weights"))
+            kept = [_json_objects(models, model_probs), _json_objects(models, weights)]
+        rows += _prediction_rows(
+            instrument,
+            *(matured.at_horizon(name) for name in ("ts", "seq", "exchange_ts")),
+            matured.horizon,
+            *(matured.at_horizon(name) for name in ("probs", "decision")),
+            kept,
+            horizons,
+            matured,
+        )
     return rows
 
 
 def _prediction_rows(
     instrument: str,
-    predictions: list[Prediction],
-    which: np.ndarray,
+    ts: np.ndarray,
+    seq: np.ndarray,
+    exchange_ts: np.ndarray,
     horizon: np.ndarray,
-    models: list[str],
+    probs: np.ndarray,
+    decision: np.ndarray,
+    json: Sequence[list[str]],
     horizons: list[str],
-    matured: list[Matured] | None = None,
+    matured: MaturedLabels | None = None,
 ) -> list[tuple]:
-    """One row per (``predictions[which[r]]``, ``horizon[r]``), built column by column: the numbers of all
-    the rows are rounded and turned into Python values at once, and the JSON of every row's model
-    probabilities and weights is written by one ``orjson.dumps`` of all of them, then cut per row (a
-    row's JSON is what ``orjson.dumps`` of its own dict writes)."""
-    if not len(which):
-        return []
-    probs = np.array([p.probs for p in predictions])[which, horizon]  # (rows, 3)
-    decision = np.array([p.decision for p in predictions])[which, horizon]
-    model_probs = np.array([p.model_probs for p in predictions])[which, :, horizon].round(6)  # (rows, models, 3)
-    weights = np.array([p.weights for p in predictions])[which, horizon].round(6)  # (rows, models)
-    ids = np.array([(p.ts, p.seq, p.exchange_ts) for p in predictions], dtype=np.int64)[which]
-    exchange_ts = ids[:, 2].astype(object)
-    exchange_ts[ids[:, 2] == NO_ID] = None
+    """One row per prediction and horizon (``probs`` (rows, 3) at the row's horizon; ``json``: the JSON
+    of its model probabilities and of its weights, from ``_json_objects``), built column by column: the
+    numbers of all the rows are turned into Python values at once."""
+    rows = len(horizon)
+    venue_ts = exchange_ts.astype(object)
+    venue_ts[exchange_ts == NO_ID] = None
     columns = [
-        [instrument] * len(which),
-        ids[:, 0].tolist(),
-        ids[:, 1].tolist(),
+        [instrument] * rows,
+        ts.tolist(),
+        seq.tolist(),
         [horizons[h] for h in horizon.tolist()],
-        exchange_ts.tolist(),
+        venue_ts.tolist(),
         *probs.T.tolist(),
         _SIGNS[decision].tolist(),
-        probs[np.arange(len(which)), decision].tolist(),
-        _json_objects(models, model_probs),
-        _json_objects(models, weights),
+        probs[np.arange(rows), decision].tolist(),
+        *json,
     ]
     if matured is None:
-        columns += [[None] * len(which)] * 3
+        columns += [[None] * rows] * 3
     else:
-        columns += [[CLASS_SIGNS[m.label] for m in matured], [m.return_bps for m in matured]]
-        columns.append([m.matured_ts for m in matured])
+        columns += [_SIGNS[matured.label].tolist(), matured.return_bps, matured.matured_ts]
     return list(zip(*columns, strict=True))
 
 
 def _json_objects(keys: list[str], values: np.ndarray) -> list[str]:
     """(rows, keys[, k]) numbers -> per row the JSON object {key: value} (a list of k numbers per key if
-    the array has three axes), as ``orjson.dumps`` writes it. The array is written at once, cut at the
-    brackets between its rows and keys (numbers hold none) and put into one template per row, all rows
-    in one formatting."""
+    the array has three axes), as ``orjson.dumps`` writes it (a row's JSON is what ``orjson.dumps`` of
+    its own dict writes). The numbers are written at once, as a flat list (or a list of the lists of
+    k), cut at the commas (brackets) between them (numbers hold neither) and put into one template
+    per row, all rows in one formatting."""
     if not len(values):
         return []
-    text = orjson.dumps(values, option=_NUMPY).decode()
     template = "{" + ",".join(f"{orjson.dumps(key).decode()}:%s" for key in keys) + "}"
     if values.ndim == 3:
         template = template.replace("%s", "[%s]")
-        parts = text[3:-3].replace("]],[[", "],[").split("],[")
+        parts = orjson.dumps(values.reshape(-1, values.shape[-1]), option=_NUMPY).decode()[2:-2].split("],[")
     else:
-        parts = text[2:-2].replace("],[", ",").split(",")
+        parts = orjson.dumps(values.reshape(-1), option=_NUMPY).decode()[1:-1].split(",")
     return ("\n".join([template] * len(values)) % tuple(parts)).split("\n")
 
 

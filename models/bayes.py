@@ -98,23 +98,25 @@ class OnlineBayes:
         rank = np.empty(len(cell), dtype=np.int64)
         rank[order] = np.arange(len(cell)) - np.repeat(np.cumsum(counts) - counts, counts)
         rounds = int(counts.max(initial=0))
-        n_hist = np.empty((cells, rounds + 1))
-        mean_hist = np.empty((cells, rounds + 1, features))
-        s_hist = np.empty((cells, rounds + 1, features))
-        n_hist[:, 0] = stats.n.ravel()
-        mean_hist[:, 0], s_hist[:, 0] = stats.mean.reshape(cells, -1), stats.s.reshape(cells, -1)
-        x = np.asarray(x, dtype=float)
-        by_round = np.argsort(rank, kind="stable")
-        bounds = np.searchsorted(rank[by_round], np.arange(rounds + 1))
-        for r in range(rounds):  # River's Var.update, for the r-th label of every cell at once
-            rows = by_round[bounds[r] : bounds[r + 1]]
-            c, xr = cell[rows], x[rows]
-            n = n_hist[c, r] + 1.0
-            mean_old = mean_hist[c, r]
-            mean_new = mean_old + (1.0 / n)[:, None] * (xr - mean_old)
-            n_hist[c, r + 1], mean_hist[c, r + 1] = n, mean_new
-            s_hist[c, r + 1] = s_hist[c, r] + (xr - mean_old) * (xr - mean_new)
-        every = np.arange(cells)
+        # the statistics after each round, the cells laid out by falling count: the cells with an r-th
+        # label are a leading slice of the layout, so a round works on views, not on gathered rows
+        layout = np.argsort(-counts, kind="stable")
+        slot = np.empty(cells, dtype=np.int64)
+        slot[layout] = np.arange(cells)
+        active = (counts[layout][None, :] > np.arange(rounds)[:, None]).sum(axis=1)  # per round: cells with a label
+        # a cell's count after r rounds is its count before plus r (whole numbers: exact as River's n + 1)
+        n_hist = stats.n.ravel()[layout] + np.arange(rounds + 1, dtype=float)[:, None]
+        step = 1.0 / n_hist[1:]
+        mean_hist = np.empty((rounds + 1, cells, features))
+        s_hist = np.empty((rounds + 1, cells, features))
+        mean_hist[0], s_hist[0] = stats.mean.reshape(cells, -1)[layout], stats.s.reshape(cells, -1)[layout]
+        x_by_round = np.empty((rounds, cells, features))
+        x_by_round[rank, slot[cell]] = np.asarray(x, dtype=float)
+        for r, k in enumerate(active.tolist()):  # River's Var.update, for the r-th label of every cell at once
+            xr, mean_old = x_by_round[r, :k], mean_hist[r, :k]
+            change = xr - mean_old
+            mean_new = np.add(mean_old, step[r, :k, None] * change, out=mean_hist[r + 1, :k])
+            np.add(s_hist[r, :k], change * (xr - mean_new), out=s_hist[r + 1, :k])
         scores = None
         if x_events is not None:
             events = len(x_events)
@@ -122,14 +124,14 @@ class OnlineBayes:
             np.add.at(seen, (np.asarray(at, dtype=np.int64) + 1, cell), 1)
             seen = np.cumsum(seen, axis=0)[1:]  # (events, cells): each cell's labels learned before each event
             scores = _joint(
-                n_hist[every, seen].reshape(events, horizons, _N),
-                mean_hist[every, seen].reshape(events, horizons, _N, features),
-                s_hist[every, seen].reshape(events, horizons, _N, features),
+                n_hist[seen, slot].reshape(events, horizons, _N),
+                mean_hist[seen, slot].reshape(events, horizons, _N, features),
+                s_hist[seen, slot].reshape(events, horizons, _N, features),
                 np.asarray(x_events, dtype=float)[:, None, None, :],
             )
-        stats.n = n_hist[every, counts].reshape(horizons, _N)
-        stats.mean = mean_hist[every, counts].reshape(stats.mean.shape)
-        stats.s = s_hist[every, counts].reshape(stats.s.shape)
+        stats.n = n_hist[counts, slot].reshape(horizons, _N)
+        stats.mean = mean_hist[counts, slot].reshape(stats.mean.shape)
+        stats.s = s_hist[counts, slot].reshape(stats.s.shape)
         return scores
 
     def predict_many(self, scores: np.ndarray) -> np.ndarray:

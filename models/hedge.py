@@ -81,8 +81,16 @@ class Hedge:
         shifted = np.log(np.maximum(served, _EPS))[:, None, :] + _SHIFTS  # (labels, offsets, 3)
         counted = np.zeros((len(label), len(OFFSETS), 3, 3))
         counted[np.arange(len(label))[:, None], np.arange(len(OFFSETS)), label[:, None], shifted.argmax(axis=-1)] = 1
-        confusion = _running(self, "confusion", at, horizon, counted, events)
-        return OFFSETS[macro_f1(confusion).argmax(axis=-1)]
+        # an event's offset is the best one after the labels that matured at or before it: the best is
+        # found once per state of the counts (the batch's labels of the horizon, and the one before)
+        best = np.broadcast_to(macro_f1(self.confusion).argmax(axis=-1), (events, len(self.confusion))).copy()
+        for h in np.unique(horizon).tolist():
+            rows = np.flatnonzero(horizon == h)
+            states = np.cumsum(np.concatenate([self.confusion[h][None], counted[rows]]), axis=0)
+            state = np.searchsorted(at[rows], np.arange(events), side="right")  # per event: labels seen
+            best[:, h] = macro_f1(states).argmax(axis=-1)[state]
+            self.confusion[h] = states[-1]
+        return OFFSETS[best]
 
     @staticmethod
     def decide(probs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -95,7 +103,9 @@ class Hedge:
 def macro_f1(confusion: np.ndarray) -> np.ndarray:
     """(..., 3, 3) counts (true class x decision) -> (...) macro-F1, a class with no count scoring 0."""
     hits = np.diagonal(confusion, axis1=-2, axis2=-1)
-    both = confusion.sum(axis=-2) + confusion.sum(axis=-1)
+    # the sums over an axis of three added out (counts are whole numbers, so any order gives the same)
+    decided, true = confusion.swapaxes(-1, -2), confusion  # [..., k] its column, its row
+    both = decided[..., 0] + decided[..., 1] + decided[..., 2] + true[..., 0] + true[..., 1] + true[..., 2]
     return np.divide(2 * hits, both, out=np.zeros_like(both), where=both > 0).mean(axis=-1)
 
 

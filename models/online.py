@@ -10,12 +10,16 @@ matured at or before it (the labels an event makes known are learned from before
 prediction is made). Nothing about an event is predicted with a label that matured after it, and
 the predictions do not depend on how the stream was cut into batches (up to the rounding of sums
 taken in another order, below 1e-12).
+
+A batch's predictions and matured labels come out as arrays (``Predictions``, ``MaturedLabels``: the
+predictions table's rows are taken from them at once), each read alone as a ``Prediction`` or a
+``Matured``; the predictions waiting for labels are kept per batch, as the batch's arrays.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,7 +32,7 @@ from models.inputs import ONLINE_INPUT_INDEX
 from models.stacking import Stacking, stacking_inputs
 from models.stream import BboStream
 from operators.features.frame import BookFrame
-from operators.labels import LabelMaker, label_of
+from operators.labels import DOWN, FLAT, UP, LabelMaker
 from quantumflow.settings import ensemble_method
 
 
@@ -54,12 +58,116 @@ class Matured(NamedTuple):
     matured_ts: int
 
 
+_IDS = ("ts", "seq", "exchange_ts")
+
+
+class Predictions(Sequence[Prediction]):
+    """A batch's predictions as one array per field of ``Prediction`` (int64 for the ids), row j the
+    batch's j-th event: the rows of the predictions table are taken from the arrays at once; each one
+    read alone is a ``Prediction``."""
+
+    __slots__ = (*Prediction._fields, "row_json")
+
+    def __init__(self, *columns: np.ndarray) -> None:
+        for name, column in zip(Prediction._fields, columns, strict=True):
+            setattr(self, name, column)
+        # what the predictions rows wrote of each (event, horizon), row j * horizons + h, kept for the
+        # row a matured label writes again (``dataflows.rows``); None until they are written
+        self.row_json: tuple[list[str], ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def __getitem__(self, j: int) -> Prediction:  # type: ignore[override]
+        ids = (int(getattr(self, name)[j]) for name in _IDS)
+        return Prediction(*ids, *(getattr(self, name)[j] for name in Prediction._fields[3:]))
+
+    def __iter__(self) -> Iterator[Prediction]:
+        columns = [getattr(self, name).tolist() for name in _IDS] + [getattr(self, n) for n in Prediction._fields[3:]]
+        return map(Prediction._make, zip(*columns, strict=True))
+
+
 @dataclass(slots=True)
-class _Pending:
-    prediction: Prediction
+class _Block:
+    """The predictions of a batch (or of a resumed snapshot) that wait for labels."""
+
+    events: np.ndarray  # int64, increasing: their numbers in the instrument's stream
+    predictions: Predictions
     x_online: np.ndarray
-    experts: np.ndarray  # (experts, horizons, 3): what the top layer averaged
-    left: int  # horizons still to mature
+    experts: np.ndarray  # (events, experts, horizons, 3): what the top layer averaged
+    left: np.ndarray  # int64: horizons still to mature
+
+
+# per part of a set of labels: the block holding their events, the events' rows in it, the labels' positions
+_Parts = list[tuple[_Block, np.ndarray, np.ndarray]]
+
+
+class MaturedLabels(Sequence[Matured]):
+    """A batch's matured labels, in the order they matured, as arrays and lists; the predictions they
+    label stay in their blocks, from which ``at_horizon`` takes a field for all of them at once. Each
+    one read alone is a ``Matured``."""
+
+    __slots__ = ("_parts", "horizon", "label", "matured_ts", "return_bps")
+
+    def __init__(
+        self, horizon: np.ndarray, label: np.ndarray, return_bps: list[float], matured_ts: list[int], parts: _Parts
+    ) -> None:
+        self.horizon, self.label, self.return_bps, self.matured_ts = horizon, label, return_bps, matured_ts
+        self._parts = parts
+
+    def __len__(self) -> int:
+        return len(self.horizon)
+
+    def at_horizon(self, name: str) -> np.ndarray:
+        """Per label, the field ``name`` of the prediction it labels at the label's horizon (an id whole)."""
+        out = None
+        for block, rows, positions in self._parts:
+            column = getattr(block.predictions, name)
+            if name in _IDS:
+                piece = column[rows]
+            elif name == "model_probs":
+                piece = column[rows, :, self.horizon[positions]]
+            else:
+                piece = column[rows, self.horizon[positions]]
+            if out is None:
+                out = np.empty((len(self), *piece.shape[1:]), dtype=piece.dtype)
+            out[positions] = piece
+        assert out is not None
+        return out
+
+    def kept_json(self) -> list[list[str]] | None:
+        """Per ``row_json`` column, the strings of the predictions labelled at the labels' horizons, in
+        the labels' order; None if a prediction has none."""
+        columns: list[np.ndarray] = []
+        for block, rows, positions in self._parts:
+            kept = block.predictions.row_json
+            if kept is None:
+                return None
+            columns = columns or [np.empty(len(self), dtype=object) for _ in kept]
+            at = (rows * block.predictions.probs.shape[1] + self.horizon[positions]).tolist()
+            for column, values in zip(columns, kept, strict=True):
+                column[positions] = [values[i] for i in at]
+        return [column.tolist() for column in columns]
+
+    def __getitem__(self, k: int) -> Matured:  # type: ignore[override]
+        for block, rows, positions in self._parts:
+            found = np.flatnonzero(positions == k)
+            if len(found):
+                prediction = block.predictions[int(rows[found[0]])]
+                horizon, label = int(self.horizon[k]), int(self.label[k])
+                return Matured(prediction, horizon, label, self.return_bps[k], self.matured_ts[k])
+        raise IndexError(k)
+
+    def __iter__(self) -> Iterator[Matured]:
+        predictions: list[Prediction | None] = [None] * len(self)
+        for block, rows, positions in self._parts:
+            made: dict[int, Prediction] = {}  # an event's labels share its Prediction
+            for row, k in zip(rows.tolist(), positions.tolist(), strict=True):
+                if row not in made:
+                    made[row] = block.predictions[row]
+                predictions[k] = made[row]
+        columns = (predictions, self.horizon.tolist(), self.label.tolist(), self.return_bps, self.matured_ts)
+        return map(Matured._make, zip(*columns, strict=True))
 
 
 class InstrumentPredictor:
@@ -75,7 +183,7 @@ class InstrumentPredictor:
         self.logistic = bundle.model_names.index("logistic")
         self.method = ensemble_method()
         self.context = np.zeros((bundle.window - 1, len(bundle.normalizer.mean)), dtype=np.float32)
-        self.pending: dict[int, _Pending] = {}
+        self.pending: list[_Block] = []  # in the order of their events
         self.events = 0
 
     def online_state(self) -> dict:
@@ -118,7 +226,7 @@ class InstrumentPredictor:
         if len(events):
             self.context = np.vstack([self.context, self.bundle.normalizer(events.inputs)])[-len(self.context) :]
 
-    def on_batch(self, frame: BookFrame, features: np.ndarray) -> tuple[list[Prediction], list[Matured]]:
+    def on_batch(self, frame: BookFrame, features: np.ndarray) -> tuple[Predictions | list, MaturedLabels | list]:
         events = self.stream(frame, features)
         n = len(events)
         if not n:
@@ -132,14 +240,16 @@ class InstrumentPredictor:
         x_online = z[:, ONLINE_INPUT_INDEX]
         ts_list = events.ts.tolist()
         at, horizon, event, moves = self._matured(ts_list, events.mid.tolist())
-        label = np.array([label_of(move, self.thetas[h]) for h, move in zip(horizon, moves, strict=True)], dtype=int)
-        first, pending = self.events, self.pending
+        thetas = np.asarray(self.thetas)[horizon]
+        move = np.asarray(moves, dtype=float)
+        label = np.where(move > thetas, UP, np.where(move < -thetas, DOWN, FLAT))  # label_of, label by label
+        first = self.events
         labels = np.arange(len(event))
-        gather = _Gather(event, first, pending)
-        x_labelled = gather(x_online, lambda w: w.x_online).astype(float)
+        gather = _Gather(event, first, self.pending)
+        x_labelled = gather(x_online, lambda b: b.x_online).astype(float)
         bayes = self.bayes.predict_many(self.bayes.learn_and_score(at, horizon, label, x_labelled, x_online))
         model_probs = np.concatenate([net_probs, bayes[None], bundle.logistic.predict(z)[None]]).transpose(1, 0, 2, 3)
-        labelled = gather(model_probs, lambda w: w.prediction.model_probs)[labels, :, horizon]  # (labels, models, 3)
+        labelled = gather(model_probs, lambda b: b.predictions.model_probs, horizon)  # (labels, models, 3)
         weights = self.ensemble.learn_many(at, horizon, labelled, label, n)  # (n, horizons, models)
         # a sum over the models axis, model by model: an event's result does not depend on the batch's size
         mixture = (weights.transpose(0, 2, 1)[..., None] * model_probs).sum(axis=1)
@@ -147,93 +257,101 @@ class InstrumentPredictor:
             at, horizon, stacking_inputs(labelled), label, stacking_inputs(model_probs.swapaxes(1, 2))
         )
         experts = np.stack([mixture, stacking, model_probs[:, self.logistic]], axis=1)  # (n, experts, horizons, 3)
-        labelled_experts = gather(experts, lambda w: w.experts)[labels, :, horizon]
-        delay = at + first - np.asarray(event, dtype=np.int64)
+        labelled_experts = gather(experts, lambda b: b.experts, horizon)
+        delay = at + first - event
         hedge_weights = self.hedge.learn_weights(at, horizon, delay, labelled_experts, label, n)
         hedge = (hedge_weights.transpose(0, 2, 1)[..., None] * experts).sum(axis=1)  # model by model, as the mixture
-        served = gather(hedge, lambda w: w.prediction.hedge)[labels, horizon]  # what the top layer said then
+        served = gather(hedge, lambda b: b.predictions.hedge, horizon)  # what the top layer said then
         hedge_decision = Hedge.decide(hedge, self.hedge.learn_decisions(at, horizon, served, label, n))
         chosen = {"stacking": stacking, "mixture": mixture}.get(self.method, hedge)
         decision = hedge_decision if self.method == "hedge" else chosen.argmax(axis=-1)
-        exchange_list, seq_list = events.exchange_ts.tolist(), events.seq.tolist()
-        made = [
-            Prediction(
-                ts_list[j],
-                seq_list[j],
-                exchange_list[j],
-                chosen[j],
-                decision[j],
-                model_probs[j],
-                weights[j],
-                mixture[j],
-                stacking[j],
-                hedge[j],
-                hedge_decision[j],
-            )
-            for j in range(n)
-        ]
-        left = len(bundle.horizons)
-        for j, prediction in enumerate(made):
-            pending[first + j] = _Pending(prediction, x_online[j], experts[j], left)
+        ids = (events.ts, events.seq, events.exchange_ts)
+        made = Predictions(*ids, chosen, decision, model_probs, weights, mixture, stacking, hedge, hedge_decision)
+        left = np.full(n, len(bundle.horizons), dtype=np.int64)
+        self.pending.append(_Block(np.arange(first, first + n, dtype=np.int64), made, x_online, experts, left))
         self.events += n
-        matured = []
-        for j, h, i, move, y in zip(at.tolist(), horizon.tolist(), event, moves, label.tolist(), strict=True):
-            waiting = pending[i]
-            waiting.left -= 1
-            if not waiting.left:
-                del pending[i]
-            matured.append(Matured(waiting.prediction, h, y, move, ts_list[j]))
+        parts = _locate(self.pending, event, labels)
+        for block, rows, _ in parts:
+            np.subtract.at(block.left, rows, 1)
+        self.pending = [block for block in self.pending if block.left.any()]
+        matured = MaturedLabels(horizon, label, moves, [ts_list[j] for j in at.tolist()], parts)
         return made, matured
 
-    def _matured(self, ts_list: list[int], mids: list[float]) -> tuple[np.ndarray, np.ndarray, list[int], list[float]]:
+    def _matured(self, ts_list: list[int], mids: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
         """The labels the batch's events make known, in order: the event of the batch each matured at,
         its horizon, the event it labels, and the move."""
-        at, horizon, event, moves = [], [], [], []
-        push = self.labels.push
-        for j, (ts, mid) in enumerate(zip(ts_list, mids, strict=True)):
-            for h, i, move in push(ts, mid):
-                at.append(j)
-                horizon.append(h)
-                event.append(i)
-                moves.append(move)
-        return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), event, moves
+        at, horizon, event, moves = self.labels.push_many(ts_list, mids)
+        return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), np.array(event, dtype=np.int64), moves
 
 
 class _Gather:
     """Per matured label, what was known at the event it labels: a row of the batch's arrays for an event
-    of this batch, else the pending prediction's (each earlier event's array taken once)."""
+    of this batch, else the row of the block that holds it."""
 
-    def __init__(self, event: list[int], first: int, pending: dict[int, _Pending]) -> None:
-        events = np.asarray(event, dtype=np.int64)
-        earlier = sorted({i for i in event if i < first})
-        self.waiting = [pending[i] for i in earlier]
-        self.rows = np.where(events >= first, events - first + len(earlier), np.searchsorted(earlier, events))
+    def __init__(self, event: np.ndarray, first: int, pending: list[_Block]) -> None:
+        self.event, self.first = event, first
+        self.in_batch = np.flatnonzero(event >= first)
+        self.parts = _locate(pending, event, np.flatnonzero(event < first))
 
-    def __call__(self, batch: np.ndarray, kept_in: Callable[[_Pending], np.ndarray]) -> np.ndarray:
-        """``batch`` (events of the batch, ...) -> (labels, ...); ``kept_in`` finds it in a pending prediction."""
-        kept = [kept_in(w) for w in self.waiting]
-        earlier = np.array(kept, dtype=batch.dtype).reshape(len(kept), *batch.shape[1:])
-        return np.concatenate([earlier, batch])[self.rows]
+    def __call__(
+        self, batch: np.ndarray, kept_in: Callable[[_Block], np.ndarray], horizon: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``batch`` (events of the batch, ...) -> (labels, ...); ``kept_in`` is the same array of a block.
+        Given the labels' ``horizon``, only that horizon is taken of the horizons axis (the last but one)."""
+        pick = _rows if horizon is None else _at_horizon
+        taken = pick(batch, self.event[self.in_batch] - self.first, horizon, self.in_batch)
+        out = np.empty((len(self.event), *taken.shape[1:]), dtype=batch.dtype)
+        out[self.in_batch] = taken
+        for block, rows, positions in self.parts:
+            out[positions] = pick(kept_in(block), rows, horizon, positions)
+        return out
 
 
-def _pending_columns(pending: dict[int, _Pending]) -> dict:
-    if not pending:
+def _rows(array: np.ndarray, rows: np.ndarray, horizon: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
+    return array[rows]
+
+
+def _at_horizon(array: np.ndarray, rows: np.ndarray, horizon: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``array[rows]`` at the horizons ``horizon[positions]`` of its last axis but one."""
+    if array.ndim == 3:
+        return array[rows, horizon[positions]]
+    return array[rows, :, horizon[positions]]
+
+
+def _locate(blocks: list[_Block], event: np.ndarray, positions: np.ndarray) -> _Parts:
+    """Where the events ``event[positions]`` are held: per block, their rows in it and their positions."""
+    if not len(positions):
+        return []
+    owner = np.searchsorted([block.events[0] for block in blocks], event[positions], side="right") - 1
+    parts = []
+    for b in np.unique(owner).tolist():
+        mine = positions[owner == b]
+        parts.append((blocks[b], np.searchsorted(blocks[b].events, event[mine]), mine))
+    return parts
+
+
+def _pending_columns(pending: list[_Block]) -> dict:
+    """The predictions still waiting, as the snapshot keeps them: one array per field, in event order."""
+    waiting = [(block, block.left > 0) for block in pending]
+    waiting = [(block, keep) for block, keep in waiting if keep.any()]
+    if not waiting:
         return {"events": []}
-    waiting = list(pending.values())
-    predictions = [w.prediction for w in waiting]
+
+    def column(of: Callable[[_Block], np.ndarray]) -> np.ndarray:
+        return np.concatenate([of(block)[keep] for block, keep in waiting])
+
     return {
-        "events": list(pending),
-        "left": [w.left for w in waiting],
-        "x_online": np.stack([w.x_online for w in waiting]),
-        "experts": np.stack([w.experts for w in waiting]),
-        "prediction": [np.stack([getattr(p, name) for p in predictions]) for name in Prediction._fields],
+        "events": column(lambda b: b.events).tolist(),
+        "left": column(lambda b: b.left).tolist(),
+        "x_online": column(lambda b: b.x_online),
+        "experts": column(lambda b: b.experts),
+        "prediction": [column(lambda b, name=name: getattr(b.predictions, name)) for name in Prediction._fields],
     }
 
 
-def _pending_from_columns(columns: dict) -> dict[int, _Pending]:
+def _pending_from_columns(columns: dict) -> list[_Block]:
     if not columns["events"]:
-        return {}
-    fields = [values.tolist() if values.ndim == 1 else list(values) for values in columns["prediction"]]
-    predictions = map(Prediction._make, zip(*fields, strict=True))
-    waiting = zip(columns["events"], predictions, columns["x_online"], columns["experts"], columns["left"], strict=True)
-    return {event: _Pending(prediction, x, experts, left) for event, prediction, x, experts, left in waiting}
+        return []
+    events, left = (np.asarray(columns[name], dtype=np.int64) for name in ("events", "left"))
+    predictions = Predictions(*(np.asarray(values) for values in columns["prediction"]))
+    return [_Block(events, predictions, np.asarray(columns["x_online"]), np.asarray(columns["experts"]), left)]

@@ -83,56 +83,63 @@ class LabelMaker:
         self._start = 0  # event number of the first event kept
 
     def push(self, ts: int, mid: float) -> list[Matured]:
-        units = round(mid * PRICE_SCALE)
-        if self._count:
-            integral = self._integral[-1] + self._mid[-1] * (ts - self._ts[-1])
-            running = self._sum[-1] + units
-        else:
-            integral, running = 0, units
-        self._ts.append(ts)
-        self._mid.append(units)
-        self._sum.append(running)
-        self._integral.append(integral)
-        self._count += 1
-        out: list[Matured] = []
-        for h, horizon in enumerate(self._horizons):
-            if horizon.events:
-                out += self._matured_by_events(h, horizon.events)
+        _, horizon, event, moves = self.push_many([ts], [mid])
+        return list(map(Matured._make, zip(horizon, event, moves, strict=True)))
+
+    def push_many(self, ts_list: list[int], mids: list[float]) -> tuple[list[int], list[int], list[int], list[float]]:
+        """``push`` each event in turn; the labels they make known as columns: the position in ``ts_list``
+        of the event that made each known, its horizon, the event it labels and the move. One loop for
+        the lot, the state in local names (the flow pushes every event of a batch)."""
+        at: list[int] = []
+        horizon_of: list[int] = []
+        event_of: list[int] = []
+        moves: list[float] = []
+        stamps, units_of, sums, integrals, following = self._ts, self._mid, self._sum, self._integral, self._next
+        kinds = [(h, horizon.events, horizon.ns) for h, horizon in enumerate(self._horizons)]
+        count, start = self._count, self._start
+        for j, (ts, mid) in enumerate(zip(ts_list, mids, strict=True)):
+            units = round(mid * PRICE_SCALE)
+            if count:
+                integral = integrals[-1] + units_of[-1] * (ts - stamps[-1])
+                running = sums[-1] + units
             else:
-                out += self._matured_by_time(h, horizon.ns, ts)
-        self._forget()
-        return out
-
-    def _matured_by_events(self, h: int, k: int) -> list[Matured]:
-        i = self._count - 1 - k
-        if i < self._next[h]:
-            return []
-        self._next[h] = i + 1
-        j = i - self._start
-        mid = self._mid[j]
-        return [Matured(h, i, 1e4 * (self._sum[-1] - self._sum[j] - k * mid) / (k * mid))]
-
-    def _matured_by_time(self, h: int, span_ns: int, now: int) -> list[Matured]:
-        out = []
-        ts, mids, integral = self._ts, self._mid, self._integral
-        i = self._next[h]
-        while i < self._count - 1 and ts[i - self._start] + span_ns < now:
-            j = i - self._start
-            end = ts[j] + span_ns
-            k = bisect_right(ts, end, j) - 1  # the last event inside the window
-            area = integral[k] - integral[j] + mids[k] * (end - ts[k])
-            out.append(Matured(h, i, 1e4 * (area - mids[j] * span_ns) / (mids[j] * span_ns)))
-            i += 1
-        self._next[h] = i
-        return out
-
-    def _forget(self) -> None:
-        """Drop events no label needs any more (keeping the last one for the running sums)."""
-        drop = min(min(self._next), self._count - 1) - self._start
-        if drop >= 4096:
-            for values in (self._ts, self._mid, self._sum, self._integral):
-                del values[:drop]
-            self._start += drop
+                integral, running = 0, units
+            stamps.append(ts)
+            units_of.append(units)
+            sums.append(running)
+            integrals.append(integral)
+            count += 1
+            for h, k, span in kinds:
+                if k:  # the mean of the mids of events i+1..i+k, known at event i+k
+                    i = count - 1 - k
+                    if i < following[h]:
+                        continue
+                    following[h] = i + 1
+                    mid_i = units_of[i - start]
+                    at.append(j)
+                    horizon_of.append(h)
+                    event_of.append(i)
+                    moves.append(1e4 * (running - sums[i - start] - k * mid_i) / (k * mid_i))
+                    continue
+                i = following[h]  # the time-weighted mean over (t_i, t_i + span], known after it
+                while i < count - 1 and stamps[i - start] + span < ts:
+                    first = i - start
+                    end = stamps[first] + span
+                    last = bisect_right(stamps, end, first) - 1  # the last event inside the window
+                    area = integrals[last] - integrals[first] + units_of[last] * (end - stamps[last])
+                    at.append(j)
+                    horizon_of.append(h)
+                    event_of.append(i)
+                    moves.append(1e4 * (area - units_of[first] * span) / (units_of[first] * span))
+                    i += 1
+                following[h] = i
+            drop = min(min(following), count - 1) - start  # events no label needs any more (the last kept)
+            if drop >= 4096:
+                for values in (stamps, units_of, sums, integrals):
+                    del values[:drop]
+                start += drop
+        self._count, self._start = count, start
+        return at, horizon_of, event_of, moves
 
 
 def label_of(return_bps: float, theta_bps: float) -> int:

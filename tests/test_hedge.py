@@ -91,3 +91,13 @@ def test_its_log_loss_is_near_the_best_experts():
 
     assert loss(mixed) <= loss(probs[:, 0]) + lag * math.log(10) + lag  # the bound, and the delay's slack
     assert loss(mixed) < loss(probs[:, 2]) - 0.1 * n  # far below the uniform baseline
+
+
+def test_macro_f1_is_the_definition_bit_for_bit():
+    """Counts summed out class by class give what numpy's sums do (they are whole numbers)."""
+    confusion = np.random.default_rng(5).integers(0, 2_000, (500, 9, 3, 3)).astype(float)
+    confusion[0] = 0  # no count at all: 0
+    hits = np.diagonal(confusion, axis1=-2, axis2=-1)
+    both = confusion.sum(axis=-2) + confusion.sum(axis=-1)
+    expected = np.divide(2 * hits, both, out=np.zeros_like(both), where=both > 0).mean(axis=-1)
+    assert macro_f1(confusion).tobytes() == expected.tobytes()

@@ -1,6 +1,8 @@
 """Labels: hand-computed moves, exact zeros, when each label becomes known, and a brute-force
 reference for random streams."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -121,3 +123,20 @@ def test_labels_match_the_definition_and_come_no_earlier(steps, horizon):
     for i, (move, known_at) in got.items():
         assert move == pytest.approx(expected[i][0], abs=1e-9)
         assert known_at == expected[i][1]  # known at the first event that can know it, never before
+
+
+def test_pushing_a_batch_gives_what_pushing_event_by_event_does():
+    """``push_many`` (the flow's, per batch) against ``push`` (one event at a time), on 10,000 events,
+    past the point where the maker forgets old ones, the stream cut at random."""
+    rng = np.random.default_rng(3)
+    ts = np.cumsum(rng.integers(0, 2 * S // 10, 10_000)).tolist()
+    mids = (50_000 + 0.01 * np.cumsum(rng.integers(-2, 3, 10_000))).tolist()
+    horizons = parse_horizons("3,100,1s,50ms")
+    one, batched = LabelMaker(horizons), LabelMaker(horizons)
+    expected = [(j, *label) for j, (t, mid) in enumerate(zip(ts, mids, strict=True)) for label in one.push(t, mid)]
+    got = []
+    cuts = [0, *sorted(rng.choice(np.arange(1, 10_000), 40, replace=False).tolist()), 10_000]
+    for start, end in itertools.pairwise(cuts):
+        at, horizon, event, moves = batched.push_many(ts[start:end], mids[start:end])
+        got += [(start + j, h, i, move) for j, h, i, move in zip(at, horizon, event, moves, strict=True)]
+    assert got == expected and len(got) > 30_000
