@@ -68,7 +68,10 @@ def prediction_rows(
     horizons: list[str],
 ) -> list[tuple]:
     """Rows of the predictions table: each new prediction per horizon (no label yet), then each
-    matured one again, whole, with its label (an upsert replaces the first)."""
+    matured one again, whole, with its label (an upsert replaces the first). A prediction whose label
+    matures in its own batch is written once, labelled: the same commit would replace its unlabelled row,
+    so no reader could ever see that row, and replays (large batches, short horizons) write about half
+    as many rows."""
     if not len(made):
         return []
     count, n = len(horizons), len(made)
@@ -76,15 +79,18 @@ def prediction_rows(
         _json_objects(models, made.model_probs.swapaxes(1, 2).reshape(n * count, len(models), 3).round(6)),
         _json_objects(models, made.weights.reshape(n * count, len(models)).round(6)),
     )
+    unlabelled = np.ones(n * count, dtype=bool)
+    unlabelled[matured.labelled_in(made) if len(matured) else []] = False
+    (kept,) = np.nonzero(unlabelled)
     rows = _prediction_rows(
         instrument,
-        np.repeat(made.ts, count),
-        np.repeat(made.seq, count),
-        np.repeat(made.exchange_ts, count),
-        np.tile(np.arange(count), n),
-        made.probs.reshape(n * count, 3),
-        made.decision.reshape(n * count),
-        made.row_json,
+        np.repeat(made.ts, count)[kept],
+        np.repeat(made.seq, count)[kept],
+        np.repeat(made.exchange_ts, count)[kept],
+        np.tile(np.arange(count), n)[kept],
+        made.probs.reshape(n * count, 3)[kept],
+        made.decision.reshape(n * count)[kept],
+        [[column[i] for i in kept.tolist()] for column in made.row_json],
         horizons,
     )
     if len(matured):

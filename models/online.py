@@ -135,6 +135,16 @@ class MaturedLabels(Sequence[Matured]):
         assert out is not None
         return out
 
+    def labelled_in(self, predictions: Predictions) -> np.ndarray:
+        """Where ``predictions`` (a batch's, laid out event by event, horizon by horizon) has a prediction
+        these labels label: its flat index ``event * horizons + horizon``, one per such label."""
+        found = [
+            rows * predictions.probs.shape[1] + self.horizon[positions]
+            for block, rows, positions in self._parts
+            if block.predictions is predictions
+        ]
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
     def kept_json(self) -> list[list[str]] | None:
         """Per ``row_json`` column, the strings of the predictions labelled at the labels' horizons, in
         the labels' order; None if a prediction has none."""

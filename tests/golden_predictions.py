@@ -1,6 +1,6 @@
-"""Digests of every predictions row and of the online state the predictor ends with, so that a faster
-predictor can be held to give exactly today's rows, bit for bit (as ``golden_rows`` does for the
-other tables).
+"""Digests of the predictions table as a store holds it after a run and of the online state the
+predictor ends with, so that a faster predictor (or fewer rows written for the same table) can be held
+to give exactly today's table, bit for bit (as ``golden_rows`` does for the other tables).
 
 ``PYTHONPATH=.:tests python -m tests.golden_predictions [MODELS]`` writes ``tests/golden/predictions.json``
 from the code as it is: the simulated minute with the small models in ``tests/golden/models`` (trained
@@ -68,9 +68,9 @@ def _given(bundle: Bundle) -> hashlib._Hash:
 
 
 def prediction_digests(paths: list[Path], models: Path, batch_messages: int) -> dict[str, str]:
-    """sha256 of the predictions rows (hashed per instrument in the order they are made, with their
-    count), of each instrument's online state and waiting predictions at the end, and of what the
-    predictor was given."""
+    """sha256 of the predictions table as a store holds it after the run (each key's last row, in key
+    order, with their count), of each instrument's online state and waiting predictions at the end, and of
+    what the predictor was given."""
     bundle = Bundle.load(models)
     given = _given(bundle)
     net_probs = bundle.net_probs
@@ -83,25 +83,22 @@ def prediction_digests(paths: list[Path], models: Path, batch_messages: int) -> 
     bundle.net_probs = recorded
     names, horizons = bundle.model_names, [h.name for h in bundle.horizons]
     predictors: dict[str, InstrumentPredictor] = {}
-    rows: dict[str, hashlib._Hash] = {}
-    count = 0
+    table: dict[tuple, tuple] = {}  # the predictions table as the store holds it: upserts by its key
     for item in derive_offline(paths, batch_messages=batch_messages):
         if type(item) is not Derived:
             continue
         predictor = predictors.setdefault(item.instrument, InstrumentPredictor(bundle))
         made, matured = predictor.on_batch(item.frame, item.features)
-        digest = rows.setdefault(item.instrument, hashlib.sha256())
         for row in prediction_rows(item.instrument, made, matured, names, horizons):
-            digest.update(repr(row).encode())
-            count += 1
+            table[row[:4]] = row  # instrument, ts, seq, horizon
+    rows = hashlib.sha256()
+    for key in sorted(table):
+        rows.update(repr(table[key]).encode())
     state = hashlib.sha256()
     for instrument in sorted(predictors):
         predictor = predictors[instrument]
         _feed(state, [instrument, predictor.online_state(), predictor.snapshot()["pending"], predictor.events])
-    combined = hashlib.sha256()
-    for instrument in sorted(rows):
-        combined.update(f"{instrument}:{rows[instrument].hexdigest()}".encode())
-    return {"given": given.hexdigest(), "predictions": f"{count}:{combined.hexdigest()}", "state": state.hexdigest()}
+    return {"given": given.hexdigest(), "predictions": f"{len(table)}:{rows.hexdigest()}", "state": state.hexdigest()}
 
 
 def simulated_binance(folder: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Every predictions row, and the online state the predictor ends with, are exactly what they were when
+"""The predictions table a run leaves, and the online state the predictor ends with, are exactly what they were when
 tests/golden/predictions.json was written (``python -m tests.golden_predictions``): a faster predictor
 or faster rows must not change a bit."""
 
@@ -11,6 +11,7 @@ import pytest
 from golden_predictions import BATCHES, GOLDEN, MODELS, SIMULATED, prediction_digests, simulated_binance
 
 from dataflows.batches import derive_offline
+from dataflows.rows import prediction_rows
 from models.bundle import Bundle
 from models.online import InstrumentPredictor
 from operators.instrument import Derived
@@ -57,3 +58,23 @@ def test_a_batch_read_one_by_one_gives_what_its_arrays_hold(recording):
             np.testing.assert_array_equal(m.prediction.probs[m.horizon], probs[k])
             labelled += 1
     assert labelled > 10_000
+
+
+def test_a_prediction_labelled_in_its_own_batch_is_written_once_labelled(recording):
+    bundle = Bundle.load(MODELS)
+    predictor, horizons = InstrumentPredictor(bundle), [h.name for h in bundle.horizons]
+    written = once = 0
+    for item in derive_offline([recording], batch_messages=1_000):
+        if type(item) is not Derived:
+            continue
+        made, matured = predictor.on_batch(item.frame, item.features)
+        rows = prediction_rows(item.instrument, made, matured, bundle.model_names, horizons)
+        keys = [row[:4] for row in rows]
+        assert len(set(keys)) == len(keys)  # no row replaced within its batch
+        labelled = {row[:4] for row in rows if row[-3] is not None}
+        assert len(labelled) == len(matured)
+        unlabelled = len(rows) - len(labelled)
+        assert unlabelled == len(made) * len(horizons) - len(matured.labelled_in(made))
+        written += len(rows)
+        once += len(matured.labelled_in(made))
+    assert once > written / 4  # most short horizons mature within a batch of 1,000 messages
