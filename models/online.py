@@ -193,7 +193,7 @@ class InstrumentPredictor:
         self.logistic = bundle.model_names.index("logistic")
         self.method = ensemble_method()
         self.context = np.zeros((bundle.window - 1, len(bundle.normalizer.mean)), dtype=np.float32)
-        self.pending: list[_Block] = []  # in the order of their events
+        self.pending = _Waiting([])
         self.events = 0
 
     def online_state(self) -> dict:
@@ -222,12 +222,12 @@ class InstrumentPredictor:
         waiting for labels are kept as one array per field, not thousands of small ones: the flow
         snapshots at every epoch, and pickling an array costs the same whatever its size."""
         state = {name: value for name, value in vars(self).items() if name not in ("bundle", "pending")}
-        return {**state, "pending": _pending_columns(self.pending)}
+        return {**state, "pending": _pending_columns(self.pending.blocks)}
 
     @classmethod
     def resume(cls, bundle: Bundle, snapshot: dict) -> InstrumentPredictor:
         predictor = cls.__new__(cls)
-        vars(predictor).update(snapshot, bundle=bundle, pending=_pending_from_columns(snapshot["pending"]))
+        vars(predictor).update(snapshot, bundle=bundle, pending=_Waiting(_pending_from_columns(snapshot["pending"])))
         return predictor
 
     def observe(self, frame: BookFrame, features: np.ndarray) -> None:
@@ -280,10 +280,10 @@ class InstrumentPredictor:
         left = np.full(n, len(bundle.horizons), dtype=np.int64)
         self.pending.append(_Block(np.arange(first, first + n, dtype=np.int64), made, x_online, experts, left))
         self.events += n
-        parts = _locate(self.pending, event, labels)
+        parts = self.pending.locate(event, labels)
         for block, rows, _ in parts:
             np.subtract.at(block.left, rows, 1)
-        self.pending = [block for block in self.pending if block.left.any()]
+        self.pending.drop([block for block, _, _ in parts if not block.left.any()])
         matured = MaturedLabels(horizon, label, moves, [ts_list[j] for j in at.tolist()], parts)
         return made, matured
 
@@ -298,10 +298,10 @@ class _Gather:
     """Per matured label, what was known at the event it labels: a row of the batch's arrays for an event
     of this batch, else the row of the block that holds it."""
 
-    def __init__(self, event: np.ndarray, first: int, pending: list[_Block]) -> None:
+    def __init__(self, event: np.ndarray, first: int, pending: _Waiting) -> None:
         self.event, self.first = event, first
         self.in_batch = np.flatnonzero(event >= first)
-        self.parts = _locate(pending, event, np.flatnonzero(event < first))
+        self.parts = pending.locate(event, np.flatnonzero(event < first))
 
     def __call__(
         self, batch: np.ndarray, kept_in: Callable[[_Block], np.ndarray], horizon: np.ndarray | None = None
@@ -328,16 +328,41 @@ def _at_horizon(array: np.ndarray, rows: np.ndarray, horizon: np.ndarray, positi
     return array[rows, :, horizon[positions]]
 
 
-def _locate(blocks: list[_Block], event: np.ndarray, positions: np.ndarray) -> _Parts:
-    """Where the events ``event[positions]`` are held: per block, their rows in it and their positions."""
-    if not len(positions):
-        return []
-    owner = np.searchsorted([block.events[0] for block in blocks], event[positions], side="right") - 1
-    parts = []
-    for b in np.unique(owner).tolist():
-        mine = positions[owner == b]
-        parts.append((blocks[b], np.searchsorted(blocks[b].events, event[mine]), mine))
-    return parts
+class _Waiting:
+    """The blocks of predictions waiting for labels, in the order of their events, with each block's first
+    event in one array. A live feed brings batches of one or a few events, so hundreds of blocks wait for
+    the longest horizon: a batch touches only the blocks its labels are in, never each of them."""
+
+    __slots__ = ("blocks", "starts")
+
+    def __init__(self, blocks: list[_Block]) -> None:
+        self.blocks = blocks
+        self.starts = np.array([block.events[0] for block in blocks], dtype=np.int64)
+
+    def append(self, block: _Block) -> None:
+        self.blocks.append(block)
+        self.starts = np.append(self.starts, block.events[0])
+
+    def drop(self, done: list[_Block]) -> None:
+        """Let go of ``done``, blocks of this with no label left to wait for."""
+        if not done:
+            return
+        at = np.searchsorted(self.starts, [block.events[0] for block in done])
+        for index in sorted(at.tolist(), reverse=True):
+            del self.blocks[index]
+        self.starts = np.delete(self.starts, at)
+
+    def locate(self, event: np.ndarray, positions: np.ndarray) -> _Parts:
+        """Where the events ``event[positions]`` are held: per block, their rows in it and their positions."""
+        if not len(positions):
+            return []
+        owner = np.searchsorted(self.starts, event[positions], side="right") - 1
+        parts = []
+        for b in np.unique(owner).tolist():
+            mine = positions[owner == b]
+            block = self.blocks[b]
+            parts.append((block, np.searchsorted(block.events, event[mine]), mine))
+        return parts
 
 
 def _pending_columns(pending: list[_Block]) -> dict:
