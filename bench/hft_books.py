@@ -409,10 +409,20 @@ def _load() -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recording", nargs="?", type=Path, default=DEFAULT_RECORDING)
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds, each side once per round")
-    parser.add_argument("--samples", type=int, default=20, help="instants at which the two books are compared")
-    parser.add_argument("--levels", type=int, default=10, help="price levels per side compared")
+    parser.add_argument(
+        "recording",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RECORDING,
+        help="a Binance USD-M or COIN-M recording (default: USD-M 08-08 in the shared data)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds, each side once per round (default %(default)s)"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=20, help="instants at which the two books are compared (default %(default)s)"
+    )
+    parser.add_argument("--levels", type=int, default=10, help="price levels per side compared (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     if args.rounds < 1 or args.samples < 0 or args.levels < 1:

@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.kafka import slice_of
 from bench.models import models_for
+from dataflows.recordings import RecordingError
 from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
+from models.checkpoints import CheckpointError
 from quantumflow.settings import shared_data_dir
 
 DEFAULT_RECORDING = shared_data_dir() / "binance" / "spot_btcusdt_20240808.gz"
@@ -85,12 +88,23 @@ def bench_live(recording: Path, wall_s: float, models: Path | None = None, speed
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recording", nargs="?", type=Path, default=DEFAULT_RECORDING)
-    parser.add_argument("--wall-s", type=float, default=30.0, help="seconds each paced run lasts")
+    parser.add_argument(
+        "recording",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RECORDING,
+        help="a recording to pace (default: Binance spot 08-08 in the shared data)",
+    )
+    parser.add_argument("--wall-s", type=float, default=30.0, help="seconds each paced run lasts (default %(default)s)")
     parser.add_argument("--models", type=Path, help="checkpoints (default: $QF_MODELS_DIR, else small ones trained)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    result = bench_live(args.recording, args.wall_s, args.models)
+    if args.wall_s <= 0:
+        parser.error("--wall-s must be above 0")
+    try:
+        result = bench_live(args.recording, args.wall_s, args.models)
+    except (RecordingError, CheckpointError) as error:
+        sys.exit(f"error: {error}")
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return

@@ -330,8 +330,9 @@ def run_command(
         f"written: {rows.get('features', 0):,} feature rows, {rows.get('book', 0):,} book rows, "
         f"{rows.get('trades', 0):,} trades, {rows.get('resyncs', 0):,} resyncs, "
         f"{rows.get('dead_letters', 0):,} dead letters ({summary.decoder_errors:,} of them decoder errors), "
-        f"{rows.get('predictions', 0):,} prediction rows "
-        f"(written when made and again when their label matures); run {summary.run_id} into {target.url}"
+        f"{rows.get('predictions', 0):,} prediction row writes "
+        f"(when made, and again when their label matures, once if in the same batch); "
+        f"run {summary.run_id} into {target.url}"
     )
     _warn_decoder_errors(summary.decoder_errors)
     if not rows.get("predictions") and models is None and not has_checkpoints(models_dir()):

@@ -186,6 +186,8 @@ class _Lines:
 def open_recording(path: str | Path, feed: str | None = None) -> Recording:
     """Open a recording, recognising its format and feed (``feed`` overrides the guess)."""
     path = Path(path)
+    if path.is_dir():
+        raise RecordingError(f"{path} is a folder: this takes one recording file")
     if not path.is_file():
         raise RecordingError(f"no such recording file: {path}")
     if feed is not None:

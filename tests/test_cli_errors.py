@@ -255,3 +255,20 @@ def test_training_names_a_horizon_the_recording_is_too_short_for(recording, tmp_
         "--epochs", "1", "--window", "4", data=tmp_path,
     )  # fmt: skip
     one_line(result, 2, "horizon 10s: no label matures in the test part", "--horizons")
+
+
+def test_bench_on_a_folder_says_it_takes_one_recording_file(tmp_path):
+    one_line(quantumflow("bench", str(tmp_path), data=tmp_path), 2, str(tmp_path), "is a folder", "one recording file")
+
+
+@pytest.mark.parametrize("module", ["bench.live", "bench.hft_books"])
+def test_the_benches_refuse_a_missing_recording_in_one_line(tmp_path, module):
+    result = subprocess.run(
+        [sys.executable, "-m", module, str(tmp_path / "nope.gz")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    one_line(result, 1, "error: no such recording file", "nope.gz")
