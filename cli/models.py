@@ -55,6 +55,7 @@ FeedOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON: model -> horizon -> metric.")]
 _SHOWN = ("accuracy", "macro_f1", "log_loss", "ece")
 _PER_CLASS = ("precision_down", "precision_flat", "precision_up", "recall_down", "recall_flat", "recall_up")
+MIN_LABELS = 30  # a horizon's figures over fewer test labels than this are flagged
 
 
 def train_command(
@@ -150,6 +151,8 @@ def evaluate_command(
         result = experiment([*fold_train, *fold_test], test_start, settings, feed, folder, None, console)
         if not as_json:
             console.print(results_table(result.metrics, f"fold {number}: {names}"))
+            for warning in few_labels(result.metrics):
+                console.print(warning, style="yellow", markup=False, highlight=False)
         reports.append(
             {
                 "train": [str(p) for p in fold_train],
@@ -254,6 +257,8 @@ def _show(result, out, console: Console, as_json: bool) -> None:
         typer.echo(json.dumps(result.metrics, indent=1))
         return
     console.print(results_table(result.metrics))
+    for warning in few_labels(result.metrics):
+        console.print(warning, style="yellow", markup=False, highlight=False)
     console.print(
         f"flat band θ (bps): {', '.join(f'{h} {t:.4g}' for h, t in result.thetas.items())}; "
         f"events {result.events}; online inference {result.inference_us_per_event:.0f} µs per event"
@@ -265,6 +270,18 @@ def _show(result, out, console: Console, as_json: bool) -> None:
         )
     )
     console.print("written: " + ", ".join(result.files.values()) + f", {Path(out) / 'results.json'}")
+
+
+def few_labels(metrics: dict[str, dict[str, dict]]) -> list[str]:
+    """A warning per horizon with fewer than ``MIN_LABELS`` labels in the test part: figures over a
+    handful of labels (0.000 over two, say) say nothing of the models."""
+    counts = {horizon: m.get("n") for horizon, m in next(iter(metrics.values())).items()}
+    return [
+        f"warning: only {n:.0f} test label{'s' if n != 1 else ''} at horizon {horizon} (the test part is too short "
+        f"for it): its figures say nothing"
+        for horizon, n in counts.items()
+        if n is not None and n < MIN_LABELS
+    ]
 
 
 def results_table(metrics: dict[str, dict[str, dict]], title: str = "test part") -> Table:

@@ -176,3 +176,12 @@ def test_bench_prints_each_pass_beside_decode_only(simulated_recording):
     rows = [line.split() for line in result.stdout.splitlines() if line.endswith("x decode-only")]
     assert [row[0] for row in rows] == ["decode", "parse:", "book:", "keyed", "whole"]
     assert rows[0][-3] == "1.00" and all(float(row[-3]) > 0 for row in rows)
+
+
+def test_a_horizon_with_a_handful_of_test_labels_is_flagged():
+    from cli.models import MIN_LABELS, few_labels
+
+    metrics = {"hedge": {"10": {"n": 1_111}, "1s": {"n": MIN_LABELS}, "10s": {"n": 2}}, "majority": {}}
+    assert few_labels(metrics) == [
+        "warning: only 2 test labels at horizon 10s (the test part is too short for it): its figures say nothing"
+    ]
