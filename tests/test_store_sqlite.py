@@ -206,7 +206,8 @@ def test_a_writer_checkpoints_the_wal_from_a_thread_of_its_own(store, monkeypatc
     writer.write("dead_letters", [("binance", None, T0 + i, str(i), "reason", raw) for i in range(2_000)])
     writer.flush()
     deadline = time.monotonic() + 30
-    while store.path.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+    # the checkpoint grows the file before it counts itself done: wait for both
+    while (store.path.stat().st_size < 1_000_000 or writer._checkpoints.done < 1) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert store.path.stat().st_size >= 1_000_000  # the rows reached the database file, not only the WAL
     assert writer._checkpoints.done >= 1
