@@ -19,8 +19,10 @@ property tests hold this one to, bit for bit.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from operator import neg
 from typing import NamedTuple
 
@@ -188,6 +190,7 @@ class BookSide:
 
 class OrderBook:
     __slots__ = (
+        "_depth_flat",
         "_depth_levels",
         "asks",
         "bbo",
@@ -209,6 +212,7 @@ class OrderBook:
         self.precision: tuple[int, int] | None = None
         self.bbo: BestBidOffer | None = None
         self._depth_levels: tuple[int, list[Level], list[Level]] | None = None  # top levels until the depth changes
+        self._depth_flat: tuple[int, tuple[float, ...], tuple[float, ...]] | None = None  # the same, flat and padded
 
     @property
     def ready(self) -> bool:
@@ -221,7 +225,7 @@ class OrderBook:
     # -- changes -------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: BookSnapshot) -> None:
-        self._depth_levels = None
+        self._depth_levels = self._depth_flat = None
         self.bids = BookSide({p: q for p, q in snapshot.bids if q}.items())
         self.asks = BookSide({p: q for p, q in snapshot.asks if q}.items(), -1.0)
         self.sequence = snapshot.sequence
@@ -233,7 +237,7 @@ class OrderBook:
         self._truncate()
 
     def apply_delta(self, delta: BookDelta) -> None:
-        self._depth_levels = None
+        self._depth_levels = self._depth_flat = None
         self.bids.set_levels(delta.bids)
         self.asks.set_levels(delta.asks)
         if delta.sequence is not None:
@@ -248,7 +252,7 @@ class OrderBook:
 
     def invalidate(self, reason: str) -> None:
         """Forget every level: the book is stale until the next snapshot."""
-        self._depth_levels = None
+        self._depth_levels = self._depth_flat = None
         self.bids = BookSide()
         self.asks = BookSide(sign=-1.0)
         self.status = STALE
@@ -312,6 +316,31 @@ class OrderBook:
             asks = [(ask, bbo.ask_size), *asks[first_ask : first_ask + n - 1]]
         return bids, asks
 
+    def top_levels_flat(self, n: int = 10) -> tuple[float, ...]:
+        """``top_level_lists`` as one flat tuple of ``4 n`` floats: the bids' price and size, best
+        first, then the asks'; a missing level is (NaN, 0). No list per call: the depth part is kept
+        flat until the depth changes, and a fresher best bid/offer is put on top of slices of it."""
+        cached = self._depth_flat
+        if cached is None or cached[0] != n:
+            cached = self._depth_flat = (n, _flat_side(self.bids.best(n), n), _flat_side(self.asks.best(n), n))
+        _, bids, asks = cached
+        bbo = self._fresher_bbo()
+        if bbo is None:
+            return bids + asks
+        bid, ask, end = bbo.bid_price, bbo.ask_price, 2 * n
+        first_bid = first_ask = 0  # the depth levels below the best bid, above the best ask (NaN padding stops both)
+        while first_bid < end and bids[first_bid] >= bid:
+            first_bid += 2
+        while first_ask < end and asks[first_ask] <= ask:
+            first_ask += 2
+        padding = _MISSING_LEVEL * n
+        return (bid, bbo.bid_size, *bids[first_bid:], *padding)[:end] + (
+            ask,
+            bbo.ask_size,
+            *asks[first_ask:],
+            *padding,
+        )[:end]
+
     def top_levels(self, n: int = 10) -> TopLevels:
         bids, asks = self.top_level_lists(n)
         bid_prices, bid_sizes = _side_arrays(bids, n)
@@ -323,6 +352,13 @@ class OrderBook:
         if bbo is not None and self.status == LIVE and _newer(bbo.sequence, self.sequence):
             return bbo
         return None
+
+
+_MISSING_LEVEL = (math.nan, 0.0)
+
+
+def _flat_side(levels: list[Level], n: int) -> tuple[float, ...]:
+    return tuple(chain.from_iterable(levels)) + _MISSING_LEVEL * (n - len(levels))
 
 
 def _newer(sequence: int | None, than: int | None) -> bool:

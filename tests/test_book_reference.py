@@ -4,9 +4,11 @@ real recording, event by event through the sync."""
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 
 import pytest
 from hypothesis import given, settings
@@ -44,6 +46,15 @@ bbos = st.builds(
     sizes,
 )
 events = st.lists(snapshots | deltas | deltas | deltas | bbos | bbos | st.just("invalidate"), max_size=30)
+
+
+def flat_levels(book, n: int) -> tuple[float, ...]:
+    """``top_level_lists`` as ``OrderBook.top_levels_flat`` gives it: bids then asks, (NaN, 0) where missing."""
+    flat: list[float] = []
+    for side in book.top_level_lists(n):
+        flat.extend(chain.from_iterable(side))
+        flat.extend((math.nan, 0.0) * (n - len(side)))
+    return tuple(flat)
 
 
 def view(book) -> tuple:
@@ -91,6 +102,8 @@ def test_the_book_equals_the_reference_on_generated_streams(stream):
         apply(book, event)
         apply(reference, event)
         assert view(book)[0] == view(reference)[0]
+        for n in (1, 3, 10):
+            assert repr(book.top_levels_flat(n)) == repr(flat_levels(reference, n))
     assert view(pickle.loads(pickle.dumps(book)))[0] == view(book)[0]
 
 
@@ -165,6 +178,7 @@ def test_the_book_equals_the_reference_on_every_real_recording(shared_data):
                 assert fast.on_event(event, raw) == reference.on_event(event, raw)
                 book, ref = fast.book, reference.book
                 assert book.top_level_lists(10) == ref.top_level_lists(10), (path, index)
+                assert repr(book.top_levels_flat(10)) == repr(flat_levels(ref, 10)), (path, index)
                 assert book.top_update_id == ref.top_update_id and book.status == ref.status
                 if index % 2000 == 0:
                     assert view(book)[0] == view(ref)[0], (path, index)

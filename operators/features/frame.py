@@ -9,8 +9,7 @@ first moment a feature can see them.
 
 from __future__ import annotations
 
-from array import array
-from itertools import chain
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -43,25 +42,25 @@ class BookFrame(NamedTuple):
         return BookFrame(*(column[part] for column in self))
 
 
-_PAD_LEVELS = (float("nan"), 0.0) * LEVELS  # a missing level: price NaN, size 0
-_flatten = chain.from_iterable
+_ROW = struct.Struct(f"=5q{4 * LEVELS}d3d")  # ids, levels, trades: one row of the gathered bytes
+_ROW_DTYPE = np.dtype([("ids", "=i8", 5), ("levels", "=f8", (2, LEVELS, 2)), ("trades", "=f8", 3)])
 
 
 class FrameBuilder:
-    """Rows of book states for one instrument, gathered until ``build()`` (in flat C arrays:
-    appending a row is a few C-level copies, and ``build`` wraps the memory without parsing it)."""
+    """Rows of book states for one instrument, gathered until ``build()`` as packed bytes (one
+    ``struct`` call per row; ``build`` wraps the bytes without parsing them)."""
 
-    __slots__ = ("_buy", "_count", "_ids", "_levels", "_sell", "_trades")
+    __slots__ = ("_buy", "_count", "_rows", "_sell")
 
     def __init__(self) -> None:
-        self._ids = array("q")  # ts, seq, exchange_ts, update_id, reset per row
-        self._levels = array("d")  # per row the bid levels, then the ask levels, each as price, size
-        self._trades = array("d")  # buy volume, sell volume, trade count per row
+        # per row: ts, seq, exchange_ts, update_id, reset; the bid levels, then the ask levels, each as
+        # price, size; buy volume, sell volume, trade count
+        self._rows = bytearray()
         self._buy = self._sell = 0.0
         self._count = 0
 
     def __len__(self) -> int:
-        return len(self._ids) // 5
+        return len(self._rows) // _ROW.size
 
     def add_trade(self, size: float, side: int) -> None:
         if side > 0:
@@ -74,28 +73,24 @@ class FrameBuilder:
         self, book: OrderBook, ts: int, seq: int, exchange_ts: int | None, update_id: int | None, reset: bool
     ) -> None:
         """Copy the book's top levels as the state after the event ``seq``."""
-        bids, asks = book.top_level_lists(LEVELS)
-        levels = self._levels
-        if len(bids) == LEVELS and len(asks) == LEVELS:
-            levels.extend(_flatten((*bids, *asks)))
-        else:
-            levels.extend(_flatten(bids))
-            levels.extend(_PAD_LEVELS[2 * len(bids) :])
-            levels.extend(_flatten(asks))
-            levels.extend(_PAD_LEVELS[2 * len(asks) :])
-        self._ids.extend(
-            (ts, seq, NO_ID if exchange_ts is None else exchange_ts, NO_ID if update_id is None else update_id, reset)
+        self._rows += _ROW.pack(
+            ts,
+            seq,
+            NO_ID if exchange_ts is None else exchange_ts,
+            NO_ID if update_id is None else update_id,
+            reset,
+            *book.top_levels_flat(LEVELS),
+            self._buy,
+            self._sell,
+            self._count,
         )
-        self._trades.extend((self._buy, self._sell, self._count))
         self._buy = self._sell = 0.0
         self._count = 0
 
     def build(self) -> BookFrame:
         """The gathered rows as arrays; the builder starts empty again (pending trades stay)."""
-        n = len(self)
-        ids = np.frombuffer(self._ids, dtype=np.int64).reshape(n, 5)
-        levels = np.frombuffer(self._levels, dtype=np.float64).reshape(n, 2, LEVELS, 2)  # row, side, level, price/size
-        trades = np.frombuffer(self._trades, dtype=np.float64).reshape(n, 3)
+        rows = np.frombuffer(self._rows, dtype=_ROW_DTYPE)
+        ids, levels, trades = rows["ids"], rows["levels"], rows["trades"]  # levels: row, side, level, price/size
         frame = BookFrame(
             ids[:, 0].copy(),
             ids[:, 1].copy(),
@@ -110,5 +105,5 @@ class FrameBuilder:
             trades[:, 2].copy(),
             ids[:, 4].astype(bool),
         )
-        self._ids, self._levels, self._trades = array("q"), array("d"), array("d")
+        self._rows = bytearray()
         return frame
