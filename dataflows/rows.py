@@ -26,7 +26,7 @@ _SIGNS = np.array(CLASS_SIGNS)
 class TableRows(NamedTuple):
     read_ns: int  # when the source read the messages these rows come from (perf_counter_ns)
     events: int  # market events and dead letters these rows account for
-    tables: dict[str, list[tuple]]
+    tables: dict[str, list[Sequence]]  # rows: tuples, or lists where that saves building a row twice
     decoder_errors: int = 0  # dead letters among them that are a decoder's bug, not bad input
 
 
@@ -38,7 +38,9 @@ def derived_rows(derived: Derived, read_ns: int, events: int) -> TableRows:
             frame.ts.tolist(), frame.seq.tolist(), frame.exchange_ts.tolist(), frame.update_id.tolist(), strict=True
         )
     ]
-    features = [(*key, *values) for key, values in zip(ids, derived.features.tolist(), strict=True)]
+    features = derived.features.tolist()  # rows as lists, each key put in front: no second row built
+    for row, key in zip(features, ids, strict=True):
+        row[:0] = key
     levels = np.hstack([frame.bid_prices, frame.bid_sizes, frame.ask_prices, frame.ask_sizes])
     book = [(*ids[i], *levels[i].tolist()) for i in derived.book_rows.tolist()]
     trades = [

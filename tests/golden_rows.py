@@ -49,7 +49,7 @@ def row_digests(paths: list[Path], batch_messages: int = 1_000) -> dict[str, str
                 key = (table, str(row[0]))
                 if key not in hashes:
                     hashes[key] = hashlib.sha256()
-                hashes[key].update(repr(row).encode())
+                hashes[key].update(repr(tuple(row)).encode())  # a row's values, list or tuple
                 counts[table] += 1
     digests = {}
     for table in TABLES:
