@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
-from itertools import chain
 from operator import neg
 from typing import NamedTuple
 
@@ -31,6 +30,7 @@ import numpy as np
 from quantumflow.events import BestBidOffer, BookDelta, BookSnapshot, Level
 
 _NO_FLOOR = float("-inf")
+_MISSING_LEVEL = (math.nan, 0.0)  # price, size of a level a flat view pads with
 
 WAITING = "waiting for snapshot"
 LIVE = "live"
@@ -133,6 +133,16 @@ class BookSide:
         keys = ranked[: -n - 1 : -1]
         prices = keys if self.sign > 0 else [-key for key in keys]
         return list(zip(prices, map(self.levels.__getitem__, prices), strict=True))
+
+    def best_flat(self, n: int) -> tuple[float, ...]:
+        """``best(n)`` as one flat tuple of prices and sizes, padded to ``2 n`` values with (NaN, 0)."""
+        ranked = self.ranked if n <= len(self.ranked) else self._all_ranked()
+        keys = ranked[: -n - 1 : -1]
+        prices = keys if self.sign > 0 else [-key for key in keys]
+        flat = prices * 2  # a list of the right length, then filled in place
+        flat[::2] = prices
+        flat[1::2] = map(self.levels.__getitem__, prices)
+        return tuple(flat) + _MISSING_LEVEL * (n - len(prices))
 
     def best_key(self) -> float | None:
         """The best level's key (its price, negated on the ask side), or None on an empty side."""
@@ -322,7 +332,7 @@ class OrderBook:
         flat until the depth changes, and a fresher best bid/offer is put on top of slices of it."""
         cached = self._depth_flat
         if cached is None or cached[0] != n:
-            cached = self._depth_flat = (n, _flat_side(self.bids.best(n), n), _flat_side(self.asks.best(n), n))
+            cached = self._depth_flat = (n, self.bids.best_flat(n), self.asks.best_flat(n))
         _, bids, asks = cached
         bbo = self._fresher_bbo()
         if bbo is None:
@@ -352,13 +362,6 @@ class OrderBook:
         if bbo is not None and self.status == LIVE and _newer(bbo.sequence, self.sequence):
             return bbo
         return None
-
-
-_MISSING_LEVEL = (math.nan, 0.0)
-
-
-def _flat_side(levels: list[Level], n: int) -> tuple[float, ...]:
-    return tuple(chain.from_iterable(levels)) + _MISSING_LEVEL * (n - len(levels))
 
 
 def _newer(sequence: int | None, than: int | None) -> bool:
