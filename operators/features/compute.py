@@ -16,6 +16,8 @@ drown later small ones in rounding for the rest of the run, only until it leaves
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from operators.features import formulas
@@ -56,27 +58,55 @@ def _window_columns(suffix: str) -> tuple[np.ndarray, np.ndarray]:
 _EVENT_WINDOWS = [
     (events, *_window_columns(f"{events}e"), FEATURE_INDEX[f"mid_return_{events}e"]) for events in OFI_EVENT_WINDOWS
 ]
-_TIME_WINDOWS = [
-    (
-        seconds,
-        *_window_columns(f"{seconds}s"),
-        FEATURE_INDEX.get(f"signed_volume_{seconds}s"),
-        FEATURE_INDEX.get(f"trade_imbalance_{seconds}s"),
-        FEATURE_INDEX.get(f"event_rate_{seconds}s"),
-        FEATURE_INDEX.get(f"trade_rate_{seconds}s"),
-        FEATURE_INDEX[f"realized_variance_{seconds}s"],
-        FEATURE_INDEX.get(f"bipower_variation_{seconds}s"),
+_WINDOW_NS = np.array(TIME_WINDOWS_S, dtype=np.int64)[:, None] * _NS  # (window, 1)
+
+
+class _TimeColumns(NamedTuple):
+    """Where each time window's sums go, all windows at once: ``(window, sums column) -> feature column``
+    copies, and the columns divided by the window's length (rates), scaled (bipower variation) or
+    turned into an imbalance of buys and sells."""
+
+    copied: tuple[np.ndarray, np.ndarray, np.ndarray]  # window, sums column, feature column
+    rates: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ... and the window's seconds
+    bipower: tuple[np.ndarray, np.ndarray]  # window, feature column
+    imbalance: tuple[np.ndarray, np.ndarray]  # window, feature column
+
+
+def _time_columns() -> _TimeColumns:
+    copied: list[tuple[int, int, int]] = []
+    rates: list[tuple[int, int, int, float]] = []
+    bipower: list[tuple[int, int]] = []
+    imbalance: list[tuple[int, int]] = []
+    for w, seconds in enumerate(TIME_WINDOWS_S):
+        columns, levels = _window_columns(f"{seconds}s")
+        copied += [(w, level, column) for column, level in zip(columns.tolist(), levels.tolist(), strict=True)]
+        copied.append((w, _SQUARES, FEATURE_INDEX[f"realized_variance_{seconds}s"]))
+        if f"signed_volume_{seconds}s" in FEATURE_INDEX:
+            copied.append((w, _SIGNED, FEATURE_INDEX[f"signed_volume_{seconds}s"]))
+            imbalance.append((w, FEATURE_INDEX[f"trade_imbalance_{seconds}s"]))
+        for name, total in (("event_rate", _EVENTS), ("trade_rate", _TRADES)):
+            if f"{name}_{seconds}s" in FEATURE_INDEX:
+                rates.append((w, total, FEATURE_INDEX[f"{name}_{seconds}s"], float(seconds)))
+        if f"bipower_variation_{seconds}s" in FEATURE_INDEX:
+            bipower.append((w, FEATURE_INDEX[f"bipower_variation_{seconds}s"]))
+
+    def arrays(rows: list[tuple], *types: type) -> tuple[np.ndarray, ...]:
+        return tuple(np.array([row[i] for row in rows], dtype=t) for i, t in enumerate(types))
+
+    return _TimeColumns(
+        arrays(copied, np.intp, np.intp, np.intp),
+        arrays(rates, np.intp, np.intp, np.intp, np.float64),
+        arrays(bipower, np.intp, np.intp),
+        arrays(imbalance, np.intp, np.intp),
     )
-    for seconds in TIME_WINDOWS_S
-]
-_SIDES = [
-    (
-        FEATURE_INDEX[f"{side}_slope"],
-        [(bps, FEATURE_INDEX[f"{side}_depth_{bps}bps"]) for bps in DEPTH_BUCKETS_BPS],
-        FEATURE_INDEX[f"{side}_depth_{LEVELS}"],
-    )
-    for side in ("bid", "ask")
-]
+
+
+_TIME_COLUMNS = _time_columns()
+# (side, bucket) -> feature column for the volume profile; per side the slope and the whole depth
+_BUCKETS_BPS = np.array(DEPTH_BUCKETS_BPS, dtype=np.float64)[:, None, None, None]  # (bucket, side, row, level)
+_BUCKET_COLUMNS = _columns([f"{side}_depth_{bps}bps" for bps in DEPTH_BUCKETS_BPS for side in ("bid", "ask")])
+_SLOPE_COLUMNS = _columns(["bid_slope", "ask_slope"])
+_DEPTH_COLUMNS = _columns([f"bid_depth_{LEVELS}", f"ask_depth_{LEVELS}"])
 _MID, _SPREAD, _SPREAD_BPS, _WEIGHTED_MID, _MICRO_PRICE, _OFI_1, _TIME_SINCE_MID_CHANGE = (
     FEATURE_INDEX[name]
     for name in ("mid", "spread", "spread_bps", "weighted_mid", "micro_price", "ofi_1", "time_since_mid_change")
@@ -234,27 +264,24 @@ def compute_features(state: FeatureState, frame: BookFrame) -> np.ndarray:
         earlier = rows - events
         out[:, columns] = (now - all_totals[np.maximum(earlier, 0)])[:, levels]
         out[:, mid_return] = np.where(earlier >= 0, 1e4 * np.log(mid / all_mid[np.maximum(earlier, 0)]), np.nan)
-    for seconds, columns, levels, signed, imbalance, event_rate, trade_rate, variance, bipower in _TIME_WINDOWS:
-        first = np.searchsorted(all_ts, ts - seconds * _NS, side="right") - 1
-        sums = now - all_totals[np.maximum(first, 0)]
-        out[:, columns] = sums[:, levels]
-        if signed is not None:
-            out[:, signed] = sums[:, _SIGNED]
-            out[:, imbalance] = formulas.imbalance(sums[:, _BUY], sums[:, _SELL])
-        if event_rate is not None:
-            out[:, event_rate] = sums[:, _EVENTS] / seconds
-        if trade_rate is not None:
-            out[:, trade_rate] = sums[:, _TRADES] / seconds
-        out[:, variance] = sums[:, _SQUARES]
-        if bipower is not None:
-            out[:, bipower] = (np.pi / 2) * sums[:, _BIPOWER]
+    # every time window at once: (window, row, total)
+    first = np.searchsorted(all_ts, ts - _WINDOW_NS, side="right") - 1
+    sums = now - all_totals[np.maximum(first, 0)]
+    window, total, column = _TIME_COLUMNS.copied
+    out[:, column] = sums[window, :, total].T
+    window, total, column, seconds = _TIME_COLUMNS.rates
+    out[:, column] = (sums[window, :, total] / seconds[:, None]).T
+    window, column = _TIME_COLUMNS.bipower
+    out[:, column] = ((np.pi / 2) * sums[window, :, _BIPOWER]).T
+    window, column = _TIME_COLUMNS.imbalance
+    out[:, column] = formulas.imbalance(sums[window, :, _BUY], sums[window, :, _SELL]).T
 
-    for (slope, buckets, depth), (prices, sizes) in zip(_SIDES, ((bp, bq), (ap, aq)), strict=True):
-        distance = formulas.distance_bps(prices, mid)
-        out[:, slope] = formulas.book_slope(distance, sizes)
-        for bps, column in buckets:
-            out[:, column] = formulas.depth_within(distance, sizes, bps)
-        out[:, depth] = sizes.sum(axis=1)
+    # both sides at once: (side, row, level)
+    prices, sizes = np.stack((bp, ap)), np.stack((bq, aq))
+    distance = formulas.distance_bps(prices, mid)
+    out[:, _SLOPE_COLUMNS] = formulas.book_slope(distance, sizes).T
+    out[:, _BUCKET_COLUMNS] = formulas.depth_within(distance, sizes, _BUCKETS_BPS).reshape(-1, n).T
+    out[:, _DEPTH_COLUMNS] = sizes.sum(axis=-1).T
 
     changed = mid != previous_mid
     last_change = np.maximum.accumulate(np.where(changed, np.arange(n), -1))

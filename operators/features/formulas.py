@@ -1,6 +1,7 @@
 """The formulas behind the features, vectorized over rows of book states (one row per event).
 
-Arrays of levels are ``(n, levels)``, best level first; a missing level has price NaN and size 0.
+Arrays of levels are ``(n, levels)``, best level first; a missing level has price NaN and size 0. The
+level formulas also take both sides at once, ``(side, n, levels)``, reducing over the last axis.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ def weighted_mid(bid: np.ndarray, bid_size: np.ndarray, ask: np.ndarray, ask_siz
 def imbalance(plus: np.ndarray, minus: np.ndarray) -> np.ndarray:
     """(plus - minus) / (plus + minus), 0 where both are 0."""
     total = plus + minus
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (plus - minus) / total, 0.0)
+    return np.divide(plus - minus, total, out=np.zeros_like(total), where=total > 0)
 
 
 def cumulative_depth_imbalance(bid_sizes: np.ndarray, ask_sizes: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ def order_flow_increments(
 
 def distance_bps(prices: np.ndarray, mids: np.ndarray) -> np.ndarray:
     """|price - m| / m in basis points, per level (NaN for a missing level)."""
-    return 1e4 * np.abs(prices - mids[:, None]) / mids[:, None]
+    return 1e4 * np.abs(prices - mids[:, None]) / mids[:, None]  # mids (n,) against levels (..., n, levels)
 
 
 def book_slope(distance: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -77,12 +77,13 @@ def book_slope(distance: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     mid: sum d_k Q_k / sum d_k^2, in size per bps (Naes & Skjeltorp 2006 measure the book's
     elasticity the same way). A steep slope is a deep book near the mid."""
     d = nan_to_num(distance, 0.0)
-    cumulative = np.add.accumulate(sizes, axis=1)
-    denominator = (d * d).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (d * cumulative).sum(axis=1) / denominator, np.nan)
+    cumulative = np.add.accumulate(sizes, axis=-1)
+    denominator = (d * d).sum(axis=-1)
+    numerator = (d * cumulative).sum(axis=-1)
+    return np.divide(numerator, denominator, out=np.full_like(denominator, np.nan), where=denominator > 0)
 
 
-def depth_within(distance: np.ndarray, sizes: np.ndarray, bps: float) -> np.ndarray:
-    """Size at the known levels priced within ``bps`` of the mid (a volume-profile bucket)."""
-    return np.where(distance <= bps, sizes, 0.0).sum(axis=1)
+def depth_within(distance: np.ndarray, sizes: np.ndarray, bps: float | np.ndarray) -> np.ndarray:
+    """Size at the known levels priced within ``bps`` of the mid (a volume-profile bucket; an array of
+    ``bps`` shaped to broadcast against the levels gives every bucket at once)."""
+    return np.where(distance <= bps, sizes, 0.0).sum(axis=-1)
