@@ -21,11 +21,9 @@ a lost delta is a sequence gap, which the sync turns into a resync.
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
 import re
-import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -33,6 +31,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from dataflows.gunzip import ERRORS as GZIP_ERRORS
+from dataflows.gunzip import GzipReader
 from operators.feeds import get_feed
 from operators.feeds.common import decimal_seconds_to_ns
 from quantumflow.events import DeadLetter, RawMessage
@@ -144,7 +144,7 @@ class _Lines:
 
     def __init__(self, file: io.BufferedReader, compressed: bool) -> None:
         self._file = file
-        self._stream = gzip.GzipFile(fileobj=file) if compressed else file
+        self._read = GzipReader(file).read if compressed else file.read1
         self.cut: str | None = None
         self.tail = b""
 
@@ -158,8 +158,8 @@ class _Lines:
         uncompressed = 0
         while True:
             try:
-                chunk = self._stream.read1(READ_BYTES)
-            except (EOFError, OSError, zlib.error) as error:
+                chunk = self._read(READ_BYTES)
+            except GZIP_ERRORS as error:
                 whole = uncompressed - len(tail)
                 self.cut = (
                     f"the gzip stream breaks off at compressed byte {self._file.tell():,} ({error}); "
