@@ -21,11 +21,9 @@ a lost delta is a sequence gap, which the sync turns into a resync.
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
 import re
-import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -33,6 +31,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from dataflows.gunzip import ERRORS as GZIP_ERRORS
+from dataflows.gunzip import GzipReader
 from operators.feeds import get_feed
 from operators.feeds.common import decimal_seconds_to_ns
 from quantumflow.events import DeadLetter, RawMessage
@@ -52,7 +52,9 @@ _NEW_YORK = ZoneInfo("America/New_York")
 _NATIVE_LINE = re.compile(rb"^\d+ ")
 _CRYPTOFEED_LINE = re.compile(rb"^(wss://|\d+(\.\d+)?: )")  # the first line of a format tells it (bad ones do not)
 _MAX_NS_DIGITS = 19  # receive times fit a signed 64-bit integer of nanoseconds
-_NATIVE_LINES = re.compile(rb"^(\d{1,%d}) (.*)$" % _MAX_NS_DIGITS, re.MULTILINE)  # a match is a whole line
+# One match a line: a native line's (receive time, message), or (b"", b"") for any other line
+_NATIVE_LINES = re.compile(rb"^(?:(\d{1,%d}) (.*)|.*)$" % _MAX_NS_DIGITS, re.MULTILINE)
+_NOT_NATIVE = (b"", b"")
 CUT_OFF = "recording cut off"
 # Messages are made a few hundred at a time, not a block's thousands, so that they are not all alive
 # at once (the garbage collector would move them to its oldest generation, to be scanned again).
@@ -144,7 +146,7 @@ class _Lines:
 
     def __init__(self, file: io.BufferedReader, compressed: bool) -> None:
         self._file = file
-        self._stream = gzip.GzipFile(fileobj=file) if compressed else file
+        self._read = GzipReader(file).read if compressed else file.read1
         self.cut: str | None = None
         self.tail = b""
 
@@ -158,8 +160,8 @@ class _Lines:
         uncompressed = 0
         while True:
             try:
-                chunk = self._stream.read1(READ_BYTES)
-            except (EOFError, OSError, zlib.error) as error:
+                chunk = self._read(READ_BYTES)
+            except GZIP_ERRORS as error:
                 whole = uncompressed - len(tail)
                 self.cut = (
                     f"the gzip stream breaks off at compressed byte {self._file.tell():,} ({error}); "
@@ -233,11 +235,12 @@ def _native_line(line: bytes) -> tuple[int, bytes]:
 def _native_lines(block: bytes) -> list[tuple[bytes, bytes]] | None:
     """(receive time, message) of each line of a block of native lines when every line is a plain
     one (no carriage return; else None, and the block is read line by line): one regular-expression
-    pass over the block instead of a split, a partition and checks per line, with the same result."""
+    pass over the block instead of a split, a partition and checks per line, with the same result.
+    Other lines are told by their empty match, not by counting line ends (a slower pass over the bytes)."""
     if b"\r" in block:
         return None
     lines = _NATIVE_LINES.findall(block)
-    return lines if len(lines) == block.count(b"\n") + 1 else None
+    return None if _NOT_NATIVE in lines else lines
 
 
 def _cryptofeed_line(line: bytes) -> tuple[int, bytes]:
