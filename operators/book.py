@@ -66,9 +66,9 @@ class BookSide:
 
     __slots__ = ("floor", "levels", "ranked", "sign")
 
-    TOP = 256
-    MAX_RANKED = 1_024
-    MIN_RANKED = 32
+    TOP = 64  # (64, 256, 16): 2 to 5% faster file -> book than (256, 1024, 32) on the Binance recordings
+    MAX_RANKED = 256
+    MIN_RANKED = 16  # at least the levels the features read, so that their reads stay slices
 
     def __init__(self, levels: Iterable[Level] = (), sign: float = 1.0) -> None:
         self.levels: dict[float, float] = dict(levels)
