@@ -1,7 +1,8 @@
 """What the models cost per event, on a recording: the predictor by part (the networks, batched per
 message batch; the logistic baseline; the online learner; the mixture; the stacking layer; the top
-layer; the labels; the rest of the predictor) and the rows of the predictions table, then the whole
-flow with predictions.
+layer; the labels; the rest of the predictor), the rows of the predictions table built, and written
+into a fresh SQLite store a batch per commit as the flow's sink writes them, then the whole flow with
+predictions.
 
 With no checkpoints in the models folder, small ones are trained on the recording first (as the
 main job does), so the figure exists on a fresh clone."""
@@ -28,6 +29,7 @@ from models.hedge import Hedge
 from models.online import InstrumentPredictor
 from models.stacking import Stacking
 from operators.instrument import Derived
+from store import open_store
 
 
 @dataclass
@@ -38,7 +40,7 @@ class ModelBench:
     nets_us_per_event: float
     online_us_per_event: float  # online learner, ensemble, labels: the predictor less the networks
     total_us_per_event: float  # the predictor
-    parts_us_per_event: dict[str, float]  # the predictor's parts (they sum to total) and the rows
+    parts_us_per_event: dict[str, float]  # the predictor's parts (they sum to total), the rows built and written
     flow_events_per_s: float  # the whole flow with predictions, one worker, into SQLite
     flow_latency_p50_ms: float
     flow_latency_p99_ms: float
@@ -58,6 +60,7 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         )
         total_s = rows_s = 0.0
         events = 0
+        batches_rows: list[list] = []
         horizons = [h.name for h in bundle.horizons]
         with _timed(seconds):
             for item in derived:
@@ -66,11 +69,12 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
                 made, matured = predictor.on_batch(item.frame, item.features)
                 total_s += time.perf_counter() - started
                 started = time.perf_counter()
-                prediction_rows(item.instrument, made, matured, bundle.model_names, horizons)
+                batches_rows.append(prediction_rows(item.instrument, made, matured, bundle.model_names, horizons))
                 rows_s += time.perf_counter() - started
                 events += len(made)
         seconds["rest of the predictor"] = total_s - sum(seconds.values())
         seconds["rows"] = rows_s
+        seconds["rows written"] = _written_s(batches_rows, f"sqlite:///{scratch}/rows.db")
         nets_s = seconds["networks"]
         settings = RunSettings(
             (path,),
@@ -94,6 +98,19 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         flow.latency_p99_ms,
         flow.rows.get("predictions", 0),
     )
+
+
+def _written_s(batches_rows: list[list], store_url: str) -> float:
+    """Seconds to write each batch's prediction rows in one commit, as the sink does."""
+    writer = open_store(store_url).writer()
+    try:
+        started = time.perf_counter()
+        for rows in batches_rows:
+            writer.queue("predictions", rows)
+            writer.flush()
+        return time.perf_counter() - started
+    finally:
+        writer.close()
 
 
 _PARTS = (

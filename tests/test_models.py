@@ -318,7 +318,7 @@ def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
     cost = bench_models(_cut(recording, tmp_path / "short.gz", 4000), folder)
     assert cost.predicted_events > 1000 and cost.horizons == 2
     assert 0 < cost.nets_us_per_event < cost.total_us_per_event and cost.online_us_per_event > 0
-    parts = {"networks", "online learner", "mixture", "stacking", "top layer", "labels", "rows"}
+    parts = {"networks", "online learner", "mixture", "stacking", "top layer", "labels", "rows", "rows written"}
     assert set(cost.parts_us_per_event) >= parts
     assert all(us > 0 for us in cost.parts_us_per_event.values())
     assert cost.flow_events_per_s > 0 and cost.prediction_rows > 2 * cost.predicted_events
