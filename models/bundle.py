@@ -43,8 +43,10 @@ from quantumflow.settings import models_dir
 
 # Torch computes a batch of one or two rows on another kernel than larger batches, with other rounding:
 # smaller batches are padded to this many rows, so that an event's probabilities do not depend on how
-# many events its batch held (a paced or resumed replay cuts batches differently).
-MIN_BATCH_ROWS = 8
+# many events its batch held (a paced or resumed replay cuts batches differently). Three rows give the
+# bits of any larger batch (tests compare them), and every padded row costs a live feed's one-event batch.
+MIN_BATCH_ROWS = 3
+TRACE_ROWS = 8  # the example batch the nets are traced with
 _SHARED = ("inputs", "normalization", "horizons", "thetas", "window", "models")
 
 
@@ -99,7 +101,7 @@ class Bundle:
         """Trace the nets now and run them a few times (TorchScript optimizes a graph over its first
         runs), before the first batch waits for them."""
         inputs = len(self.normalizer.mean)
-        for rows in (1, 1, 2 * MIN_BATCH_ROWS, 2 * MIN_BATCH_ROWS):
+        for rows in (1, 1, 2 * TRACE_ROWS, 2 * TRACE_ROWS):
             self.net_probs(np.zeros((rows, self.window, inputs), dtype=np.float32))
 
     def _inference_nets(self, window_shape: tuple[int, ...]) -> dict[str, torch.nn.Module]:
@@ -114,7 +116,7 @@ class Bundle:
         # autograd (Torch's fast Transformer path is taken only then)
         with self._tracing, torch.inference_mode():
             if self._traced is None:
-                example = torch.zeros((MIN_BATCH_ROWS, *window_shape), dtype=torch.float32)
+                example = torch.zeros((TRACE_ROWS, *window_shape), dtype=torch.float32)
                 with warnings.catch_warnings():
                     # the attention's shape checks become constants of the trace: right for every batch size,
                     # since only the batch's size changes; tests compare traced and eager nets at several sizes,

@@ -373,3 +373,15 @@ def test_served_nets_give_the_bits_of_the_nets_as_trained(trained):
     for rows in (1, 2, 8, 97, 1100):
         np.testing.assert_array_equal(served.net_probs(windows[:rows]), as_trained.net_probs(windows[:rows]))
     assert served._traced is not None and as_trained._traced is None
+
+
+def test_an_events_probabilities_do_not_depend_on_its_batchs_size(trained):
+    """A live feed brings batches of one event, a replay batches of hundreds: each event's probabilities are the
+    same bits in either (small batches are padded up to the rows Torch computes as it does large ones)."""
+    _, folder, _ = trained
+    bundle = Bundle.load(folder)
+    inputs = len(bundle.normalizer.mean)
+    windows = np.random.default_rng(5).standard_normal((97, bundle.window, inputs)).astype(np.float32)
+    whole = bundle.net_probs(windows)
+    for start, rows in ((0, 1), (40, 1), (7, 2), (50, 3), (60, 5), (88, 8), (10, 9)):
+        np.testing.assert_array_equal(bundle.net_probs(windows[start : start + rows]), whole[:, start : start + rows])
