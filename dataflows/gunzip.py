@@ -1,5 +1,5 @@
 """Gzip files read as Python's ``gzip`` module reads them (3.11), inflated by zlib-ng: the same bytes
-in the same pieces, the same errors at the same places, some three times faster.
+in the same pieces, the same errors at the same places, about twice as fast.
 
 zlib-ng's inflate is zlib's, made faster: on a stream cut off or gone bad it yields the same bytes as zlib
 and stops with the same message. What is kept of ``gzip``'s reader is what shows when a file is bad: the
