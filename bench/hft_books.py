@@ -116,8 +116,11 @@ def quantumflow_books(path: str | Path, feed: str | None = None) -> SyncedBooks:
 def hft_convert(path: Path) -> np.ndarray:
     from hftbacktest.data.utils import binancefutures
 
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints its progress
-        return binancefutures.convert(str(path), buffer_size=CONVERT_ROWS)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its progress
+            return binancefutures.convert(str(path), buffer_size=CONVERT_ROWS)
+    except (EOFError, OSError, ValueError) as error:  # its gzip or JSON reader on a cut or corrupt file
+        raise NotComparable(f"hftbacktest's converter cannot read {path}: {error}") from error
 
 
 def hft_backtest(rows: np.ndarray, tick_size: float, lot_size: float):

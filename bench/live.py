@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.kafka import slice_of
 from bench.models import models_for
-from dataflows.recordings import RecordingError
+from dataflows.recordings import RecordingError, open_recording
 from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
 from models.checkpoints import CheckpointError
@@ -53,6 +53,7 @@ class LiveBench:
 def bench_live(recording: Path, wall_s: float, models: Path | None = None, speeds=SPEEDS) -> LiveBench:
     """Each speed without and with models, ``wall_s`` seconds each: the recording's first
     ``wall_s * speed`` seconds."""
+    open_recording(recording)  # one recording file QuantumFlow reads, or a clear error before any training
     runs = []
     with tempfile.TemporaryDirectory(prefix="qf-bench-live-") as scratch:
         folder = Path(scratch)

@@ -138,10 +138,13 @@ def bench_command(
         f"p50 {result.flow_latency_p50_ms:.1f} ms, p99 {result.flow_latency_p99_ms:.1f} ms"
     )
     if cost is not None:
-        parts = ", ".join(f"{part} {us:,.1f}" for part, us in cost.parts_us_per_event.items())
+        rows = ("rows", "rows written")  # not parts of the predictor
+        parts = ", ".join(f"{part} {us:,.1f}" for part, us in cost.parts_us_per_event.items() if part not in rows)
+        built, written = (cost.parts_us_per_event.get(name, math.nan) for name in rows)
         console.print(
             f"models ({cost.models}, {cost.horizons} horizons), per predicted event: predictor "
-            f"{cost.total_us_per_event:,.0f} µs; by part (µs): {parts} ({cost.predicted_events:,} events)"
+            f"{cost.total_us_per_event:,.0f} µs; by part (µs): {parts}; besides it, prediction rows built "
+            f"{built:,.1f}, written to SQLite {written:,.1f} ({cost.predicted_events:,} events)"
         )
         console.print(
             f"flow with predictions, 1 worker: {cost.flow_events_per_s:,.0f} events/s, latency read -> rows "

@@ -51,3 +51,10 @@ def test_the_feed_offset_is_the_converters_own(usdm_head):
 def test_a_spot_recording_is_refused_with_the_reason(shared_data):
     with pytest.raises(NotComparable, match="spot"):
         bench_hft_books(shared_data / "binance" / "spot_btcusdt_20240808.gz", rounds=1)
+
+
+def test_a_cut_recording_is_refused_with_the_reason(usdm_head, tmp_path):
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(usdm_head.read_bytes()[:20_000])
+    with pytest.raises(NotComparable, match=r"hftbacktest's converter cannot read .*cut\.gz"):
+        bench_hft_books(cut, rounds=1)

@@ -4,6 +4,8 @@ traceback; an internal error is one line naming the log file that holds its trac
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import resource
 import signal
@@ -261,14 +263,30 @@ def test_bench_on_a_folder_says_it_takes_one_recording_file(tmp_path):
     one_line(quantumflow("bench", str(tmp_path), data=tmp_path), 2, str(tmp_path), "is a folder", "one recording file")
 
 
-@pytest.mark.parametrize("module", ["bench.live", "bench.hft_books"])
-def test_the_benches_refuse_a_missing_recording_in_one_line(tmp_path, module):
-    result = subprocess.run(
-        [sys.executable, "-m", module, str(tmp_path / "nope.gz")],
+def bench_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=120,
     )
-    one_line(result, 1, "error: no such recording file", "nope.gz")
+
+
+@pytest.mark.parametrize("module", ["bench.live", "bench.hft_books"])
+def test_the_benches_refuse_a_missing_recording_in_one_line(tmp_path, module):
+    one_line(bench_module(module, str(tmp_path / "nope.gz")), 1, "error: no such recording file", "nope.gz")
+
+
+def test_the_live_bench_refuses_a_folder_before_training_on_it(tmp_path):
+    one_line(bench_module("bench.live", str(tmp_path), "--wall-s", "1"), 1, "is a folder", "one recording file")
+
+
+def test_bench_counts_a_message_that_is_not_json_as_the_flow_does(recording, tmp_path):
+    lines = gzip.decompress((recording / "binance_btcusdt.gz").read_bytes()).splitlines(keepends=True)[:300]
+    bad = tmp_path / "one_bad_message.txt"
+    bad.write_bytes(b"".join([*lines, lines[-1].split(b" ", 1)[0] + b" {not json\n"]))
+    result = quantumflow("bench", str(bad), "--repeats", "1", "--no-models-cost", "--json", data=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["messages"] == 301
