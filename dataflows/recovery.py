@@ -5,8 +5,9 @@ instrument's keyed state (book, feature windows, pending labels, online learner,
 at the close of each epoch, into SQLite partitions in the folder; a restart resumes from the last
 complete snapshot and replays the messages after it, whose rows the store upserts over the ones
 already written. The folder is made on first use, with ``manifest.json`` saying what run it
-belongs to (the flow, the worker count, the recordings, the store and the models); a folder made
-for another run is refused, naming what differs, rather than resumed into wrong state.
+belongs to (the flow, the worker count, the recordings, the store and the models) and the format of
+its snapshots; a folder made for another run, or by a version whose snapshots this one cannot read,
+is refused, naming what differs, rather than resumed into wrong state.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 MANIFEST = "manifest.json"
 FLOW = "predict"
 SNAPSHOT_INTERVAL_S = 1.0  # default: a resumed run replays at most about this much of the stream
+# What the snapshots pickle (the keyed states' classes and their fields): raise it with any change to
+# them, so that a folder of an older version is refused in one line instead of failing to unpickle.
+SNAPSHOT_FORMAT = 2
 
 
 class RecoveryMismatch(ValueError):
@@ -37,7 +41,7 @@ def recovery_config(
     a new folder is made and initialised with one partition per worker, an existing one must have
     been made for the same run, else RecoveryMismatch."""
     folder = Path(folder)
-    manifest = {"flow": FLOW, "workers": workers, **belongs_to}
+    manifest = {"flow": FLOW, "snapshot_format": SNAPSHOT_FORMAT, "workers": workers, **belongs_to}
     check(folder, manifest)
     if not (folder / MANIFEST).is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -62,6 +66,12 @@ def check(folder: Path, manifest: dict) -> None:
         found = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise RecoveryMismatch(f"recovery folder {folder}: cannot read {MANIFEST} ({error})") from error
+    theirs, ours = found.get("snapshot_format", 1), manifest["snapshot_format"]
+    if theirs != ours:  # before the rest: the other keys may have changed with the format
+        raise RecoveryMismatch(
+            f"recovery folder {folder} holds snapshots of another QuantumFlow version (their format {theirs}, "
+            f"this version's {ours}): give a new folder"
+        )
     for key, expected in manifest.items():
         if found.get(key) != expected:
             raise RecoveryMismatch(

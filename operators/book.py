@@ -344,12 +344,9 @@ class OrderBook:
         while first_ask < end and asks[first_ask] <= ask:
             first_ask += 2
         padding = _MISSING_LEVEL * n
-        return (bid, bbo.bid_size, *bids[first_bid:], *padding)[:end] + (
-            ask,
-            bbo.ask_size,
-            *asks[first_ask:],
-            *padding,
-        )[:end]
+        bid_side = (bid, bbo.bid_size, *bids[first_bid:], *padding)[:end]
+        ask_side = (ask, bbo.ask_size, *asks[first_ask:], *padding)[:end]
+        return bid_side + ask_side
 
     def top_levels(self, n: int = 10) -> TopLevels:
         bids, asks = self.top_level_lists(n)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from pipeline_runs import DATA_TABLES, in_background, quantumflow, replay, store
 
 from dataflows.kafka_broker import MockBroker
 from dataflows.kafka_publish import publish
+from dataflows.recovery import SNAPSHOT_FORMAT
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,21 @@ def test_a_recovery_folder_of_another_run_is_refused_in_one_line(simulated_recor
         assert done.returncode == 2 and len(lines) == 1, (name, done.stderr)
         assert lines[0].startswith(f"Error: recovery folder {recovery if name != 'not a recovery folder' else ''}")
         assert reason in lines[0], (name, lines[0])
+
+
+def test_a_recovery_folder_of_an_older_version_is_refused_in_one_line(simulated_recording, finished_recovery, tmp_path):
+    recovery, url, env = finished_recovery
+    older = tmp_path / "older"
+    shutil.copytree(recovery, older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    del manifest["snapshot_format"]  # as versions before the format was stamped wrote it
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    command = _file_replay(simulated_recording, url, "--recovery", older)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env, "TQDM_DISABLE": "1"})
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"Error: recovery folder {older} holds snapshots of another QuantumFlow version "
+        f"(their format 1, this version's {SNAPSHOT_FORMAT}): give a new folder"
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
