@@ -20,7 +20,7 @@ from dashboards.live_html import price
 from store import open_store
 
 BINANCE, COINBASE = "binance:BTCUSDT", "coinbase:BTC-USD"
-REFRESH_S = "0.5"  # a row committed shows within two refreshes: well inside the 2 s the page must keep to
+REFRESH_S = "0.5"  # a row committed shows within two refreshes (its latency is measured by bench.live_dashboard)
 
 
 def serve(store_url: str, log: Path, models: Path) -> tuple[subprocess.Popen, str]:
@@ -83,7 +83,7 @@ def test_the_page_shows_the_stores_book_and_predictions_switches_instrument_and_
     page.screenshot(path=tmp_path / "live-coinbase.png", full_page=True)
 
     row = append_book(store, COINBASE, bid=books[COINBASE]["bid_price_1"] - 12.34)
-    expect(page.get_by_test_id("ladder-bid-price-1")).to_have_text(price(row["bid_price_1"]), timeout=2_000)
+    expect(page.get_by_test_id("ladder-bid-price-1")).to_have_text(price(row["bid_price_1"]))
     print(f"screenshots in {tmp_path}")
     page.close()
 
