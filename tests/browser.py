@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 30_000
+PORT_TAKEN = ("the port is in use", "Address already in use")  # said by check_port, or by the server's bind
 
 
 def launched_chromium() -> Iterator:
@@ -52,7 +53,34 @@ def free_port() -> int:
 
 def served(args: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """``python -m ARGS... --port P`` (a dashboard command) started on a free port, its output in ``log``, once
-    its page answers; the process and the page's address."""
+    its page answers; the process and the page's address. A port picked free may be taken by someone else
+    before the command binds it: it is then started again on another."""
+    for attempt in range(3):
+        process, url = _start(args, log, env)
+        if _answers(process, url):
+            return process, url
+        process.kill()
+        process.wait()
+        said = log.read_text()
+        if attempt == 2 or not any(taken in said for taken in PORT_TAKEN):
+            pytest.fail(f"the page did not start; its log:\n{said}")
+
+
+def _answers(process: subprocess.Popen, url: str) -> bool:
+    """Whether the page at ``url`` answers before ``process`` ends or a minute passes."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def _start(args: list[str], log: Path, env: dict[str, str] | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", *args, "--port", str(port)]
@@ -64,19 +92,7 @@ def served(args: list[str], log: Path, env: dict[str, str] | None = None) -> tup
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the page did not start; its log:\n{log.read_text()}")
-        time.sleep(0.3)
+    return process, f"http://127.0.0.1:{port}/"
 
 
 def stop(process: subprocess.Popen) -> None:
