@@ -170,7 +170,7 @@ class BinanceExchange:
         self.symbols = {s.name: s for s in (load_symbol(path, feed, seconds) for path in recordings)}
         self.connections = 0  # accepted so far
         self.depth_requests = 0
-        self.frames_sent = 0  # websocket frames, all connections
+        self.frames_sent = 0  # websocket frames, all connections (each counted as its send begins)
         self.snapshots_sent = 0  # depth answers of DEPTH_LIMIT levels or more (the client's snapshots)
         self.refused: list[tuple[int, float]] = []  # REST refusals to give, (status, retry_after_s)
         self.refusals: list[tuple[float, float]] = []  # (time refused, retry_after_s) given
@@ -358,11 +358,11 @@ class BinanceExchange:
                 continue
             if self._malformed:  # sent before the message, which still follows
                 self._malformed -= 1
-                await websocket.send_text(CUT_FRAME.decode())
                 self.frames_sent += 1
+                await websocket.send_text(CUT_FRAME.decode())
             frame = b'{"stream":"%s","data":%s}' % (name.encode(), message.data)
+            self.frames_sent += 1  # before the send, which may wait: the last message is never published uncounted
             await websocket.send_text(frame.decode())
-            self.frames_sent += 1
             if self.speed == 0 and index % 64 == 0:
                 await asyncio.sleep(0)  # let the other connections and REST in
 

@@ -73,7 +73,10 @@ def ingest_all(
         stop = asyncio.Event()
         running = asyncio.create_task(ingester.run(stop))
         deadline = time.monotonic() + GUARD_S
-        while not done() and not running.done() and time.monotonic() < deadline:
+        # done on two polls in a row: the venue's thread may be between publishing its last message and counting it
+        settled = 0
+        while settled < 2 and not running.done() and time.monotonic() < deadline:
+            settled = settled + 1 if done() else 0
             await asyncio.sleep(0.02)
         stop.set()
         await running
