@@ -32,7 +32,7 @@ from models.inputs import ONLINE_INPUT_INDEX
 from models.stacking import Stacking, stacking_inputs
 from models.stream import BboStream
 from operators.features.frame import BookFrame
-from operators.labels import DOWN, FLAT, UP, LabelMaker
+from operators.labels import LabelMaker, classify
 from quantumflow.settings import ensemble_method
 
 
@@ -250,9 +250,7 @@ class InstrumentPredictor:
         x_online = z[:, ONLINE_INPUT_INDEX]
         ts_list = events.ts.tolist()
         at, horizon, event, moves = self._matured(ts_list, events.mid.tolist())
-        thetas = np.asarray(self.thetas)[horizon]
-        move = np.asarray(moves, dtype=float)
-        label = np.where(move > thetas, UP, np.where(move < -thetas, DOWN, FLAT))  # label_of, label by label
+        label = classify(moves, np.asarray(self.thetas)[horizon])  # each label against its horizon's band
         first = self.events
         labels = np.arange(len(event))
         gather = _Gather(event, first, self.pending)

@@ -147,8 +147,9 @@ def label_of(return_bps: float, theta_bps: float) -> int:
     return UP if return_bps > theta_bps else DOWN if return_bps < -theta_bps else FLAT
 
 
-def classify(return_bps: np.ndarray | float, theta_bps: float) -> np.ndarray:
-    """Class indices (DOWN, FLAT, UP) of moves against the flat band ±θ (``label_of`` for arrays)."""
+def classify(return_bps: np.ndarray | list[float] | float, theta_bps: np.ndarray | float) -> np.ndarray:
+    """Class indices (DOWN, FLAT, UP) of moves against the flat band ±θ (``label_of`` for arrays; θ per
+    move where ``theta_bps`` is an array)."""
     r = np.asarray(return_bps, dtype=float)
     return np.where(r > theta_bps, UP, np.where(r < -theta_bps, DOWN, FLAT))
 
