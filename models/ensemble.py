@@ -54,16 +54,24 @@ class Ensemble:
         non-decreasing; ``probs`` (labels, models, 3): what each model said at the labelled event) and
         return the (events, horizons, models) weights each event of the batch is mixed with: those
         after the labels that matured at or before it."""
-        losses = np.broadcast_to(self.losses, (events, *self.losses.shape)).copy()
         loss = -np.log(np.maximum(probs[np.arange(len(label)), :, label], _EPS))  # (labels, models)
-        recursion = (np.array([1 - self.forgetting, 0.0]), np.array([1.0, -self.forgetting]))
-        for h in np.unique(horizon).tolist():
-            rows = np.flatnonzero(horizon == h)
-            rolled, _ = lfilter(*recursion, loss[rows], axis=0, zi=(self.forgetting * self.losses[h])[None])
-            last = np.searchsorted(at[rows], np.arange(events), side="right") - 1  # per event: its last label
-            known = last >= 0
-            losses[known, h] = rolled[last[known]]
-            self.losses[h] = rolled[-1]
+        horizons, labels = len(self.losses), len(label)
+        # each horizon's labels in a column of their own, in the order they matured, padded at the end:
+        # one filter runs every horizon's recursion, and each horizon is read at its own labels
+        seen = np.zeros((labels + 1, horizons), dtype=np.int64)
+        seen[np.arange(1, labels + 1), horizon] = 1
+        seen = np.cumsum(seen, axis=0)  # [k, h]: horizon h's labels among the first k
+        rolled = self.losses[None]  # row r: after a horizon's first r labels
+        if labels:
+            columns = np.zeros((int(seen[-1].max()), horizons, loss.shape[1]))
+            columns[seen[1:][np.arange(labels), horizon] - 1, horizon] = loss
+            recursion = (np.array([1 - self.forgetting, 0.0]), np.array([1.0, -self.forgetting]))
+            start = (self.forgetting * self.losses).reshape(1, -1)
+            filtered, _ = lfilter(*recursion, columns.reshape(len(columns), -1), axis=0, zi=start)
+            rolled = np.concatenate([rolled, filtered.reshape(columns.shape)])
+        counts = seen[np.searchsorted(at, np.arange(events), side="right")]  # (events, horizons): labels seen
+        losses = rolled[counts, np.arange(horizons)]  # (events, horizons, models)
+        self.losses = rolled[seen[-1], np.arange(horizons)]
         return _weights(losses, self.sharpness)
 
 

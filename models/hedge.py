@@ -63,11 +63,10 @@ class Hedge:
         what each expert said at the labelled event) and return the (events, horizons, experts) weights
         each of the batch's events is averaged with."""
         loss = -np.log(np.maximum(probs[np.arange(len(label)), :, label], _EPS))  # (labels, experts)
-        ones = np.ones(len(label))
-        losses, delays, labels = (
-            _running(self, name, at, horizon, values, events)
-            for name, values in (("losses", loss), ("delays", delay), ("labels", ones))
-        )
+        sums = np.concatenate([self.losses, self.delays[:, None], self.labels[:, None]], axis=-1)
+        seen, total = _running(sums, at, horizon, np.column_stack([loss, delay, np.ones(len(label))]), events)
+        self.losses, self.delays, self.labels = total[:, :-2], total[:, -2], total[:, -1]
+        losses, delays, labels = seen[..., :-2], seen[..., -2], seen[..., -1]
         eta = np.divide(labels, delays, out=np.zeros_like(labels), where=delays > 0)  # 1 / mean delay
         score = self.log_prior - eta[..., None] * (losses - losses.min(axis=-1, keepdims=True))
         weights = np.exp(score - score.max(axis=-1, keepdims=True))
@@ -79,17 +78,17 @@ class Hedge:
         """The same labels, with ``served`` (labels, 3): what this layer said at the labelled event; returns
         the (events, horizons) offsets β each of the batch's events is decided with."""
         shifted = np.log(np.maximum(served, _EPS))[:, None, :] + _SHIFTS  # (labels, offsets, 3)
-        counted = np.zeros((len(label), len(OFFSETS), 3, 3))
-        counted[np.arange(len(label))[:, None], np.arange(len(OFFSETS)), label[:, None], shifted.argmax(axis=-1)] = 1
-        # an event's offset is the best one after the labels that matured at or before it: the best is
-        # found once per state of the counts (the batch's labels of the horizon, and the one before)
-        best = np.broadcast_to(macro_f1(self.confusion).argmax(axis=-1), (events, len(self.confusion))).copy()
-        for h in np.unique(horizon).tolist():
-            rows = np.flatnonzero(horizon == h)
-            states = np.cumsum(np.concatenate([self.confusion[h][None], counted[rows]]), axis=0)
-            state = np.searchsorted(at[rows], np.arange(events), side="right")  # per event: labels seen
-            best[:, h] = macro_f1(states).argmax(axis=-1)[state]
-            self.confusion[h] = states[-1]
+        # counts are whole numbers, so adding them in any order gives the same states: per event, the
+        # labels that matured at it, per horizon, offset, true class and decision, then a running sum
+        horizons, offsets = self.confusion.shape[:2]
+        cell = ((at * horizons + horizon)[:, None] * offsets + np.arange(offsets)) * 9 + (label * 3)[:, None]
+        cell += shifted.argmax(axis=-1)  # (labels, offsets): index into (events, horizons, offsets, 3, 3)
+        matured = np.bincount(cell.ravel(), minlength=events * self.confusion.size)
+        states = self.confusion + np.cumsum(matured.reshape(events, *self.confusion.shape), axis=0)
+        if events:
+            self.confusion = states[-1]
+        # an event's offset is the best one after the labels that matured at or before it
+        best = macro_f1(states).argmax(axis=-1)
         return OFFSETS[best]
 
     @staticmethod
@@ -109,17 +108,14 @@ def macro_f1(confusion: np.ndarray) -> np.ndarray:
     return np.divide(2 * hits, both, out=np.zeros_like(both), where=both > 0).mean(axis=-1)
 
 
-def _running(hedge: Hedge, name: str, at: np.ndarray, horizon: np.ndarray, values: np.ndarray, events: int):
-    """Add ``values`` (one per label, in the order they matured) to the per-horizon sums ``hedge.<name>``,
-    one label at a time as cumsum adds them (so a batch gives what label by label does), and return the
-    sums each of the batch's ``events`` sees: after the labels that matured at or before it."""
-    total = getattr(hedge, name)
-    seen = np.broadcast_to(total, (events, *total.shape)).copy()
-    for h in np.unique(horizon).tolist():
-        rows = np.flatnonzero(horizon == h)
-        running = np.cumsum(np.concatenate([total[h][None], values[rows]]), axis=0)[1:]
-        last = np.searchsorted(at[rows], np.arange(events), side="right") - 1  # per event: its last label
-        known = last >= 0
-        seen[known, h] = running[last[known]]
-        total[h] = running[-1]
-    return seen
+def _running(total: np.ndarray, at: np.ndarray, horizon: np.ndarray, values: np.ndarray, events: int):
+    """Add ``values`` (labels, k), one per label in the order they matured, to the per-horizon sums
+    ``total`` (horizons, k), one label at a time as cumsum adds them (so a batch gives what label by
+    label does: a horizon's sum gains exact zeros for the other horizons' labels). Returns the sums each
+    of the batch's ``events`` sees, after the labels that matured at or before it, and the new totals."""
+    added = np.zeros((len(values) + 1, *total.shape))
+    added[0] = total
+    added[np.arange(1, len(values) + 1), horizon] = values
+    running = np.cumsum(added, axis=0)
+    seen = running[np.searchsorted(at, np.arange(events), side="right")]  # per event: the labels seen
+    return seen, running[-1]

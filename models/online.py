@@ -245,7 +245,7 @@ class InstrumentPredictor:
         z = bundle.normalizer(events.inputs)
         padded = np.vstack([self.context, z])
         self.context = padded[len(padded) - len(self.context) :]
-        windows = np.lib.stride_tricks.sliding_window_view(padded, bundle.window, axis=0).transpose(0, 2, 1)
+        windows = _windows(padded, bundle.window)
         net_probs = bundle.net_probs(windows)  # (nets, n, horizons, 3)
         x_online = z[:, ONLINE_INPUT_INDEX]
         ts_list = events.ts.tolist()
@@ -290,6 +290,14 @@ class InstrumentPredictor:
         its horizon, the event it labels, and the move."""
         at, horizon, event, moves = self.labels.push_many(ts_list, mids)
         return np.array(at, dtype=np.int64), np.array(horizon, dtype=np.int64), np.array(event, dtype=np.int64), moves
+
+
+def _windows(rows: np.ndarray, window: int) -> np.ndarray:
+    """(n + window - 1, inputs) contiguous rows -> (n, window, inputs): each run of ``window`` rows, as a
+    view: what ``sliding_window_view`` gives, without its checks and Python steps."""
+    step, column = rows.strides
+    shape = (len(rows) - window + 1, window, rows.shape[1])
+    return np.lib.stride_tricks.as_strided(rows, shape, (step, step, column), writeable=False)
 
 
 class _Gather:

@@ -91,23 +91,27 @@ class Stacking:
         non-decreasing; ``x`` the labelled events' inputs) and return the (n, horizons, 3) probabilities of
         the batch's events (inputs ``events`` (n, horizons, inputs)), each with the weights after the
         blocks that completed at or before it."""
-        out = np.empty((len(events), *self.weights.shape[:2]))
-        for h in range(len(self.weights)):
+        seen = None  # (n, horizons, 3, inputs): the weights each event sees, once a block completes
+        for h in np.unique(horizon).tolist():
             rows = np.flatnonzero(horizon == h)
             xs = np.concatenate([self.block_x[h], x[rows]])
             ys = np.concatenate([self.block_labels[h], label[rows]])
             held = len(self.block_labels[h])
-            versions, changes = [self.weights[h].copy()], []
-            for end in range(BLOCK, len(ys) + 1, BLOCK):
-                self._step(h, xs[end - BLOCK : end], ys[end - BLOCK : end])
-                versions.append(self.weights[h].copy())
-                changes.append(at[rows[end - held - 1]])  # the event whose label completed the block
             done = len(ys) // BLOCK * BLOCK
+            if done:
+                if seen is None:
+                    seen = np.broadcast_to(self.weights, (len(events), *self.weights.shape)).copy()
+                versions, changes = [self.weights[h].copy()], []
+                for end in range(BLOCK, done + 1, BLOCK):
+                    self._step(h, xs[end - BLOCK : end], ys[end - BLOCK : end])
+                    versions.append(self.weights[h].copy())
+                    changes.append(at[rows[end - held - 1]])  # the event whose label completed the block
+                version = np.searchsorted(np.asarray(changes, dtype=np.int64), np.arange(len(events)), side="right")
+                seen[:, h] = np.stack(versions)[version]
             self.block_x[h], self.block_labels[h] = xs[done:], ys[done:]
-            version = np.searchsorted(np.asarray(changes, dtype=np.int64), np.arange(len(events)), side="right")
-            # a sum per event over its inputs: an event's result does not depend on the batch's size
-            out[:, h] = softmax((np.stack(versions)[version] * events[:, h][:, None, :]).sum(axis=-1))
-        return out
+        weights = self.weights[None] if seen is None else seen
+        # a sum per event over its inputs: an event's result does not depend on the batch's size
+        return softmax((weights * events[:, :, None, :]).sum(axis=-1))
 
     def _step(self, h: int, x: np.ndarray, y: np.ndarray) -> None:
         p = softmax(x @ self.weights[h].T)
