@@ -68,7 +68,7 @@ class Bundle:
     logistic: LogisticMember | None = None
     stacking: np.ndarray | None = None  # the stacking layer's starting weights (horizons, 3, 3 models + 1)
     fixed: bool = False  # the nets' weights no longer change (loaded to serve): inference may run them traced
-    _traced: dict[str, torch.jit.ScriptModule] | None = field(default=None, init=False, repr=False, compare=False)
+    _traced: torch.jit.ScriptModule | None = field(default=None, init=False, repr=False, compare=False)
     _tracing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
@@ -87,14 +87,15 @@ class Bundle:
     def net_probs(self, windows: np.ndarray, chunk: int = 1024) -> np.ndarray:
         """(n, window, inputs) standardized windows -> (nets, n, horizons, 3) probabilities."""
         out = np.empty((len(self.nets), len(windows), len(self.horizons), 3))
+        if not self.nets:
+            return out
+        temperatures = np.stack([self.temperatures[name] for name in self.nets])[:, None, :, None]
         with torch.inference_mode():
             nets = self._inference_nets(windows.shape[1:])
             for start in range(0, len(windows), chunk):
                 rows = windows[start : start + chunk]
                 x = torch.from_numpy(np.ascontiguousarray(_padded(rows, MIN_BATCH_ROWS)))
-                for m, (name, net) in enumerate(nets.items()):
-                    logits = net(x).numpy()[: len(rows)] / self.temperatures[name][None, :, None]
-                    out[m, start : start + len(rows)] = softmax(logits)
+                out[:, start : start + len(rows)] = softmax(nets(x).numpy()[:, : len(rows)] / temperatures)
         return out
 
     def ready_to_serve(self) -> None:
@@ -104,12 +105,12 @@ class Bundle:
         for rows in (1, 1, 2 * TRACE_ROWS, 2 * TRACE_ROWS):
             self.net_probs(np.zeros((rows, self.window, inputs), dtype=np.float32))
 
-    def _inference_nets(self, window_shape: tuple[int, ...]) -> dict[str, torch.nn.Module]:
-        """The nets as run: traced and frozen once their weights are fixed. A traced net runs the same
-        kernels on the same numbers (so the same bits) without the Python of each module call, which
-        is most of the cost of the small batches a live feed brings."""
+    def _inference_nets(self, window_shape: tuple[int, ...]) -> torch.nn.Module:
+        """The nets as run, all in one call: traced and frozen once their weights are fixed. A traced net
+        runs the same kernels on the same numbers (so the same bits) without the Python of each module
+        call, which is most of the cost of the small batches a live feed brings."""
         if not self.fixed:
-            return self.nets
+            return _AllNets(self.nets)
         if self._traced is not None:
             return self._traced
         # the flow's workers share the models: one traces, the others wait for it; traced as served, without
@@ -122,7 +123,7 @@ class Bundle:
                     # since only the batch's size changes; tests compare traced and eager nets at several sizes,
                     # so the trace is not rerun and compared at each load
                     warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                    self._traced = {name: _traced(net, example) for name, net in self.nets.items()}
+                    self._traced = _traced(_AllNets(self.nets), example)
         return self._traced
 
     def save(self, folder: str | Path, extra: dict | None = None) -> Path:
@@ -204,6 +205,17 @@ def _check_same(meta: dict, other: dict, path: Path) -> None:
     for key in _SHARED:
         if meta[key] != other[key]:
             raise CheckpointError(f"{path} has other {key} than {BAYES_FILE} beside it: they were not trained together")
+
+
+class _AllNets(torch.nn.Module):
+    """The nets side by side: (n, window, inputs) -> (nets, n, horizons, 3) logits, one call for all."""
+
+    def __init__(self, nets: dict[str, torch.nn.Module]) -> None:
+        super().__init__()
+        self.nets = torch.nn.ModuleList(nets.values())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(x) for net in self.nets])
 
 
 def _traced(net: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
