@@ -305,8 +305,9 @@ class _Gather:
     of this batch, else the row of the block that holds it."""
 
     def __init__(self, event: np.ndarray, first: int, pending: _Waiting) -> None:
-        self.event, self.first = event, first
+        self.count = len(event)
         self.in_batch = np.flatnonzero(event >= first)
+        self.batch_rows = event[self.in_batch] - first
         self.parts = pending.locate(event, np.flatnonzero(event < first))
 
     def __call__(
@@ -314,10 +315,13 @@ class _Gather:
     ) -> np.ndarray:
         """``batch`` (events of the batch, ...) -> (labels, ...); ``kept_in`` is the same array of a block.
         Given the labels' ``horizon``, only that horizon is taken of the horizons axis (the last but one)."""
-        pick = _rows if horizon is None else _at_horizon
-        taken = pick(batch, self.event[self.in_batch] - self.first, horizon, self.in_batch)
-        out = np.empty((len(self.event), *taken.shape[1:]), dtype=batch.dtype)
-        out[self.in_batch] = taken
+        if horizon is None:
+            pick, shape = _rows, batch.shape[1:]
+        else:  # without the horizons axis
+            pick, shape = _at_horizon, (*batch.shape[1:-2], batch.shape[-1])
+        out = np.empty((self.count, *shape), dtype=batch.dtype)
+        if len(self.in_batch):
+            out[self.in_batch] = pick(batch, self.batch_rows, horizon, self.in_batch)
         for block, rows, positions in self.parts:
             out[positions] = pick(kept_in(block), rows, horizon, positions)
         return out
