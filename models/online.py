@@ -234,7 +234,7 @@ class InstrumentPredictor:
         """Take in events as context only (the windows' history), predicting nothing."""
         events = self.stream(frame, features)
         if len(events):
-            self.context = np.vstack([self.context, self.bundle.normalizer(events.inputs)])[-len(self.context) :]
+            self.context = np.concatenate([self.context, self.bundle.normalizer(events.inputs)])[-len(self.context) :]
 
     def on_batch(self, frame: BookFrame, features: np.ndarray) -> tuple[Predictions | list, MaturedLabels | list]:
         events = self.stream(frame, features)
@@ -243,7 +243,7 @@ class InstrumentPredictor:
             return [], []
         bundle = self.bundle
         z = bundle.normalizer(events.inputs)
-        padded = np.vstack([self.context, z])
+        padded = np.concatenate([self.context, z])
         self.context = padded[len(padded) - len(self.context) :]
         windows = _windows(padded, bundle.window)
         net_probs = bundle.net_probs(windows)  # (nets, n, horizons, 3)

@@ -90,12 +90,12 @@ class EventOrderFlow:
         current = (frame.bid_prices, frame.bid_sizes, frame.ask_prices, frame.ask_sizes)
         previous = self._levels or tuple(c[0] for c in current)
         increments = order_flow_increments(
-            *(np.vstack([p[None], c[:-1]]) for p, c in zip(previous, current, strict=True)), *current
+            *(np.concatenate([p[None], c[:-1]]) for p, c in zip(previous, current, strict=True)), *current
         )
         increments[frame.reset] = 0.0
-        totals = np.cumsum(np.vstack([self._total[None], increments]), axis=0)[1:]
+        totals = np.cumsum(np.concatenate([self._total[None], increments]), axis=0)[1:]
         at = totals[events]
-        flow = at - np.vstack([self._at_event[None], at[:-1]])
+        flow = at - np.concatenate([self._at_event[None], at[:-1]])
         if len(at):
             self._at_event = at[-1]
         self._total = totals[-1]

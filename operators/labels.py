@@ -170,5 +170,5 @@ def bbo_changes(frame_l1: np.ndarray, previous: np.ndarray | None) -> np.ndarray
     at the start). A snapshot that leaves the top as it was is no event."""
     if len(frame_l1) == 0:
         return np.zeros(0, dtype=bool)
-    before = np.vstack([np.full((1, 4), np.nan) if previous is None else previous[None, :], frame_l1[:-1]])
+    before = np.concatenate([np.full((1, 4), np.nan) if previous is None else previous[None, :], frame_l1[:-1]])
     return np.any(frame_l1 != before, axis=1)
