@@ -22,10 +22,11 @@ consumer of the file pays.
 from __future__ import annotations
 
 import contextlib
+import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -85,6 +86,27 @@ class BenchResult:
             "ratio": self.ratio,
             "flow_ratio": self.flow_ratio,
         }
+
+
+@contextlib.contextmanager
+def each_warning_once(logger: str = "dataflows.recordings") -> Iterator[None]:
+    """A bench reads its recording again for every pass: what the reading warns of (a cut file) is said
+    the first time only."""
+    said: set[str] = set()
+
+    def first_time(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in said:
+            return False
+        said.add(message)
+        return True
+
+    log = logging.getLogger(logger)
+    log.addFilter(first_time)
+    try:
+        yield
+    finally:
+        log.removeFilter(first_time)
 
 
 def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> BenchResult:

@@ -119,11 +119,12 @@ def bench_command(
     """Measure throughput on a recording, each pass beside decoding it alone: decode only, the flow's parse
     step, parse + sync + book, the flow's keyed steps in this process (with features), the flow into SQLite;
     then the models' inference cost per event."""
-    from bench.books import bench_books
+    from bench.books import bench_books, each_warning_once
     from bench.models import bench_models
 
-    result = bench_books(path, feed, repeats)
-    cost = bench_models(path, models, feed) if with_models else None
+    with each_warning_once():
+        result = bench_books(path, feed, repeats)
+        cost = bench_models(path, models, feed) if with_models else None
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "models": cost and cost.to_dict()}, indent=2))
         return

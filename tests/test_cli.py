@@ -178,6 +178,16 @@ def test_bench_prints_each_pass_beside_decode_only(simulated_recording):
     assert rows[0][-3] == "1.00" and all(float(row[-3]) > 0 for row in rows)
 
 
+def test_bench_on_a_cut_recording_says_so_once(simulated_recording, tmp_path):
+    """Every pass reads the file again; the warning that it breaks off is said the first time only."""
+    whole = (simulated_recording / "binance_btcusdt.gz").read_bytes()
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = run("bench", str(cut), "--repeats", "2", "--no-models-cost")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("the gzip stream breaks off") == 1
+
+
 def test_a_horizon_with_a_handful_of_test_labels_is_flagged():
     from cli.models import MIN_LABELS, few_labels
 
