@@ -31,6 +31,7 @@ BASELINE_PRIOR = 0.8
 OFFSETS = np.array([0.0, 0.2, -0.2, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8])  # ties go to the first
 _SHIFTS = OFFSETS[:, None] * np.array([1.0, 0.0, 1.0])  # (offsets, 3) added to the log-probabilities
 _EPS = 1e-12
+_EVENTS_AT_ONCE = 2048  # per event, the decision counts of every horizon and offset: 3 kB
 
 
 class Hedge:
@@ -78,17 +79,20 @@ class Hedge:
         """The same labels, with ``served`` (labels, 3): what this layer said at the labelled event; returns
         the (events, horizons) offsets β each of the batch's events is decided with."""
         shifted = np.log(np.maximum(served, _EPS))[:, None, :] + _SHIFTS  # (labels, offsets, 3)
-        # counts are whole numbers, so adding them in any order gives the same states: per event, the
-        # labels that matured at it, per horizon, offset, true class and decision, then a running sum
         horizons, offsets = self.confusion.shape[:2]
-        cell = ((at * horizons + horizon)[:, None] * offsets + np.arange(offsets)) * 9 + (label * 3)[:, None]
-        cell += shifted.argmax(axis=-1)  # (labels, offsets): index into (events, horizons, offsets, 3, 3)
-        matured = np.bincount(cell.ravel(), minlength=events * self.confusion.size)
-        states = self.confusion + np.cumsum(matured.reshape(events, *self.confusion.shape), axis=0)
-        if events:
+        cell = ((horizon[:, None] * offsets + np.arange(offsets)) * 3 + label[:, None]) * 3 + shifted.argmax(axis=-1)
+        best = np.empty((events, horizons), dtype=np.int64)
+        for start in range(0, events, _EVENTS_AT_ONCE):  # the counts of every event are held for a few at once
+            stop = min(start + _EVENTS_AT_ONCE, events)
+            first, last = np.searchsorted(at, [start, stop])
+            # counts are whole numbers, so adding them in any order gives the same states: per event, the
+            # labels that matured at it, per horizon, offset, true class and decision, then a running sum
+            flat = cell[first:last] + ((at[first:last] - start) * self.confusion.size)[:, None]
+            matured = np.bincount(flat.ravel(), minlength=(stop - start) * self.confusion.size)
+            states = self.confusion + np.cumsum(matured.reshape(stop - start, *self.confusion.shape), axis=0)
             self.confusion = states[-1]
-        # an event's offset is the best one after the labels that matured at or before it
-        best = macro_f1(states).argmax(axis=-1)
+            # an event's offset is the best one after the labels that matured at or before it
+            best[start:stop] = macro_f1(states).argmax(axis=-1)
         return OFFSETS[best]
 
     @staticmethod

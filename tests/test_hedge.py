@@ -71,6 +71,24 @@ def test_a_batch_is_learned_as_label_by_label_and_its_state_restores():
         np.testing.assert_array_equal(getattr(restored, name), getattr(one_by_one, name))
 
 
+def test_a_batch_longer_than_its_counting_steps_decides_as_smaller_batches_do():
+    """The decision counts are run over a few thousand events at a time: a long batch's offsets and final
+    counts are those of the same labels learned in batches cut anywhere else."""
+    rng = np.random.default_rng(8)
+    horizons, events, labels = 5, 5_000, 20_000
+    at = np.sort(rng.integers(0, events, labels))
+    horizon, label = rng.integers(0, horizons, labels), rng.integers(0, 3, labels)
+    served = rng.dirichlet(np.ones(3), size=labels)
+    whole, pieces = Hedge(3, horizons, 2), Hedge(3, horizons, 2)
+    offsets = whole.learn_decisions(at, horizon, served, label, events)
+    for start, stop in ((0, 1_500), (1_500, 3_700), (3_700, events)):
+        rows = slice(*np.searchsorted(at, [start, stop]))
+        part = pieces.learn_decisions(at[rows] - start, horizon[rows], served[rows], label[rows], stop - start)
+        np.testing.assert_array_equal(offsets[start:stop], part)
+    np.testing.assert_array_equal(whole.confusion, pieces.confusion)
+    assert whole.confusion.sum() == labels * len(OFFSETS)
+
+
 def test_its_log_loss_is_near_the_best_experts():
     """One expert knows (right 70% of the time), the baseline is uniform, one is noise; labels mature 5
     events late. The top layer's log-loss is within the bound D ln(1/π)/n of the best expert's."""
