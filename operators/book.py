@@ -191,10 +191,11 @@ class BookSide:
                     levels[price] = quantity
                 elif pop(price, None) is not None and price <= ceiling:
                     del ranked[bisect_left(ranked, -price)]
-        if len(ranked) > self.MAX_RANKED:
-            del ranked[: len(ranked) - self.TOP]
+        ranked_count = len(ranked)
+        if ranked_count > self.MAX_RANKED:
+            del ranked[: ranked_count - self.TOP]
             self.floor = ranked[0]
-        elif len(ranked) < self.MIN_RANKED and floor != _NO_FLOOR:
+        elif ranked_count < self.MIN_RANKED and floor != _NO_FLOOR:
             self._rank_all()
 
 
@@ -250,8 +251,9 @@ class OrderBook:
         self._depth_levels = self._depth_flat = None
         self.bids.set_levels(delta.bids)
         self.asks.set_levels(delta.asks)
-        if delta.sequence is not None:
-            self.sequence = delta.sequence
+        sequence = delta.sequence
+        if sequence is not None:
+            self.sequence = sequence
         if self.max_depth is not None:
             self._truncate()
 
@@ -279,8 +281,10 @@ class OrderBook:
 
     def crossed(self) -> bool:
         """True when the depth book's best bid is at or above its best ask."""
-        bid, ask = self.bids.best_key(), self.asks.best_key()
-        return bid is not None and ask is not None and bid >= -ask
+        bids, asks = self.bids, self.asks  # best_key inlined: this runs after every delta
+        bid_keys = bids.ranked or bids._all_ranked()
+        ask_keys = asks.ranked or asks._all_ranked()
+        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= -ask_keys[-1]
 
     def depth_top(self) -> TopOfBook | None:
         """Best bid and ask of the depth stream alone, or None while a side is empty."""

@@ -78,12 +78,13 @@ class ConsecutiveRule(SequenceRule):
 class BookSync:
     """The keyed state of one instrument: its sync state machine and its book."""
 
-    __slots__ = ("book", "bridged", "buffer", "discarded", "feed", "instrument", "rule")
+    __slots__ = ("book", "bridged", "buffer", "checked", "discarded", "feed", "instrument", "rule")
 
     def __init__(self, instrument: str, feed: str, rule: SequenceRule) -> None:
         self.instrument = instrument
         self.feed = feed
         self.rule = rule
+        self.checked = type(rule).check is not SequenceRule.check  # whether books are checked (else no call a delta)
         self.book = OrderBook()
         self.buffer: deque[tuple[BookDelta, RawMessage]] = deque(maxlen=MAX_BUFFERED_DELTAS)
         self.bridged = False  # whether a delta has been applied on the current snapshot
@@ -128,9 +129,10 @@ class BookSync:
                 return [resync]
             self.bridged = True
             return self._apply(delta, raw)
-        if self.rule.sequenced and delta.sequence <= last:
+        rule = self.rule
+        if rule.sequenced and delta.sequence <= last:
             return [self._dead(raw, f"out-of-order update: {delta.sequence} when the book is at {last}")]
-        if not self.rule.follows(delta, last):
+        if not rule.follows(delta, last):
             resync = self._resync(delta, f"sequence gap: after {last} came {_ids(delta)}")
             self.buffer.append((delta, raw))
             return [resync]
@@ -143,9 +145,10 @@ class BookSync:
             top = book.depth_top()
             reason = f"crossed book after delta: bid {top.bid_price} >= ask {top.ask_price}"
             return [self._dead(raw, reason), self._resync(delta, reason)]
-        problem = self.rule.check(book, delta)
-        if problem is not None:
-            return [self._dead(raw, problem), self._resync(delta, problem)]
+        if self.checked:
+            problem = self.rule.check(book, delta)
+            if problem is not None:
+                return [self._dead(raw, problem), self._resync(delta, problem)]
         return [delta]
 
     def _on_bbo(self, bbo: BestBidOffer, raw: RawMessage) -> list[Output]:
