@@ -247,15 +247,20 @@ class OrderBook:
         self.stale_reason = None
         self._truncate()
 
-    def apply_delta(self, delta: BookDelta) -> None:
+    def apply_delta(self, delta: BookDelta) -> bool:
+        """Apply a delta; True when it leaves the book crossed (``crossed``, asked after every delta)."""
         self._depth_levels = self._depth_flat = None
-        self.bids.set_levels(delta.bids)
-        self.asks.set_levels(delta.asks)
+        bids, asks = self.bids, self.asks
+        bids.set_levels(delta.bids)
+        asks.set_levels(delta.asks)
         sequence = delta.sequence
         if sequence is not None:
             self.sequence = sequence
         if self.max_depth is not None:
             self._truncate()
+        bid_keys = bids.ranked or bids._all_ranked()
+        ask_keys = asks.ranked or asks._all_ranked()
+        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= -ask_keys[-1]
 
     def apply_bbo(self, bbo: BestBidOffer) -> None:
         last = self.bbo
@@ -281,10 +286,8 @@ class OrderBook:
 
     def crossed(self) -> bool:
         """True when the depth book's best bid is at or above its best ask."""
-        bids, asks = self.bids, self.asks  # best_key inlined: this runs after every delta
-        bid_keys = bids.ranked or bids._all_ranked()
-        ask_keys = asks.ranked or asks._all_ranked()
-        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= -ask_keys[-1]
+        bid, ask = self.bids.best_key(), self.asks.best_key()
+        return bid is not None and ask is not None and bid >= -ask
 
     def depth_top(self) -> TopOfBook | None:
         """Best bid and ask of the depth stream alone, or None while a side is empty."""
