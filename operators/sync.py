@@ -41,6 +41,11 @@ class SequenceRule:
     the snapshot are older than it by the protocol's order, so they are dropped."""
 
     sequenced = False
+    checks_books = False  # whether ``check`` is overridden (set for each subclass): if not, no call a delta
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.checks_books = cls.check is not SequenceRule.check
 
     def superseded(self, delta: BookDelta, snapshot_sequence: int | None) -> bool:
         """True when a buffered ``delta`` is already in a snapshot at ``snapshot_sequence``."""
@@ -78,13 +83,12 @@ class ConsecutiveRule(SequenceRule):
 class BookSync:
     """The keyed state of one instrument: its sync state machine and its book."""
 
-    __slots__ = ("book", "bridged", "buffer", "checked", "discarded", "feed", "instrument", "rule")
+    __slots__ = ("book", "bridged", "buffer", "discarded", "feed", "instrument", "rule")
 
     def __init__(self, instrument: str, feed: str, rule: SequenceRule) -> None:
         self.instrument = instrument
         self.feed = feed
         self.rule = rule
-        self.checked = type(rule).check is not SequenceRule.check  # whether books are checked (else no call a delta)
         self.book = OrderBook()
         self.buffer: deque[tuple[BookDelta, RawMessage]] = deque(maxlen=MAX_BUFFERED_DELTAS)
         self.bridged = False  # whether a delta has been applied on the current snapshot
@@ -140,7 +144,7 @@ class BookSync:
             top = book.depth_top()
             reason = f"crossed book after delta: bid {top.bid_price} >= ask {top.ask_price}"
             return [self._dead(raw, reason), self._resync(delta, reason)]
-        if self.checked:
+        if rule.checks_books:
             problem = rule.check(book, delta)
             if problem is not None:
                 return [self._dead(raw, problem), self._resync(delta, problem)]
