@@ -94,7 +94,7 @@ class SyncedBooks:
             for event, raw in batch.events:
                 on_event(event, raw)
             self.events += len(batch.events)
-        self.messages += sum(type(raw) is RawMessage for raw in messages)
+        self.messages += list(map(type, messages)).count(RawMessage)
 
     def book(self) -> OrderBook:
         if len(self.syncs) != 1:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +20,8 @@ from operators.features.micro_price import MicroPriceTable
 from operators.feeds import fast_decoder, is_decoder_error, parse
 from operators.instrument import Derived, InstrumentState, Observer
 from quantumflow.events import DeadLetter, MarketEvent, RawMessage
+
+_FIRST = itemgetter(0)  # a RawMessage's feed, a market event's instrument
 
 
 class InstrumentBatch(NamedTuple):
@@ -39,6 +42,12 @@ def parse_batch(
 ) -> Parsed:
     """Parse messages (a recording's bad lines come as dead letters already); a message that does
     not parse is a dead letter whose reason ends with its place in ``places``, if given."""
+    decoded = _fast_events(messages)
+    if decoded is not None and all(decoded):  # events are never empty tuples
+        instruments = set(map(_FIRST, decoded))
+        if len(instruments) == 1:  # the common batch: no Python step per message
+            events = list(zip(decoded, messages, strict=True))
+            return Parsed([InstrumentBatch(instruments.pop(), messages[0].feed, read_ns, events)], [], 0)
     by_instrument: dict[str, InstrumentBatch] = {}
     dead: list[DeadLetter] = []
     quiet = 0
@@ -50,7 +59,7 @@ def parse_batch(
         if raw.feed != feed:
             feed = raw.feed
             fast = fast_decoder(feed)
-        event = None if fast is None else fast(raw)
+        event = decoded[index] if decoded is not None else None if fast is None else fast(raw)
         if event is not None:  # most messages: one event, as parse would give it
             if event.instrument != instrument:
                 instrument = event.instrument
@@ -69,6 +78,18 @@ def parse_batch(
                 add = _group(by_instrument, instrument, feed, read_ns).events.append
             add((event, raw))
     return Parsed(list(by_instrument.values()), dead, quiet)
+
+
+def _fast_events(messages: Sequence[RawMessage | DeadLetter]) -> list[MarketEvent | None] | None:
+    """Each message's event from its feed's fast decoder (None where ``parse`` must be asked), in one
+    pass without a Python step per message, when the messages are all ``RawMessage``s of one feed
+    that has a fast decoder; else None."""
+    if not messages or type(messages[0]) is not RawMessage:
+        return None
+    fast = fast_decoder(messages[0].feed)
+    if fast is None or len(set(map(type, messages))) != 1 or len(set(map(_FIRST, messages))) != 1:
+        return None
+    return list(map(fast, messages))
 
 
 def _group(by_instrument: dict[str, InstrumentBatch], instrument: str, feed: str, read_ns: int) -> InstrumentBatch:

@@ -191,10 +191,11 @@ class BookSide:
                     levels[price] = quantity
                 elif pop(price, None) is not None and price <= ceiling:
                     del ranked[bisect_left(ranked, -price)]
-        if len(ranked) > self.MAX_RANKED:
-            del ranked[: len(ranked) - self.TOP]
+        ranked_count = len(ranked)
+        if ranked_count > self.MAX_RANKED:
+            del ranked[: ranked_count - self.TOP]
             self.floor = ranked[0]
-        elif len(ranked) < self.MIN_RANKED and floor != _NO_FLOOR:
+        elif ranked_count < self.MIN_RANKED and floor != _NO_FLOOR:
             self._rank_all()
 
 
@@ -246,14 +247,20 @@ class OrderBook:
         self.stale_reason = None
         self._truncate()
 
-    def apply_delta(self, delta: BookDelta) -> None:
+    def apply_delta(self, delta: BookDelta) -> bool:
+        """Apply a delta; True when it leaves the book crossed (``crossed``, asked after every delta)."""
         self._depth_levels = self._depth_flat = None
-        self.bids.set_levels(delta.bids)
-        self.asks.set_levels(delta.asks)
-        if delta.sequence is not None:
-            self.sequence = delta.sequence
+        bids, asks = self.bids, self.asks
+        bids.set_levels(delta.bids)
+        asks.set_levels(delta.asks)
+        sequence = delta.sequence
+        if sequence is not None:
+            self.sequence = sequence
         if self.max_depth is not None:
             self._truncate()
+        bid_keys = bids.ranked or bids._all_ranked()
+        ask_keys = asks.ranked or asks._all_ranked()
+        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= -ask_keys[-1]
 
     def apply_bbo(self, bbo: BestBidOffer) -> None:
         last = self.bbo

@@ -41,6 +41,11 @@ class SequenceRule:
     the snapshot are older than it by the protocol's order, so they are dropped."""
 
     sequenced = False
+    checks_books = False  # whether ``check`` is overridden (set for each subclass): if not, no call a delta
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.checks_books = cls.check is not SequenceRule.check
 
     def superseded(self, delta: BookDelta, snapshot_sequence: int | None) -> bool:
         """True when a buffered ``delta`` is already in a snapshot at ``snapshot_sequence``."""
@@ -117,44 +122,44 @@ class BookSync:
         return out
 
     def _on_live_delta(self, delta: BookDelta, raw: RawMessage) -> list[Output]:
-        last = self.book.sequence
+        book, rule = self.book, self.rule
+        last = book.sequence
         if not self.bridged:  # the first delta on a snapshot, buffered or not
-            if self.rule.superseded(delta, last):
+            if rule.superseded(delta, last):
                 self.discarded += 1
                 return []
-            if not self.rule.bridges(delta, last):
+            if not rule.bridges(delta, last):
                 resync = self._resync(delta, f"snapshot too old: {last} does not reach update {_ids(delta)}")
                 self.buffer.append((delta, raw))
                 return [resync]
             self.bridged = True
-            return self._apply(delta, raw)
-        if self.rule.sequenced and delta.sequence <= last:
-            return [self._dead(raw, f"out-of-order update: {delta.sequence} when the book is at {last}")]
-        if not self.rule.follows(delta, last):
-            resync = self._resync(delta, f"sequence gap: after {last} came {_ids(delta)}")
-            self.buffer.append((delta, raw))
-            return [resync]
-        return self._apply(delta, raw)
-
-    def _apply(self, delta: BookDelta, raw: RawMessage) -> list[Output]:
-        book = self.book
-        book.apply_delta(delta)
-        if book.crossed():
+        else:
+            if rule.sequenced and delta.sequence <= last:
+                return [self._dead(raw, f"out-of-order update: {delta.sequence} when the book is at {last}")]
+            if not rule.follows(delta, last):
+                resync = self._resync(delta, f"sequence gap: after {last} came {_ids(delta)}")
+                self.buffer.append((delta, raw))
+                return [resync]
+        if book.apply_delta(delta):  # the book is crossed
             top = book.depth_top()
             reason = f"crossed book after delta: bid {top.bid_price} >= ask {top.ask_price}"
             return [self._dead(raw, reason), self._resync(delta, reason)]
-        problem = self.rule.check(book, delta)
-        if problem is not None:
-            return [self._dead(raw, problem), self._resync(delta, problem)]
+        if rule.checks_books:
+            problem = rule.check(book, delta)
+            if problem is not None:
+                return [self._dead(raw, problem), self._resync(delta, problem)]
         return [delta]
 
     def _on_bbo(self, bbo: BestBidOffer, raw: RawMessage) -> list[Output]:
         if bbo.bid_price >= bbo.ask_price:
             return [self._dead(raw, f"crossed best bid/offer: bid {bbo.bid_price} >= ask {bbo.ask_price}")]
-        last = self.book.bbo
-        if last is not None and bbo.sequence is not None and last.sequence is not None and bbo.sequence < last.sequence:
-            return [self._dead(raw, f"out-of-order best bid/offer: {bbo.sequence} after {last.sequence}")]
-        self.book.apply_bbo(bbo)
+        book = self.book
+        last = book.bbo
+        if last is not None:
+            sequence, last_sequence = bbo.sequence, last.sequence
+            if sequence is not None and last_sequence is not None and sequence < last_sequence:
+                return [self._dead(raw, f"out-of-order best bid/offer: {sequence} after {last_sequence}")]
+        book.apply_bbo(bbo)
         return [bbo]
 
     def _resync(self, delta: BookDelta, reason: str) -> Resync:

@@ -126,6 +126,23 @@ def decoder(exchange: str):
                 if len(instruments) < MAX_INSTRUMENTS:
                     instruments[symbol] = instrument
             kind = type(data)
+            if kind is _Depth:  # the most frequent, first
+                if data.u < data.U:
+                    return None
+                return _new(
+                    BookDelta,
+                    (
+                        instrument,
+                        data.E * 1_000_000,
+                        raw.receive_ts,
+                        data.U,
+                        data.u,
+                        data.pu,
+                        _decode_levels(data.b),
+                        _decode_levels(data.a),
+                        None,
+                    ),
+                )
             if kind is _Ticker or kind is _SpotTicker:
                 bid, bid_size, ask, ask_size = float(data.b), float(data.B), float(data.a), float(data.A)
                 if not (0.0 < bid < _INF and 0.0 <= bid_size < _INF and 0.0 < ask < _INF and 0.0 <= ask_size < _INF):
@@ -144,23 +161,6 @@ def decoder(exchange: str):
                         bid_size,
                         ask,
                         ask_size,
-                    ),
-                )
-            if kind is _Depth:
-                if data.u < data.U:
-                    return None
-                return _new(
-                    BookDelta,
-                    (
-                        instrument,
-                        data.E * 1_000_000,
-                        raw.receive_ts,
-                        data.U,
-                        data.u,
-                        data.pu,
-                        _decode_levels(data.b),
-                        _decode_levels(data.a),
-                        None,
                     ),
                 )
             trade_price, trade_size = float(data.p), float(data.q)
