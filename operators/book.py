@@ -258,9 +258,7 @@ class OrderBook:
             self.sequence = sequence
         if self.max_depth is not None:
             self._truncate()
-        bid_keys = bids.ranked or bids._all_ranked()
-        ask_keys = asks.ranked or asks._all_ranked()
-        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= -ask_keys[-1]
+        return self.crossed()
 
     def apply_bbo(self, bbo: BestBidOffer) -> None:
         last = self.bbo
