@@ -14,18 +14,20 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
 from dataflows.kafka_broker import MockBroker
 from dataflows.kafka_publish import publish
+from dataflows.recordings import open_recording
 from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
+from quantumflow.events import RawMessage
 from quantumflow.settings import shared_data_dir
 
 DEFAULT_RECORDING = shared_data_dir() / "binance" / "spot_btcusdt_20240808.gz"
@@ -47,28 +49,32 @@ class KafkaBench:
 
 
 def head_of(recording: Path, lines: int, folder: Path) -> Path:
-    """The first ``lines`` lines of a native recording, as a recording of their own."""
-    opener = gzip.open if recording.read_bytes()[:2] == b"\x1f\x8b" else open
-    with opener(recording, "rb") as whole:
-        head = b"".join(islice(whole, lines))
+    """The first ``lines`` messages of a recording, as a native recording of their own."""
     path = folder / f"{recording.name.removesuffix('.gz')}_head{lines}"
-    path.write_bytes(head)
+    path.write_bytes(b"".join(line for _, line in islice(_native_lines(recording), lines)))
     return path
 
 
 def slice_of(recording: Path, seconds: float, folder: Path) -> tuple[Path, int]:
-    """The first ``seconds`` of a native recording, and how many lines that is."""
-    opener = gzip.open if recording.read_bytes()[:2] == b"\x1f\x8b" else open
+    """The first ``seconds`` of a recording, as a native recording of their own, and how many messages that is."""
     kept = []
-    with opener(recording, "rb") as whole:
-        for line in whole:
-            receive_ns = int(line.split(b" ", 1)[0])
-            if kept and receive_ns - int(kept[0].split(b" ", 1)[0]) > seconds * 1e9:
-                break
-            kept.append(line)
+    first_ns = None
+    for receive_ns, line in _native_lines(recording):
+        first_ns = receive_ns if first_ns is None else first_ns
+        if receive_ns - first_ns > seconds * 1e9:
+            break
+        kept.append(line)
     path = folder / f"{recording.name.removesuffix('.gz')}_first{seconds:g}s"
     path.write_bytes(b"".join(kept))
     return path, len(kept)
+
+
+def _native_lines(recording: Path) -> Iterator[tuple[int, bytes]]:
+    """Each message's receive time and native line, the recording read as the flow reads it: a cut file up
+    to its last whole line (with the reader's warning), bad lines left out."""
+    for raw in open_recording(recording):
+        if type(raw) is RawMessage:
+            yield raw.receive_ts, b"%d %s\n" % (raw.receive_ts, raw.payload)
 
 
 def throughput(head: Path, folder: Path) -> tuple[float, float, float]:

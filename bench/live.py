@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.books import each_warning_once
 from bench.kafka import slice_of
 from bench.models import models_for
 from dataflows.recordings import RecordingError, open_recording
@@ -55,7 +56,7 @@ def bench_live(recording: Path, wall_s: float, models: Path | None = None, speed
     ``wall_s * speed`` seconds."""
     open_recording(recording)  # one recording file QuantumFlow reads, or a clear error before any training
     runs = []
-    with tempfile.TemporaryDirectory(prefix="qf-bench-live-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="qf-bench-live-") as scratch, each_warning_once():
         folder = Path(scratch)
         _, models_folder = models_for(recording, models, folder)
         for speed in speeds:

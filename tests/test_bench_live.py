@@ -3,9 +3,13 @@ latency of its own rows (no timing is asserted: figures belong to make bench).""
 
 from __future__ import annotations
 
+import gzip
 import math
 
+from bench.kafka import slice_of
 from bench.live import bench_live
+from dataflows.recordings import open_recording
+from quantumflow.events import RawMessage
 
 
 def test_bench_live_measures_each_speed_without_and_with_models(simulated_recording, simulated_models):
@@ -16,3 +20,20 @@ def test_bench_live_measures_each_speed_without_and_with_models(simulated_record
         assert run.events > 0 and run.recording_s == 10.0
         assert 0 < run.p50_ms <= run.p99_ms and math.isfinite(run.p99_ms)
     assert result.models == str(simulated_models.folder)
+
+
+def test_a_slice_is_the_recording_as_the_flow_reads_it(simulated_recording, tmp_path, caplog):
+    """A cut file is sliced up to its last whole line (with the reader's warning) and a bad line is left
+    out: the paced runs replay what the flow would, instead of ending in a traceback."""
+    whole = (simulated_recording / "binance_btcusdt.gz").read_bytes()
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    sliced, messages = slice_of(cut, 3_600.0, tmp_path)
+    readable = [raw for raw in open_recording(cut) if type(raw) is RawMessage]
+    assert messages == len(readable) > 0 and "breaks off" in caplog.text
+    assert [raw.payload for raw in open_recording(sliced)] == [raw.payload for raw in readable]
+    lines = gzip.decompress(whole).splitlines(keepends=True)
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"".join([*lines[:5], b"garbage line here\n", *lines[5:50]]))
+    sliced, messages = slice_of(bad, 3_600.0, tmp_path)
+    assert messages == 50 and sliced.read_bytes() == b"".join(lines[:50])
