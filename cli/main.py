@@ -121,7 +121,10 @@ def bench_command(
     then the models' inference cost per event."""
     from bench.books import bench_books, each_warning_once
     from bench.models import bench_models
+    from models.checkpoints import require_checkpoints
 
+    if with_models and models is not None:
+        require_checkpoints(models)  # before the passes, not after minutes of them
     with each_warning_once():
         result = bench_books(path, feed, repeats)
         cost = bench_models(path, models, feed) if with_models else None

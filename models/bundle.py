@@ -35,7 +35,7 @@ import torch
 from models.baselines import LogisticMember
 from models.bayes import OnlineBayes
 from models.calibration import softmax
-from models.checkpoints import BAYES_FILE, MANIFEST, CheckpointError, has_checkpoints
+from models.checkpoints import BAYES_FILE, MANIFEST, CheckpointError, require_checkpoints
 from models.inputs import INPUT_NAMES, Normalizer
 from models.nets import NETS
 from operators.labels import Horizon
@@ -157,8 +157,7 @@ class Bundle:
     def load(cls, folder: str | Path | None = None) -> Bundle:
         """The models in ``folder`` (default ``QF_MODELS_DIR`` or data/models)."""
         folder = Path(folder) if folder is not None else models_dir()
-        if not has_checkpoints(folder):
-            raise CheckpointError(f"no trained models in {folder}: run `quantumflow train RECORDING --out {folder}`")
+        require_checkpoints(folder)
         files = sorted(folder.glob("*.pt"))
         try:
             bayes_state = pickle.loads((folder / BAYES_FILE).read_bytes())

@@ -17,3 +17,13 @@ class CheckpointError(Exception):
 def has_checkpoints(folder: Path) -> bool:
     """Whether ``folder`` holds a trained models folder (at least one network and the online learner)."""
     return any(folder.glob("*.pt")) and (folder / BAYES_FILE).is_file()
+
+
+def require_checkpoints(folder: Path) -> None:
+    """Raise ``CheckpointError`` saying what is wrong when ``folder`` holds no trained models."""
+    if not folder.exists():
+        raise CheckpointError(f"{folder}: no such folder of trained models")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is a file: give the folder trained models are in")
+    if not has_checkpoints(folder):
+        raise CheckpointError(f"no trained models in {folder}: run `quantumflow train RECORDING --out {folder}`")

@@ -263,6 +263,16 @@ def test_bench_on_a_folder_says_it_takes_one_recording_file(tmp_path):
     one_line(quantumflow("bench", str(tmp_path), data=tmp_path), 2, str(tmp_path), "is a folder", "one recording file")
 
 
+def test_bench_says_what_is_wrong_with_its_models_before_it_measures(simulated_recording, tmp_path):
+    recording = str(simulated_recording / "binance_btcusdt.gz")
+    text = tmp_path / "models.txt"
+    text.write_text("not models")
+    for models, said in ((tmp_path / "nope", "no such folder"), (text, "is a file"), (tmp_path, "no trained models")):
+        result = quantumflow("bench", recording, "--repeats", "1", "--models", str(models), data=tmp_path)
+        one_line(result, 2, str(models), said)
+        assert "decode-only" not in result.stdout  # nothing measured first
+
+
 def bench_module(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
