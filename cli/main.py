@@ -132,7 +132,8 @@ def bench_command(
         typer.echo(json.dumps({**result.to_dict(), "models": cost and cost.to_dict()}, indent=2))
         return
     console.print(f"recording: {result.recording} ({result.messages:,} messages, {result.events:,} events)")
-    console.print(f"median of {result.repeats} runs of each pass; every pass reads the file from disk")
+    runs = "one run" if result.repeats == 1 else f"the median of {result.repeats} runs"
+    console.print(f"{runs} of each pass; every pass reads the file from disk")
     rows = _bench_rows(result)
     name_width, rate_width = (max(len(row[i]) for row in rows) for i in (0, 1))
     for name, rate, ratio in rows:
@@ -209,7 +210,12 @@ def run_command(
     ] = None,
     batch: Annotated[
         int,
-        typer.Option(min=1, max=100_000, help="Most messages a batch: larger is faster, smaller has less latency."),
+        typer.Option(
+            min=1,
+            max=100_000,
+            help="Most messages a batch: fewer have less latency; far more than the default is slower and "
+            "holds more memory.",
+        ),
     ] = 1_000,
     models: Annotated[
         Path | None,
