@@ -327,8 +327,13 @@ def run_command(
         record_to=record,
         duration_s=duration,
     )
+    said = Console(stderr=True) if as_json else console
+
+    def warn(message: str) -> None:  # as it happens: a live run may go on for days
+        said.print(f"warning: {message}", style="yellow", markup=False, highlight=False)
+
     with _progress_bar(settings) as on_progress:
-        summary = run_flow(settings, on_progress=on_progress)
+        summary = run_flow(settings, on_progress=on_progress, on_warning=warn)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
@@ -350,8 +355,6 @@ def run_command(
     _warn_decoder_errors(summary.decoder_errors)
     if not rows.get("predictions") and models is None and not has_checkpoints(models_dir()):
         console.print(f"no predictions: no trained models in {models_dir()} (make them with 'quantumflow train')")
-    for warning in summary.warnings:
-        console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
     if live is not None:
         console.print(
             f"venues: {summary.reconnects} reconnects, {summary.venue_resyncs} snapshots asked for again after a gap"

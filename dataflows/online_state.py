@@ -92,7 +92,7 @@ def restore(
     warn: Callable[[str], None] | None = None,
 ) -> bool:
     """Load the instrument's saved state into ``predictor`` if it learned from nothing at or after
-    ``first``, the run's first event of the instrument; False, and ``warn`` told why (and the log),
+    ``first``, the run's first event of the instrument; False, and ``warn`` told why (else the log),
     if there is no usable one."""
     part = _part(predictor)
     path = state_path(folder, instrument, part)
@@ -114,9 +114,7 @@ def restore(
     except Exception as error:  # a state that cannot be used must not stop the flow: the learner starts afresh
         start = "starting afresh" if part else "starting from the checkpoints"
         message = f"{instrument}: not restoring the online state {path}: {error}; {start}"
-        log.warning(message)
-        if warn is not None:
-            warn(message)
+        (log.warning if warn is None else warn)(message)
         return False
     return True
 

@@ -62,6 +62,4 @@ class ProvenanceCheck:
             f"{describe(instrument, source)} is predicted by the models in {self.models}, trained on {trained}: "
             "its predictions may not hold (train on its recordings with 'quantumflow train')"
         )
-        log.warning(message)
-        if self.on_warning is not None:
-            self.on_warning(message)
+        (log.warning if self.on_warning is None else self.on_warning)(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import signal
 import threading
@@ -30,6 +31,8 @@ from store import open_store
 # Bytewax holds items exchanged between workers until their epoch closes, so with several workers
 # an event's latency is about one epoch; shorter epochs cost throughput.
 EPOCH_INTERVAL = timedelta(milliseconds=250)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,21 +62,31 @@ class RunSummary:
         }
 
 
-def run_flow(settings: RunSettings, on_progress: Callable[[int], None] | None = None) -> RunSummary:
+def run_flow(
+    settings: RunSettings,
+    on_progress: Callable[[int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> RunSummary:
     """Replay the recordings of ``settings`` through the predict flow into its store, with its
-    number of Bytewax workers; ``on_progress`` gets the bytes read so far. A store that cannot be
+    number of Bytewax workers; ``on_progress`` gets the bytes read so far, ``on_warning`` what the run
+    warns of as it happens (else the log; the summary lists them too). A store that cannot be
     used raises StoreUnavailable before the flow starts; one that fails for good while it runs stops
     it and raises StoreStopped. With ``settings.recovery``, the run resumes from the folder's last
     snapshot, if it has one (RecoveryMismatch if the folder belongs to another run)."""
     metrics = FlowMetrics()
     warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        (log.warning if on_warning is None else on_warning)(message)
+
     if settings.recovery is not None and settings.replays_files and finished(settings.recovery):
-        warnings.append(
+        warn(
             f"the run of recovery folder {settings.recovery} had finished: nothing was left to do "
             "(give a new folder to run again)"
         )
     run_id = uuid.uuid4().hex[:12]
-    flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warnings.append)
+    flow = predict_flow(settings, run_id, metrics, on_progress, on_warning=warn)
     recovery, epoch_interval = _recovery(settings)  # once the flow could be built: a failed start leaves no folder
     started = time.perf_counter()
     with _stop_on_signals(metrics), fewer_collections():

@@ -263,7 +263,7 @@ def test_the_flow_names_models_trained_on_another_source_or_instrument_once_each
         online_state_dir=tmp_path / "state",
         workers=2,
     )
-    with caplog.at_level(logging.WARNING, logger="dataflows.provenance"):
+    with caplog.at_level(logging.WARNING, logger="dataflows.run"):  # the run logs what it warns of
         summary = run_flow(settings)
     trained_on = f"is predicted by the models in {folder}, trained on simulated binance:BTCUSDT:"
     assert sorted(summary.warnings) == sorted(record.getMessage() for record in caplog.records)
