@@ -60,7 +60,7 @@ app.command("broker")(broker_command)
 app.command("publish")(publish_command)
 app.command("ingest")(ingest_command)
 app.command("fake-exchange")(fake_exchange_command)
-console = Console(width=shutil.get_terminal_size((140, 24)).columns)
+console = Console(width=shutil.get_terminal_size((140, 24)).columns, soft_wrap=True)  # a line stays whole when piped
 
 DEFAULT_BENCH_RECORDING = shared_data_dir() / "binance" / "usdm_btcusdt_20240808.gz"
 
