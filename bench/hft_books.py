@@ -447,7 +447,7 @@ def main() -> None:
         return
     figures = result.to_dict()
     print(f"recording: {result.recording} ({result.feed}, {result.messages:,} messages)")
-    print(f"load average at start: {' '.join(map(str, result.load_start))}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in result.load_start)}")
     print(f"file -> synced book, median of {result.rounds} alternating rounds:")
     print(
         f"  QuantumFlow:  {figures['quantumflow_messages_per_s']:>10,.0f} messages/s "
@@ -469,7 +469,7 @@ def main() -> None:
         print(f"  first difference: {agreement.first_difference}")
     for side, what in result.describe.items():
         print(f"  {side}: {what}")
-    print(f"load average at end: {' '.join(map(str, result.load_end))}")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in result.load_end)}")
 
 
 if __name__ == "__main__":
