@@ -544,7 +544,7 @@ def _print_summary(summary: ReplaySummary) -> None:
     )
     console.print("events: " + ", ".join(f"{name} {count:,}" for name, count in sorted(summary.events.items())))
     for title, counts in (("resyncs", summary.resyncs), ("dead letters", summary.dead_letters)):
-        detail = ", ".join(f"{reason} {count:,}" for reason, count in counts.items())
+        detail = ", ".join(f"{count:,} {reason}" for reason, count in counts.items())  # "1 sequence gap"
         console.print(f"{title}: {sum(counts.values()):,}" + (f" ({detail})" if detail else ""))
     console.print(f"decoder errors: {summary.decoder_errors:,}")
     _warn_decoder_errors(summary.decoder_errors)
