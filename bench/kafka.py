@@ -55,18 +55,20 @@ def head_of(recording: Path, lines: int, folder: Path) -> Path:
     return path
 
 
-def slice_of(recording: Path, seconds: float, folder: Path) -> tuple[Path, int]:
-    """The first ``seconds`` of a recording, as a native recording of their own, and how many messages that is."""
+def slice_of(recording: Path, seconds: float, folder: Path) -> tuple[Path, int, float]:
+    """The first ``seconds`` of a recording, as a native recording of their own; how many messages that is,
+    and the seconds they span (fewer than asked of a shorter recording)."""
     kept = []
-    first_ns = None
+    first_ns = last_ns = None
     for receive_ns, line in _native_lines(recording):
         first_ns = receive_ns if first_ns is None else first_ns
         if receive_ns - first_ns > seconds * 1e9:
             break
         kept.append(line)
+        last_ns = receive_ns
     path = folder / f"{recording.name.removesuffix('.gz')}_first{seconds:g}s"
     path.write_bytes(b"".join(kept))
-    return path, len(kept)
+    return path, len(kept), 0.0 if first_ns is None else (last_ns - first_ns) / 1e9
 
 
 def _native_lines(recording: Path) -> Iterator[tuple[int, bytes]]:

@@ -60,7 +60,7 @@ def bench_live(recording: Path, wall_s: float, models: Path | None = None, speed
         folder = Path(scratch)
         _, models_folder = models_for(recording, models, folder)
         for speed in speeds:
-            paced, _ = slice_of(recording, wall_s * speed, folder)
+            paced, _, recording_s = slice_of(recording, wall_s * speed, folder)
             for with_models in (False, True):
                 store = folder / f"live_{speed:g}_{with_models}.db"
                 settings = RunSettings(
@@ -77,7 +77,7 @@ def bench_live(recording: Path, wall_s: float, models: Path | None = None, speed
                     LiveRun(
                         speed,
                         with_models,
-                        wall_s * speed,
+                        recording_s,
                         summary.events_in,
                         summary.events_per_s,
                         summary.latency_p50_ms,
@@ -116,7 +116,7 @@ def main() -> None:
         rows = "prediction rows" if run.models else "feature rows   "
         print(
             f"  {run.speed:>4g}x, {rows}: p50 {run.p50_ms:5.1f} ms, p99 {run.p99_ms:6.1f} ms "
-            f"({run.events:,} events, {run.recording_s:g} s of recording; load {run.load:.2f})"
+            f"({run.events:,} events, {run.recording_s:.0f} s of recording; load {run.load:.2f})"
         )
 
 
