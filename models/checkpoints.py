@@ -14,16 +14,20 @@ class CheckpointError(Exception):
     """A models folder that is missing, incomplete or inconsistent (the message says which)."""
 
 
+class NoCheckpoints(CheckpointError):
+    """No trained models where they were looked for: no such folder, a file, or a folder without them."""
+
+
 def has_checkpoints(folder: Path) -> bool:
     """Whether ``folder`` holds a trained models folder (at least one network and the online learner)."""
     return any(folder.glob("*.pt")) and (folder / BAYES_FILE).is_file()
 
 
 def require_checkpoints(folder: Path) -> None:
-    """Raise ``CheckpointError`` saying what is wrong when ``folder`` holds no trained models."""
+    """Raise ``NoCheckpoints`` saying what is wrong when ``folder`` holds no trained models."""
     if not folder.exists():
-        raise CheckpointError(f"{folder}: no such folder of trained models")
+        raise NoCheckpoints(f"{folder}: no such folder of trained models")
     if not folder.is_dir():
-        raise CheckpointError(f"{folder} is a file: give the folder trained models are in")
+        raise NoCheckpoints(f"{folder} is a file: give the folder trained models are in")
     if not has_checkpoints(folder):
-        raise CheckpointError(f"no trained models in {folder}: run `quantumflow train RECORDING --out {folder}`")
+        raise NoCheckpoints(f"no trained models in {folder}: run `quantumflow train RECORDING --out {folder}`")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from models.bundle import Bundle
-from models.checkpoints import CheckpointError
+from models.checkpoints import NoCheckpoints
 from models.ensemble import Ensemble
 from models.inputs import ONLINE_INPUT_INDEX
 from models.stacking import Stacking, stacking_inputs
@@ -42,10 +42,8 @@ class SnapshotPredictor:
         holds a broken one."""
         try:
             return cls(Bundle.load(models_dir))
-        except CheckpointError as error:
-            if "no trained models" in str(error):
-                raise FileNotFoundError(str(error)) from None
-            raise
+        except NoCheckpoints as error:
+            raise FileNotFoundError(str(error)) from None
 
     def predict(self, snapshots: list[dict]) -> list[dict]:
         """One prediction per horizon for the last of ``snapshots`` (time-ordered dicts with

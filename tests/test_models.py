@@ -358,7 +358,7 @@ def test_snapshots_from_a_client_get_the_ensembles_probabilities(trained):
     ):
         with pytest.raises(ValueError, match=why):
             predictor.predict([bad])
-    with pytest.raises(FileNotFoundError, match="no trained models"):
+    with pytest.raises(FileNotFoundError, match="no such folder of trained models"):
         SnapshotPredictor.load(folder / "nowhere")
 
 
