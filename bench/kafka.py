@@ -51,7 +51,7 @@ class KafkaBench:
 def head_of(recording: Path, lines: int, folder: Path) -> Path:
     """The first ``lines`` messages of a recording, as a native recording of their own."""
     path = folder / f"{recording.name.removesuffix('.gz')}_head{lines}"
-    path.write_bytes(b"".join(line for _, line in islice(_native_lines(recording), lines)))
+    path.write_bytes(b"".join(line for _, line in islice(_message_lines(recording), lines)))
     return path
 
 
@@ -60,7 +60,7 @@ def slice_of(recording: Path, seconds: float, folder: Path) -> tuple[Path, int, 
     and the seconds they span (fewer than asked of a shorter recording)."""
     kept = []
     first_ns = last_ns = None
-    for receive_ns, line in _native_lines(recording):
+    for receive_ns, line in _message_lines(recording):
         first_ns = receive_ns if first_ns is None else first_ns
         if receive_ns - first_ns > seconds * 1e9:
             break
@@ -71,7 +71,7 @@ def slice_of(recording: Path, seconds: float, folder: Path) -> tuple[Path, int, 
     return path, len(kept), 0.0 if first_ns is None else (last_ns - first_ns) / 1e9
 
 
-def _native_lines(recording: Path) -> Iterator[tuple[int, bytes]]:
+def _message_lines(recording: Path) -> Iterator[tuple[int, bytes]]:
     """Each message's receive time and native line, the recording read as the flow reads it: a cut file up
     to its last whole line (with the reader's warning), bad lines left out."""
     for raw in open_recording(recording):

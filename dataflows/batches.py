@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from operator import itemgetter
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +21,7 @@ from operators.feeds import fast_decoder, is_decoder_error, parse
 from operators.instrument import Derived, InstrumentState, Observer
 from quantumflow.events import DeadLetter, MarketEvent, RawMessage
 
-_FIRST = itemgetter(0)  # a RawMessage's feed, a market event's instrument
+_FEED, _INSTRUMENT = attrgetter("feed"), attrgetter("instrument")
 
 
 class InstrumentBatch(NamedTuple):
@@ -44,7 +44,7 @@ def parse_batch(
     not parse is a dead letter whose reason ends with its place in ``places``, if given."""
     decoded = _fast_events(messages)
     if decoded is not None and all(decoded):  # events are never empty tuples
-        instruments = set(map(_FIRST, decoded))
+        instruments = set(map(_INSTRUMENT, decoded))
         if len(instruments) == 1:  # the common batch: no Python step per message
             events = list(zip(decoded, messages, strict=True))
             return Parsed([InstrumentBatch(instruments.pop(), messages[0].feed, read_ns, events)], [], 0)
@@ -87,7 +87,7 @@ def _fast_events(messages: Sequence[RawMessage | DeadLetter]) -> list[MarketEven
     if not messages or type(messages[0]) is not RawMessage:
         return None
     fast = fast_decoder(messages[0].feed)
-    if fast is None or len(set(map(type, messages))) != 1 or len(set(map(_FIRST, messages))) != 1:
+    if fast is None or len(set(map(type, messages))) != 1 or len(set(map(_FEED, messages))) != 1:
         return None
     return list(map(fast, messages))
 

@@ -250,12 +250,10 @@ class OrderBook:
     def apply_delta(self, delta: BookDelta) -> bool:
         """Apply a delta; True when it leaves the book crossed (``crossed``, asked after every delta)."""
         self._depth_levels = self._depth_flat = None
-        bids, asks = self.bids, self.asks
-        bids.set_levels(delta.bids)
-        asks.set_levels(delta.asks)
-        sequence = delta.sequence
-        if sequence is not None:
-            self.sequence = sequence
+        self.bids.set_levels(delta.bids)
+        self.asks.set_levels(delta.asks)
+        if delta.sequence is not None:
+            self.sequence = delta.sequence
         if self.max_depth is not None:
             self._truncate()
         return self.crossed()
