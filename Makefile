@@ -13,7 +13,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run live test lint bench clean
 
-$(BIN)/quantumflow: pyproject.toml
+$(BIN)/quantumflow: pyproject.toml operators/_book_kernel.c dataflows/_native_lines.c
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "QuantumFlow needs Python 3.11 or 3.12 (Bytewax has no wheels for newer ones); set PYTHON=python3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -67,4 +67,5 @@ bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow t
 	$(BIN)/python -m bench.live $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis build
+	rm -f operators/*.so dataflows/*.so

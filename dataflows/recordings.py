@@ -97,15 +97,15 @@ class Recording:
             receive_ts = 0
             for block in lines.blocks():
                 if self.kind == "native":
-                    plain = _native_lines(block)
-                    if plain is not None:
-                        for start in range(0, len(plain), _MESSAGES_AT_ONCE):
-                            messages = [
-                                _new(RawMessage, (feed, int(receive_ts), payload, key))
-                                for receive_ts, payload in plain[start : start + _MESSAGES_AT_ONCE]
-                            ]
-                            yield from messages
+                    start = 0
+                    while start >= 0:
+                        messages, start = native_messages(block, start, _MESSAGES_AT_ONCE, feed, key, RawMessage)
+                        if not messages:  # at a line that is not plain: the rest is read line by line
+                            block = block[start:]
+                            break
+                        yield from messages
                         receive_ts = messages[-1].receive_ts
+                    else:
                         continue
                 for line in block.split(b"\n"):
                     if line.startswith(b"wss://") or not line.strip():
@@ -232,15 +232,30 @@ def _native_line(line: bytes) -> tuple[int, bytes]:
     return int(receive_ts), payload
 
 
-def _native_lines(block: bytes) -> list[tuple[bytes, bytes]] | None:
-    """(receive time, message) of each line of a block of native lines when every line is a plain
-    one (no carriage return; else None, and the block is read line by line): one regular-expression
-    pass over the block instead of a split, a partition and checks per line, with the same result.
-    Other lines are told by their empty match, not by counting line ends (a slower pass over the bytes)."""
-    if b"\r" in block:
-        return None
-    lines = _NATIVE_LINES.findall(block)
-    return None if _NOT_NATIVE in lines else lines
+def python_native_messages(
+    block: bytes, start: int, limit: int, feed: str, key: str | None, message_type: type[RawMessage]
+) -> tuple[list[RawMessage], int]:
+    """The messages of the lines of ``block`` from offset ``start``, ``message_type(feed, receive_ts, payload,
+    key)`` each, and the offset of the first line not made a message (-1: none left): all of them when
+    every line is a plain native line (no carriage return), else none.
+
+    One regular-expression pass instead of a split, a partition and checks per line, with the same result.
+    Other lines are told by their empty match, not by counting line ends (a slower pass over the bytes).
+    ``dataflows/_native_lines.c`` does the same in C, ``limit`` messages at a time and up to the first line
+    that is not plain."""
+    rest = block[start:]
+    if b"\r" in rest:
+        return [], start
+    lines = _NATIVE_LINES.findall(rest)
+    if _NOT_NATIVE in lines:
+        return [], start
+    return [_new(message_type, (feed, int(receive_ts), payload, key)) for receive_ts, payload in lines], -1
+
+
+try:  # the same in C (dataflows/_native_lines.c), which the install builds where it finds a C compiler
+    from dataflows._native_lines import native_messages
+except ImportError:
+    native_messages = python_native_messages
 
 
 def _cryptofeed_line(line: bytes) -> tuple[int, bytes]:

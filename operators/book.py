@@ -172,31 +172,45 @@ class BookSide:
 
     def set_levels(self, changes: list[Level]) -> None:
         """Set each (price, quantity) in turn, a zero quantity removing the price."""
-        levels, ranked, floor = self.levels, self.ranked, self.floor
-        pop = levels.pop
-        if self.sign > 0:
-            for price, quantity in changes:
-                if quantity:
-                    if price >= floor and price not in levels:  # below the ranked top: a dict write alone
-                        insort(ranked, price)
-                    levels[price] = quantity
-                elif pop(price, None) is not None and price >= floor:  # one lookup: quantities are never None
-                    del ranked[bisect_left(ranked, price)]
-        else:
-            ceiling = -floor  # of the prices ranked
-            for price, quantity in changes:
-                if quantity:
-                    if price <= ceiling and price not in levels:
-                        insort(ranked, -price)
-                    levels[price] = quantity
-                elif pop(price, None) is not None and price <= ceiling:
-                    del ranked[bisect_left(ranked, -price)]
+        ranked = self.ranked
+        apply_changes(self.levels, ranked, self.floor, self.sign > 0, changes)
         ranked_count = len(ranked)
         if ranked_count > self.MAX_RANKED:
             del ranked[: ranked_count - self.TOP]
             self.floor = ranked[0]
-        elif ranked_count < self.MIN_RANKED and floor != _NO_FLOOR:
+        elif ranked_count < self.MIN_RANKED and self.floor != _NO_FLOOR:
             self._rank_all()
+
+
+def python_apply_changes(
+    levels: dict[float, float], ranked: list[float], floor: float, bids: bool, changes: list[Level]
+) -> None:
+    """``BookSide.set_levels``' loop: each (price, quantity) set in turn on a side's ``levels`` and its
+    ``ranked`` keys (prices on the bid side, negated prices on the ask side; those at or above ``floor``)."""
+    pop = levels.pop
+    if bids:
+        for price, quantity in changes:
+            if quantity:
+                if price >= floor and price not in levels:  # below the ranked top: a dict write alone
+                    insort(ranked, price)
+                levels[price] = quantity
+            elif pop(price, None) is not None and price >= floor:  # one lookup: quantities are never None
+                del ranked[bisect_left(ranked, price)]
+    else:
+        ceiling = -floor  # of the prices ranked
+        for price, quantity in changes:
+            if quantity:
+                if price <= ceiling and price not in levels:
+                    insort(ranked, -price)
+                levels[price] = quantity
+            elif pop(price, None) is not None and price <= ceiling:
+                del ranked[bisect_left(ranked, -price)]
+
+
+try:  # the same loop in C (operators/_book_kernel.c), which the install builds where it finds a C compiler
+    from operators._book_kernel import apply_changes
+except ImportError:
+    apply_changes = python_apply_changes
 
 
 class OrderBook:

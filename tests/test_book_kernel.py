@@ -1,0 +1,63 @@
+"""The book's compiled loop (``operators/_book_kernel.c``) leaves each side of a book as the Python loop
+(``operators.book.python_apply_changes``) does, bit for bit: the same dict, in the same order, and the same
+ranked keys, on generated sides and changes (ranked whole or only at the top, prices and quantities of any
+type), and it fails where the Python loop fails."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators.book import BookSide, python_apply_changes
+
+compiled = pytest.importorskip("operators._book_kernel", reason="the compiled loop was not built").apply_changes
+
+NAN = math.nan
+GRID = [round(100.0 + 0.5 * i, 1) for i in range(24)]
+prices = st.sampled_from(GRID) | st.floats(1e-3, 1e6) | st.integers(1, 200) | st.just(NAN)
+sizes = st.sampled_from([0.0, -0.0, 0, 1, 0.5, NAN]) | st.floats(allow_nan=True, allow_infinity=True)
+pairs = st.tuples(prices, sizes) | st.lists(prices, min_size=2, max_size=2)  # lists as orjson gives them
+sides = st.dictionaries(st.sampled_from(GRID) | st.floats(1e-3, 1e6), st.floats(1e-6, 1e6), max_size=30)
+
+
+def side_of(levels: dict, bids: bool, unranked: int) -> BookSide:
+    """A side of ``levels`` with its ``unranked`` worst keys left out of the ranking (a floor above them)."""
+    side = BookSide(levels.items(), 1.0 if bids else -1.0)
+    if 0 < unranked < len(side.ranked):
+        del side.ranked[:unranked]
+        side.floor = side.ranked[0]
+    return side
+
+
+def state(side: BookSide) -> str:
+    return repr((list(side.levels.items()), side.ranked))  # repr: -0.0, NaN and int against float
+
+
+@settings(max_examples=500, deadline=None)
+@given(sides, st.booleans(), st.integers(0, 30), st.lists(pairs, max_size=20))
+def test_the_compiled_loop_leaves_each_side_as_the_python_loop(levels, bids, unranked, changes):
+    by_python, by_c = side_of(levels, bids, unranked), side_of(levels, bids, unranked)
+    python_apply_changes(by_python.levels, by_python.ranked, by_python.floor, bids, changes)
+    compiled(by_c.levels, by_c.ranked, by_c.floor, bids, changes)
+    assert state(by_c) == state(by_python)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [([(1.0, 2.0, 3.0)], ValueError), ([(1.0,)], ValueError), ([1.0], TypeError), (None, TypeError)],
+)
+def test_the_compiled_loop_fails_where_the_python_loop_fails(changes, error):
+    for apply in (python_apply_changes, compiled):
+        with pytest.raises(error):
+            apply({}, [], -math.inf, True, changes)
+
+
+def test_a_change_is_set_on_the_objects_given():
+    levels, ranked = {}, []
+    price, quantity = 101.5, 2.0
+    compiled(levels, ranked, -math.inf, False, [(price, quantity)])
+    ((key, value),) = levels.items()
+    assert key is price and value is quantity and ranked == [-101.5]
