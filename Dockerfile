@@ -10,8 +10,12 @@ ARG TORCH=2.13.0
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN pip install torch==${TORCH} --index-url ${TORCH_INDEX}
 
+# the project, with its two C passes compiled (the compiler is removed again in the same layer)
 COPY . /tmp/quantumflow
-RUN pip install /tmp/quantumflow && rm -rf /tmp/quantumflow
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install /tmp/quantumflow \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* /tmp/quantumflow \
+    && python -c "import operators._book_kernel, dataflows._native_lines"
 
 # An unprivileged user that owns the folders the stack mounts its volumes on (a new named volume
 # takes the owner of the folder it is mounted on). /fitted (models, micro-price tables) is read-only.

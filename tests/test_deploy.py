@@ -587,6 +587,11 @@ def test_the_image_installs_torch_as_the_makefile_does_and_then_the_project():
     needed += [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
     assert [path for path in needed if dockerignore_excludes(path)] == []
     assert all(dockerignore_excludes(path) for path in (".venv", "data", ".git", "tests/__pycache__"))
+    # the compiled passes are built in the image from their sources, never copied from the host's build
+    sources = [extension["sources"][0] for extension in pyproject["tool"]["setuptools"]["ext-modules"]]
+    assert sources and not any(dockerignore_excludes(path) for path in sources)
+    assert dockerignore_excludes("operators/_book_kernel.cpython-311-x86_64-linux-gnu.so")
+    assert "gcc" in dockerfile and "import operators._book_kernel, dataflows._native_lines" in dockerfile
     # the folders the stack mounts volumes on, and the user who owns them
     assert "mkdir -p /data /recovery /fitted" in dockerfile
     assert "USER quantumflow" in dockerfile
