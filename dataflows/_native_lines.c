@@ -45,6 +45,27 @@ message(PyTypeObject *type, PyObject *feed, PyObject *receive_ts, PyObject *payl
     return made;
 }
 
+static PyObject *tuple_new; /* tuple.__new__ */
+
+/* whether tuple.__new__ makes instances of ``type`` (1), refuses to (0, with its TypeError set) or fails (-1):
+ * the C pass makes them as it does, so it takes the types it takes (not a built-in tuple type such as a
+ * struct sequence, which has fields of its own) */
+static int
+tuple_new_makes(PyObject *type)
+{
+    PyObject *empty = PyTuple_New(0);
+    if (empty == NULL) {
+        return -1;
+    }
+    PyObject *made = PyObject_CallFunctionObjArgs(tuple_new, type, empty, NULL);
+    Py_DECREF(empty);
+    if (made == NULL) {
+        return 0;
+    }
+    Py_DECREF(made);
+    return 1;
+}
+
 PyDoc_STRVAR(native_messages_doc,
              "native_messages(block, start, limit, feed, key, message_type)\n--\n\n"
              "The messages of a block's lines from offset ``start``, ``message_type(feed, receive_ts, payload, "
@@ -61,9 +82,11 @@ native_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *block = args[0], *feed = args[3], *key = args[4];
-    if (!PyBytes_CheckExact(block) || !PyType_Check(args[5])
-        || !PyType_IsSubtype((PyTypeObject *)args[5], &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "native_messages needs bytes and a tuple type");
+    if (!PyBytes_CheckExact(block) || !PyType_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "native_messages needs bytes and a type");
+        return NULL;
+    }
+    if (tuple_new_makes(args[5]) <= 0) {
         return NULL;
     }
     Py_ssize_t start = PyLong_AsSsize_t(args[1]), limit = PyLong_AsSsize_t(args[2]);
@@ -128,5 +151,11 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__native_lines(void)
 {
+    if (tuple_new == NULL) {
+        tuple_new = PyObject_GetAttrString((PyObject *)&PyTuple_Type, "__new__");
+        if (tuple_new == NULL) {
+            return NULL;
+        }
+    }
     return PyModule_Create(&module);
 }

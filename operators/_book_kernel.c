@@ -112,12 +112,12 @@ set_level(PyObject *levels, PyObject *ranked, PyObject *bound, int bids, PyObjec
         if (in_top < 0) {
             return -1;
         }
-        if (in_top) { /* a new price is ranked: insort(ranked, key) */
-            Py_ssize_t count = PyDict_GET_SIZE(levels);
-            if (PyDict_SetDefault(levels, price, quantity) == NULL) { /* one lookup where the price is new */
+        if (in_top) {
+            int known = PyDict_Contains(levels, price);
+            if (known < 0) {
                 return -1;
             }
-            if (PyDict_GET_SIZE(levels) > count) {
+            if (!known) { /* insort(ranked, key), before the dict write as in Python */
                 PyObject *key = rank_key(price, bids);
                 if (key == NULL) {
                     return -1;
@@ -125,7 +125,9 @@ set_level(PyObject *levels, PyObject *ranked, PyObject *bound, int bids, PyObjec
                 Py_ssize_t at = bisect(ranked, key, 1);
                 int failed = at < 0 || PyList_Insert(ranked, at, key) < 0;
                 Py_DECREF(key);
-                return failed ? -1 : 0;
+                if (failed) {
+                    return -1;
+                }
             }
         }
         return PyDict_SetItem(levels, price, quantity);
@@ -152,6 +154,31 @@ set_level(PyObject *levels, PyObject *ranked, PyObject *bound, int bids, PyObjec
         return -1;
     }
     return PyList_SetSlice(ranked, at, at + 1, NULL);
+}
+
+/* one (price, quantity) pair of a delta, a tuple or a list as Python unpacks it */
+static int
+set_change(PyObject *levels, PyObject *ranked, PyObject *bound, int bids, PyObject *change)
+{
+    PyObject *pair = PySequence_Fast(change, "a change must be a (price, quantity) pair");
+    if (pair == NULL) {
+        return -1;
+    }
+    int result = -1;
+    if (PySequence_Fast_GET_SIZE(pair) != 2) {
+        PyErr_Format(PyExc_ValueError, "a change must be a (price, quantity) pair, not %zd values",
+                     PySequence_Fast_GET_SIZE(pair));
+    }
+    else {
+        PyObject *price = PySequence_Fast_GET_ITEM(pair, 0), *quantity = PySequence_Fast_GET_ITEM(pair, 1);
+        Py_INCREF(price); /* held: the pair, if a list, could change while they are used */
+        Py_INCREF(quantity);
+        result = set_level(levels, ranked, bound, bids, price, quantity);
+        Py_DECREF(price);
+        Py_DECREF(quantity);
+    }
+    Py_DECREF(pair);
+    return result;
 }
 
 PyDoc_STRVAR(apply_changes_doc,
@@ -181,42 +208,33 @@ apply_changes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (bound == NULL) {
         return NULL;
     }
-    PyObject *sequence = PySequence_Fast(changes, "changes must be a sequence of (price, quantity)");
-    if (sequence == NULL) {
-        Py_DECREF(bound);
-        return NULL;
-    }
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
-    PyObject **items = PySequence_Fast_ITEMS(sequence);
     int failed = 0;
-    for (Py_ssize_t i = 0; i < count && !failed; i++) {
-        PyObject *change = items[i];
-        if ((PyTuple_CheckExact(change) || PyList_CheckExact(change)) && Py_SIZE(change) == 2) {
-            PyObject **pair = PySequence_Fast_ITEMS(change);
-            PyObject *price = pair[0], *quantity = pair[1];
-            Py_INCREF(price);
-            Py_INCREF(quantity);
-            failed = set_level(levels, ranked, bound, bids, price, quantity) < 0;
-            Py_DECREF(price);
-            Py_DECREF(quantity);
-            continue;
+    if (PyList_CheckExact(changes) || PyTuple_CheckExact(changes)) {
+        /* by index, the length read again each turn, as Python's iterators do: the loop may run Python
+         * code (a price's __hash__ or __eq__) that changes the list */
+        for (Py_ssize_t i = 0; !failed && i < Py_SIZE(changes); i++) {
+            PyObject *change = PySequence_Fast_ITEMS(changes)[i];
+            Py_INCREF(change);
+            failed = set_change(levels, ranked, bound, bids, change) < 0;
+            Py_DECREF(change);
         }
-        PyObject *pair = PySequence_Fast(change, "a change must be a (price, quantity) pair");
-        if (pair == NULL) {
-            failed = 1;
-        }
-        else if (PySequence_Fast_GET_SIZE(pair) != 2) {
-            PyErr_Format(PyExc_ValueError, "a change must be a (price, quantity) pair, not %zd values",
-                         PySequence_Fast_GET_SIZE(pair));
-            failed = 1;
-        }
-        else {
-            failed = set_level(levels, ranked, bound, bids, PySequence_Fast_GET_ITEM(pair, 0),
-                               PySequence_Fast_GET_ITEM(pair, 1)) < 0;
-        }
-        Py_XDECREF(pair);
     }
-    Py_DECREF(sequence);
+    else {
+        PyObject *iterator = PyObject_GetIter(changes);
+        if (iterator == NULL) {
+            failed = 1;
+        }
+        while (!failed) {
+            PyObject *change = PyIter_Next(iterator);
+            if (change == NULL) {
+                failed = PyErr_Occurred() != NULL;
+                break;
+            }
+            failed = set_change(levels, ranked, bound, bids, change) < 0;
+            Py_DECREF(change);
+        }
+        Py_XDECREF(iterator);
+    }
     Py_DECREF(bound);
     if (failed) {
         return NULL;

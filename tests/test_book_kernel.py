@@ -6,6 +6,7 @@ type), and it fails where the Python loop fails."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -61,3 +62,60 @@ def test_a_change_is_set_on_the_objects_given():
     compiled(levels, ranked, -math.inf, False, [(price, quantity)])
     ((key, value),) = levels.items()
     assert key is price and value is quantity and ranked == [-101.5]
+
+
+class _Growing(float):
+    """A price whose hash appends changes to the list being applied, as Python code run by the loop may."""
+
+    changes: ClassVar[list] = []
+
+    def __hash__(self) -> int:
+        if len(self.changes) < 5:
+            self.changes.append((float(len(self.changes) + 10), 1.0))
+        return float.__hash__(self)
+
+
+class _Clearing(float):
+    changes: ClassVar[list] = []
+
+    def __hash__(self) -> int:
+        self.changes.clear()
+        return float.__hash__(self)
+
+
+def _failing_after_one():
+    yield (1.0, 1.0)
+    raise KeyError("stop")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "growing",
+        "clearing",
+        "a generator that fails",
+        "an unorderable ranked key",
+    ],
+)
+def test_the_compiled_loop_leaves_what_the_python_loop_leaves_when_python_code_interferes(case):
+    def arguments():
+        if case == "growing":
+            _Growing.changes = [(_Growing(1.0), 1.0)]
+            return {}, [], -math.inf, True, _Growing.changes
+        if case == "clearing":
+            _Clearing.changes = [(_Clearing(1.0), 1.0)] + [(float(i), 1.0) for i in range(2, 1000)]
+            return {}, [], -math.inf, True, _Clearing.changes
+        if case == "a generator that fails":
+            return {}, [], -math.inf, True, _failing_after_one()
+        return {}, ["x"], -math.inf, True, [(1.0, 1.0)]  # insort fails before the dict is written
+
+    outcomes = []
+    for apply in (python_apply_changes, compiled):
+        levels, ranked, *rest = arguments()
+        try:
+            apply(levels, ranked, *rest)
+            error = None
+        except Exception as raised:  # the type is what is compared
+            error = type(raised)
+        outcomes.append((error, repr(list(levels.items())), repr(ranked)))
+    assert outcomes[1] == outcomes[0]

@@ -82,6 +82,14 @@ def test_receive_times_of_every_length_read_as_int_reads_them():
     assert compiled(b"9" * 20 + b" x", 0, 10, FEED, KEY, RawMessage) == ([], 0)
 
 
+def test_a_message_type_is_one_tuple_new_makes():
+    import time
+
+    for native_messages in PASSES.values():
+        with pytest.raises(TypeError, match="not safe"):
+            native_messages(b"1 a", 0, 5, FEED, KEY, time.struct_time)  # a struct sequence has fields of its own
+
+
 def test_a_recording_reads_the_same_with_either_pass(tmp_path, monkeypatch):
     lines = [b'%d {"n":%d}' % (1_700_000_000_000_000_000 + i, i) for i in range(3000)]
     lines[1200] = b"not a line"
