@@ -21,6 +21,7 @@ $(BIN)/quantumflow: pyproject.toml operators/_book_kernel.c dataflows/_native_li
 	# knows of one, else PyTorch's CPU index (PyPI's Linux wheels are CUDA builds of several GB)
 	$(BIN)/pip install --quiet --only-binary=:all: torch==$(TORCH)+cpu 2>/dev/null || \
 		$(BIN)/pip install --quiet torch==$(TORCH) --index-url $(TORCH_INDEX)
+	rm -f operators/*.so dataflows/*.so  # a C pass that no longer compiles must not leave its old build in use
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 

@@ -361,9 +361,11 @@ def best(levels: Levels) -> tuple:
 def bench_hft_books(path: Path, rounds: int = 5, samples: int = 20, levels: int = 10) -> HftBooksBench:
     feed = open_recording(path).feed
     if feed not in FUTURES_FEEDS:
+        spot = feed == "binance"
+        why = ": its converter reads the transaction time T that Binance spot messages lack" if spot else ""
         raise NotComparable(
             f"{path}: a {feed} recording; hftbacktest 2.4.4 converts only Binance futures recordings "
-            "(USD-M, COIN-M): its converter reads the transaction time T that Binance spot messages lack"
+            f"(USD-M, COIN-M){why}"
         )
     load_start = _load()
     rows = hft_convert(path)  # the warm-up round: compiles hftbacktest's numba code

@@ -12,6 +12,7 @@ A recording's bad lines travel as dead letters among the messages (see ``dataflo
 from __future__ import annotations
 
 import heapq
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from quantumflow.events import DeadLetter, RawMessage
 BATCH_MESSAGES = 1_000
 _NOT_RECORDINGS = (".json", ".md")  # a folder's manifest and notes
 _NOT_RECORDING_NAMES = ("LICENSE", "README")
+_CRYPTOFEED_REST = re.compile(r"[A-Z0-9_]+\.\d+")  # a capture's REST answers (COINBASE.0), beside its KRAKEN.ws.50.0
 
 
 class RawBatch(NamedTuple):
@@ -46,6 +48,7 @@ def recording_paths(paths: Sequence[str | Path]) -> list[Path]:
                 if p.suffix not in _NOT_RECORDINGS
                 and not p.name.upper().startswith(_NOT_RECORDING_NAMES)
                 and "_orderbook_" not in p.name
+                and not _CRYPTOFEED_REST.fullmatch(p.name)
             ]
         elif path.exists():
             files.append(path)

@@ -317,3 +317,8 @@ def test_bad_input_is_never_a_decoder_error():
     assert not [letter for letter in letters if feeds.is_decoder_error(letter)]
     (letter,) = Replayed().feed([RawMessage("binance", 1, b"{")])
     assert letter.reason.startswith("malformed JSON") and not feeds.is_decoder_error(letter)
+
+
+def test_a_cryptofeed_capture_folder_replays_its_websocket_capture_not_its_rest_answers(shared_data):
+    # COINBASE.0 holds the REST product list the capture asked for: lines of '<url> -> <epoch>: <json>'
+    assert [path.name for path in recording_paths([shared_data / "coinbase"])] == ["COINBASE.ws.28.0"]

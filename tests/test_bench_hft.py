@@ -49,8 +49,13 @@ def test_the_feed_offset_is_the_converters_own(usdm_head):
 
 
 def test_a_spot_recording_is_refused_with_the_reason(shared_data):
-    with pytest.raises(NotComparable, match="spot"):
+    with pytest.raises(NotComparable, match="transaction time T that Binance spot messages lack"):
         bench_hft_books(shared_data / "binance" / "spot_btcusdt_20240808.gz", rounds=1)
+
+
+def test_another_venues_recording_is_refused_without_binance_spots_reason(simulated_recording):
+    with pytest.raises(NotComparable, match=r"converts only Binance futures recordings \(USD-M, COIN-M\)$"):
+        bench_hft_books(next(simulated_recording.glob("coinbase*")), rounds=1)
 
 
 def test_a_cut_recording_is_refused_with_the_reason(usdm_head, tmp_path):

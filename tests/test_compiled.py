@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataflows.recordings as recordings
 import operators.book as book
 
-NOT_BUILT = "{} was not built: install a C compiler and Python's headers (Debian: gcc, python3-dev), then make again"
+NOT_BUILT = (
+    "{} was not built: install a C compiler and Python's headers (Debian: gcc, python3-dev), then rebuild it "
+    "with .venv/bin/pip install -e ."
+)
 
 
 def test_the_book_applies_changes_with_the_compiled_loop():
