@@ -33,7 +33,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.hft_books import quantumflow_books
+from bench.hft_books import compiled_passes, quantumflow_books
 from dataflows.batches import InstrumentStates, parse_batch
 from dataflows.collector import fewer_collections
 from dataflows.recordings import open_recording
@@ -60,6 +60,7 @@ class BenchResult:
     flow_latency_p50_ms: float
     flow_latency_p99_ms: float
     feature_rows: int
+    compiled: bool = True  # bench.hft_books.compiled_passes()
 
     @property
     def parse_ratio(self) -> float:
@@ -159,6 +160,7 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
         flow_latency_p50_ms=flow.latency_p50_ms,
         flow_latency_p99_ms=flow.latency_p99_ms,
         feature_rows=flow.rows.get("features", 0),
+        compiled=compiled_passes(),
     )
 
 

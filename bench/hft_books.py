@@ -53,10 +53,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from dataflows import recordings
 from dataflows.batches import parse_batch
 from dataflows.collector import fewer_collections
 from dataflows.recordings import RecordingError, open_recording
 from dataflows.sources import BATCH_MESSAGES
+from operators import book
 from operators.book import OrderBook
 from operators.feeds import FEEDS
 from operators.sync import BookSync
@@ -70,11 +72,23 @@ CONVERT_ROWS = 20_000_000  # the converter's preallocated rows (its default, 100
 DECIMALS = 8  # the finest tick and lot looked for
 
 
+PASSES = {True: "built", False: "not built, the Python passes ran (make's install builds them with a C compiler)"}
+
+
 class NotComparable(ValueError):
     """A recording hftbacktest's converter cannot read."""
 
 
 # -- QuantumFlow: the flow's path up to the book ------------------------------------------------------------
+
+
+def compiled_passes() -> bool:
+    """Whether the install built the C passes (the book's level loop, native lines to messages), which the
+    figures then include; else the Python passes ran, with the same results, more slowly."""
+    return (
+        book.apply_changes is not book.python_apply_changes
+        and recordings.native_messages is not recordings.python_native_messages
+    )
 
 
 class SyncedBooks:
@@ -309,6 +323,7 @@ class HftBooksBench:
     load_start: tuple[float, float, float]
     load_end: tuple[float, float, float]
     describe: dict[str, str] = field(default_factory=dict)
+    compiled: bool = True  # compiled_passes()
 
     @property
     def quantumflow_messages_per_s(self) -> float:
@@ -394,6 +409,7 @@ def bench_hft_books(path: Path, rounds: int = 5, samples: int = 20, levels: int 
         load_start,
         _load(),
         DESCRIBE,
+        compiled_passes(),
     )
 
 
@@ -450,6 +466,7 @@ def main() -> None:
     figures = result.to_dict()
     print(f"recording: {result.recording} ({result.feed}, {result.messages:,} messages)")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in result.load_start)}")
+    print(f"QuantumFlow's C passes: {PASSES[result.compiled]}")
     print(f"file -> synced book, median of {result.rounds} alternating rounds:")
     print(
         f"  QuantumFlow:  {figures['quantumflow_messages_per_s']:>10,.0f} messages/s "

@@ -120,6 +120,7 @@ def bench_command(
     step, parse + sync + book, the flow's keyed steps in this process (with features), the flow into SQLite;
     then the models' inference cost per event."""
     from bench.books import bench_books, each_warning_once
+    from bench.hft_books import PASSES
     from bench.models import bench_models
     from models.checkpoints import require_checkpoints
 
@@ -133,7 +134,7 @@ def bench_command(
         return
     console.print(f"recording: {result.recording} ({result.messages:,} messages, {result.events:,} events)")
     runs = "one run" if result.repeats == 1 else f"the median of {result.repeats} runs"
-    console.print(f"{runs} of each pass; every pass reads the file from disk")
+    console.print(f"{runs} of each pass; every pass reads the file from disk; C passes: {PASSES[result.compiled]}")
     rows = _bench_rows(result)
     name_width, rate_width = (max(len(row[i]) for row in rows) for i in (0, 1))
     for name, rate, ratio in rows:

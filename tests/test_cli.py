@@ -82,6 +82,7 @@ def test_bench_json_reports_both_rates(simulated_recording):
     with gzip.open(recording, "rt") as lines:
         assert figures["messages"] == sum(1 for _ in lines)
     assert figures["decode_only_msgs_per_s"] > 0 and figures["book_msgs_per_s"] > 0
+    assert figures["compiled"] is True
     assert figures["ratio"] == pytest.approx(figures["book_msgs_per_s"] / figures["decode_only_msgs_per_s"])
     # parse, and parse + sync + book without features: each its own rate and ratio to decode-only
     for stage in ("parse", "sync_book"):
@@ -176,6 +177,7 @@ def test_bench_prints_each_pass_beside_decode_only(simulated_recording):
     rows = [line.split() for line in result.stdout.splitlines() if line.endswith("x decode-only")]
     assert [row[0] for row in rows] == ["decode", "parse:", "book:", "keyed", "whole"]
     assert rows[0][-3] == "1.00" and all(float(row[-3]) > 0 for row in rows)
+    assert "C passes: built" in result.stdout  # the figures are those of the compiled passes
 
 
 def test_bench_on_a_cut_recording_says_so_once(simulated_recording, tmp_path):
