@@ -68,5 +68,5 @@ bench: $(BIN)/quantumflow  ## throughput, the models' cost per event, the flow t
 	$(BIN)/python -m bench.live $(SHARED_DATA)/binance/spot_btcusdt_20240808.gz
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis build *.egg-info
 	rm -f operators/*.so dataflows/*.so
