@@ -56,8 +56,8 @@ _MAX_NS_DIGITS = 19  # receive times fit a signed 64-bit integer of nanoseconds
 _NATIVE_LINES = re.compile(rb"^(?:(\d{1,%d}) (.*)|.*)$" % _MAX_NS_DIGITS, re.MULTILINE)
 _NOT_NATIVE = (b"", b"")
 CUT_OFF = "recording cut off"
-# Messages are made a few hundred at a time, not a block's thousands, so that they are not all alive
-# at once (the garbage collector would move them to its oldest generation, to be scanned again).
+# The compiled pass makes messages a few hundred at a time, not a block's thousands, so that they are not
+# all alive at once (the garbage collector would move them to its oldest generation, to be scanned again).
 _MESSAGES_AT_ONCE = 256
 _new = tuple.__new__  # what a NamedTuple's constructor does, without its Python frame
 
