@@ -19,8 +19,11 @@ from pipeline_runs import replay, store_contents
 from dataflows.kafka import client_config
 from dataflows.kafka_broker import MockBroker
 from dataflows.kafka_publish import publish
+from dataflows.raw_log import symbol_of, to_record
+from dataflows.recordings import open_recording
 from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
+from quantumflow.events import RawMessage
 from store import open_store
 
 
@@ -136,10 +139,23 @@ def messages_per_partition(bootstrap: str) -> dict[tuple[str, int], int]:
         consumer.close()
 
 
+def write_keyless_to_last_partition(bootstrap: str, capture: Path) -> None:
+    """The capture's first message of no instrument (its subscriptions answer), written once more into
+    partition 3: the capture's ten products hash to partitions 0 to 2, and its keyless messages land
+    where the producer's partitioner happens to put them, not always on 3."""
+    keyless = next(m for m in open_recording(capture) if type(m) is RawMessage and symbol_of(m) is None)
+    record = to_record(keyless, time.time_ns())
+    producer = Producer(client_config(bootstrap))
+    producer.produce(record.topic, record.value, None, partition=3, headers=record.headers)
+    assert producer.flush(10) == 0
+
+
 def test_two_processes_of_two_workers_read_a_four_partition_topic_as_one_worker_does(shared_data, tmp_path):
-    # a Coinbase capture of ten products, each product its own key: they spread over all four partitions
+    # a Coinbase capture of ten products, each product its own key, over a topic's four partitions
+    capture = shared_data / "coinbase" / "COINBASE.ws.28.0"
     with MockBroker() as broker:
-        publish([shared_data / "coinbase" / "COINBASE.ws.28.0"], broker.bootstrap)
+        publish([capture], broker.bootstrap)
+        write_keyless_to_last_partition(broker.bootstrap, capture)
         counts = messages_per_partition(broker.bootstrap)
         assert sorted(counts) == [("raw.coinbase", partition) for partition in range(4)]
         assert all(counts.values()), counts  # every partition holds messages: every worker reads some
