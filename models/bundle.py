@@ -41,11 +41,12 @@ from models.nets import NETS
 from operators.labels import Horizon
 from quantumflow.settings import models_dir
 
-# Torch computes a batch of one or two rows on another kernel than larger batches, with other rounding:
-# smaller batches are padded to this many rows, so that an event's probabilities do not depend on how
-# many events its batch held (a paced or resumed replay cuts batches differently). Three rows give the
-# bits of any larger batch (tests compare them), and every padded row costs a live feed's one-event batch.
-MIN_BATCH_ROWS = 3
+# Torch computes a batch of a few rows on another kernel than larger batches, with other rounding: smaller
+# batches are padded to this many rows, so that an event's probabilities do not depend on how many events
+# its batch held (a paced or resumed replay cuts batches differently). How few depends on the processor:
+# up to 2 rows on one machine this was measured on, up to 3 on another (an AVX-512 one); 8 gives the bits of
+# any larger batch on both (tests compare them). Every padded row costs a live feed's one-event batch.
+MIN_BATCH_ROWS = 8
 TRACE_ROWS = 8  # the example batch the nets are traced with
 _SHARED = ("inputs", "normalization", "horizons", "thetas", "window", "models")
 
