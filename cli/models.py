@@ -29,7 +29,7 @@ EpochsOption = Annotated[
 WindowOption = Annotated[
     int | None,
     typer.Option(
-        min=2, max=512, help="Events each network reads (the window T).", show_default="32, or the tuned value"
+        min=2, max=512, help="Events each network reads (the window T).", show_default="8, or the tuned value"
     ),
 ]
 SettingsOption = Annotated[
