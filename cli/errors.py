@@ -115,6 +115,14 @@ class ReportingGroup(TyperGroup):
 
     debug = False
 
+    def get_command(self, ctx: typer.Context, name: str) -> Any:
+        """The command, its line in the list of commands being the first paragraph of its help as one
+        run of text: that list keeps the line breaks of a docstring's paragraph as they are."""
+        command = super().get_command(ctx, name)
+        if command is not None and command.short_help is None and command.help:
+            command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        return command
+
     def invoke(self, ctx: typer.Context) -> Any:
         handler = _log_warnings()
         try:

@@ -74,10 +74,9 @@ def train_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train the networks and the online learner on recordings (split in time: train, validation,
-    test), save the checkpoints, and report every model beside the baselines on the test part.
-
-    The settings are the tuned ones when 'quantumflow tune' wrote some (it says which it used and
-    from where, and keeps them in the checkpoints)."""
+    test), save the checkpoints, and report every model beside the baselines on the test part. The
+    settings are the tuned ones when 'quantumflow tune' wrote some (it says which it used and from
+    where, and keeps them in the checkpoints)."""
     out = out or models_dir()
     console = _console(as_json)
     settings = training_settings(horizons, epochs, window, seed, settings_file, untuned, console)

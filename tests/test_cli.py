@@ -42,6 +42,13 @@ def test_every_command_has_help(command):
     assert result.returncode == 0 and "Usage: quantumflow" in result.stdout
 
 
+def test_the_list_of_commands_gives_each_commands_first_paragraph_as_one_run_of_text():
+    """A docstring's line breaks do not reach the list (it printed "validation," and "test)" on two lines)."""
+    listed = run("--help", env={"COLUMNS": "400"}).stdout
+    assert "(split in time: train, validation, test), save the checkpoints" in listed
+    assert "never seen in training (--train, --test), or walk forward" in listed
+
+
 def test_replay_prints_a_summary_and_writes_json(simulated_recording, tmp_path):
     out = tmp_path / "summary.json"
     result = run("replay", str(simulated_recording / "binance_btcusdt.gz"), "--out", str(out))
