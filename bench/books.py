@@ -13,7 +13,11 @@ each pass adds a stage to the one before:
   book + features (``InstrumentStates``);
 - **flow**: the predict flow up to the features on one Bytewax worker, parse -> book -> features
   -> a fresh SQLite store (the models' cost is measured apart, by ``bench_models``), with each
-  event's latency from the source reading it to its feature row being committed.
+  event's latency from the source reading it to its feature row being committed;
+- **store only**: the rows the flow writes (features, book, trades...), built beforehand, written
+  to a fresh SQLite store by the store's writer, a batch per commit as the flow's sink writes them:
+  what the store alone costs. A flow that decoded at decode-only's speed and stored these rows,
+  doing nothing else, would reach ``flow_ceiling_ratio``; no flow into SQLite does better.
 
 Ratios to decode-only, measured in the same run, say what each stage costs beyond what any
 consumer of the file pays.
@@ -34,13 +38,16 @@ from pathlib import Path
 import orjson
 
 from bench.hft_books import compiled_passes, quantumflow_books
-from dataflows.batches import InstrumentStates, parse_batch
+from dataflows.batches import InstrumentStates, derive_offline, parse_batch
 from dataflows.collector import fewer_collections
 from dataflows.recordings import open_recording
+from dataflows.rows import TableRows, derived_rows
 from dataflows.run import RunSummary, run_flow
 from dataflows.run_settings import RunSettings
 from dataflows.sources import BATCH_MESSAGES
+from operators.instrument import Derived
 from quantumflow.events import RawMessage
+from store import open_store
 
 
 @dataclass
@@ -60,6 +67,7 @@ class BenchResult:
     flow_latency_p50_ms: float
     flow_latency_p99_ms: float
     feature_rows: int
+    store_events_per_s: float  # the flow's rows alone, built beforehand, written to SQLite
     compiled: bool = True  # bench.hft_books.compiled_passes()
 
     @property
@@ -79,6 +87,17 @@ class BenchResult:
     def flow_ratio(self) -> float:
         return self.flow_events_per_s / self.decode_only_msgs_per_s
 
+    @property
+    def store_ratio(self) -> float:
+        return self.store_events_per_s / self.decode_only_msgs_per_s
+
+    @property
+    def flow_ceiling_ratio(self) -> float:
+        """The flow's ratio if it only decoded (at decode-only's speed) and stored its rows: per event,
+        the decoding of its share of the messages plus the store's time."""
+        seconds_per_event = self.messages / self.events / self.decode_only_msgs_per_s + 1 / self.store_events_per_s
+        return 1 / seconds_per_event / self.decode_only_msgs_per_s
+
     def to_dict(self) -> dict:
         return {
             **vars(self),
@@ -86,6 +105,8 @@ class BenchResult:
             "sync_book_ratio": self.sync_book_ratio,
             "ratio": self.ratio,
             "flow_ratio": self.flow_ratio,
+            "store_ratio": self.store_ratio,
+            "flow_ceiling_ratio": self.flow_ceiling_ratio,
         }
 
 
@@ -144,6 +165,8 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
     sync_book_s, (_, sync_book_events) = _median_seconds(sync_book, repeats)
     full_s, (_, events) = _median_seconds(full, repeats)
     flow = _median_flow(path, feed, repeats)
+    batches = _flow_rows(path, feed)
+    store_s, _ = _median_seconds(lambda: _stored(batches), repeats)
     return BenchResult(
         recording=str(path),
         messages=messages,
@@ -160,8 +183,32 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
         flow_latency_p50_ms=flow.latency_p50_ms,
         flow_latency_p99_ms=flow.latency_p99_ms,
         feature_rows=flow.rows.get("features", 0),
+        store_events_per_s=events / store_s,
         compiled=compiled_passes(),
     )
+
+
+def _flow_rows(path: str | Path, feed: str | None) -> list[TableRows]:
+    """The rows the flow writes of ``path``, a ``TableRows`` per instrument batch (dead letters' too)."""
+    return [
+        derived_rows(item, 0, len(item.frame)) if type(item) is Derived else item
+        for item in derive_offline([path], feed)
+    ]
+
+
+def _stored(batches: list[TableRows]) -> tuple[int, int]:
+    """``batches`` written to a fresh SQLite store, one commit each, as the flow's sink writes them."""
+    with tempfile.TemporaryDirectory(prefix="qf-bench-store-") as folder:
+        writer = open_store(f"sqlite:///{folder}/bench.db").writer()
+        try:
+            for batch in batches:
+                for table, rows in batch.tables.items():
+                    if rows:
+                        writer.queue(table, rows)
+                writer.flush()
+        finally:
+            writer.close()
+    return 0, 0
 
 
 def _median_flow(path: str | Path, feed: str | None, repeats: int) -> RunSummary:

@@ -176,13 +176,17 @@ def test_bench_json_has_the_flow_figures(simulated_recording):
     figures = json.loads(result.stdout)
     assert figures["flow_events_per_s"] > 0 and figures["flow_latency_p99_ms"] >= figures["flow_latency_p50_ms"] > 0
     assert figures["flow_ratio"] == pytest.approx(figures["flow_events_per_s"] / figures["decode_only_msgs_per_s"])
+    assert figures["store_ratio"] == pytest.approx(figures["store_events_per_s"] / figures["decode_only_msgs_per_s"])
+    # one event a message: per event, a message's decoding and the store's share
+    assert 1 / figures["flow_ceiling_ratio"] == pytest.approx(1 + 1 / figures["store_ratio"])
 
 
 def test_bench_prints_each_pass_beside_decode_only(simulated_recording):
     result = run("bench", str(simulated_recording / "binance_btcusdt.gz"), "--repeats", "1", "--no-models-cost")
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.endswith("x decode-only")]
-    assert [row[0] for row in rows] == ["decode", "parse:", "book:", "keyed", "whole"]
+    assert [row[0] for row in rows] == ["decode", "parse:", "book:", "keyed", "whole", "store"]
+    assert "decoding and storing alone would reach" in result.stdout
     assert rows[0][-3] == "1.00" and all(float(row[-3]) > 0 for row in rows)
     assert "C passes: built" in result.stdout  # the figures are those of the compiled passes
 
