@@ -2,7 +2,9 @@
 message batch; the logistic baseline; the online learner; the mixture; the stacking layer; the top
 layer; the labels; the rest of the predictor), the rows of the predictions table built, and written
 into a fresh SQLite store a batch per commit as the flow's sink writes them, then the whole flow with
-predictions.
+predictions, and the feature flow without them. From the last and the parts, ``ceiling_events_per_s``:
+what the flow with predictions would reach if the networks and the prediction rows' writes were all it
+added to the feature flow (the online learner, the ensemble, the labels and the rows' building free).
 
 With no checkpoints in the models folder, small ones are trained on the recording first (as the
 main job does), so the figure exists on a fresh clone."""
@@ -13,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from dataflows.batches import derive_offline
@@ -45,6 +47,9 @@ class ModelBench:
     flow_latency_p50_ms: float
     flow_latency_p99_ms: float
     prediction_rows: int
+    flow_events: int  # events the flows took in (predicted or not)
+    feature_flow_events_per_s: float  # the same flow without predictions
+    ceiling_events_per_s: float  # the feature flow plus the networks and the prediction rows' writes, nothing else
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +89,13 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
             online_state_dir=f"{scratch}/state",
         )
         flow = run_flow(settings)
+        features_only = replace(settings, store=f"sqlite:///{scratch}/features.db", predictions=False)
+        feature_flow = run_flow(features_only)
     per_event = 1e6 / max(events, 1)
+    # per event of the flow: the feature flow's time, and the networks' and the rows' writes' for its share of
+    # predicted events
+    added_s = (nets_s + seconds["rows written"]) / max(flow.events_in, 1)
+    ceiling = 1 / (1 / feature_flow.events_per_s + added_s)
     return ModelBench(
         str(models or folder),
         events,
@@ -97,6 +108,9 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         flow.latency_p50_ms,
         flow.latency_p99_ms,
         flow.rows.get("predictions", 0),
+        flow.events_in,
+        feature_flow.events_per_s,
+        ceiling,
     )
 
 

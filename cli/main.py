@@ -161,6 +161,10 @@ def bench_command(
             f"committed p50 {cost.flow_latency_p50_ms:.1f} ms, p99 {cost.flow_latency_p99_ms:.1f} ms, "
             f"{cost.prediction_rows:,} prediction rows"
         )
+        console.print(
+            f"  without predictions {cost.feature_flow_events_per_s:,.0f} events/s; with the networks and the "
+            f"prediction rows' writes alone added to it, at most {cost.ceiling_events_per_s:,.0f} events/s"
+        )
 
 
 def _bench_rows(result) -> list[tuple[str, str, float]]:

@@ -322,6 +322,11 @@ def test_bench_reports_the_models_cost_per_event(trained, tmp_path):
     assert set(cost.parts_us_per_event) >= parts
     assert all(us > 0 for us in cost.parts_us_per_event.values())
     assert cost.flow_events_per_s > 0 and cost.prediction_rows > 2 * cost.predicted_events
+    # the feature flow, slowed by the networks' and the rows' writes' time per event of the flow
+    added_s = (cost.nets_us_per_event + cost.parts_us_per_event["rows written"]) * cost.predicted_events / 1e6
+    assert cost.flow_events >= cost.predicted_events and cost.feature_flow_events_per_s > 0
+    expected = 1 / cost.feature_flow_events_per_s + added_s / cost.flow_events
+    assert 1 / cost.ceiling_events_per_s == pytest.approx(expected)
 
 
 def test_snapshots_from_a_client_get_the_ensembles_probabilities(trained):
