@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from bench.books import written_s
 from dataflows.batches import derive_offline
 from dataflows.rows import prediction_rows
 from dataflows.run import run_flow
@@ -31,7 +32,6 @@ from models.hedge import Hedge
 from models.online import InstrumentPredictor
 from models.stacking import Stacking
 from operators.instrument import Derived
-from store import open_store
 
 
 @dataclass
@@ -79,7 +79,7 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
                 events += len(made)
         seconds["rest of the predictor"] = total_s - sum(seconds.values())
         seconds["rows"] = rows_s
-        seconds["rows written"] = _written_s(batches_rows, f"sqlite:///{scratch}/rows.db")
+        seconds["rows written"] = written_s([{"predictions": rows} for rows in batches_rows])
         nets_s = seconds["networks"]
         settings = RunSettings(
             (path,),
@@ -112,19 +112,6 @@ def bench_models(path: str | Path, models: str | Path | None = None, feed: str |
         feature_flow.events_per_s,
         ceiling,
     )
-
-
-def _written_s(batches_rows: list[list], store_url: str) -> float:
-    """Seconds to write each batch's prediction rows in one commit, as the sink does."""
-    writer = open_store(store_url).writer()
-    try:
-        started = time.perf_counter()
-        for rows in batches_rows:
-            writer.queue("predictions", rows)
-            writer.flush()
-        return time.perf_counter() - started
-    finally:
-        writer.close()
 
 
 _PARTS = (
