@@ -17,7 +17,9 @@ each pass adds a stage to the one before:
 - **store only**: the rows the flow writes (features, book, trades...), built beforehand, written
   to a fresh SQLite store by the store's writer, a batch per commit as the flow's sink writes them:
   what the store alone costs. A flow that decoded at decode-only's speed and stored these rows,
-  doing nothing else, would reach ``flow_ceiling_ratio``; no flow into SQLite does better.
+  doing nothing else, would reach ``flow_ceiling_ratio``; no flow into SQLite does better. Both of
+  this pass's ratios set each store pass beside a decode-only pass run just before it: a
+  machine's speed can drift during a run.
 
 Ratios to decode-only, measured in the same run, say what each stage costs beyond what any
 consumer of the file pays.
@@ -68,6 +70,9 @@ class BenchResult:
     flow_latency_p99_ms: float
     feature_rows: int
     store_events_per_s: float  # the flow's rows alone, built beforehand, written to SQLite
+    # the two below are medians over the repeats of the store pass beside the decode-only pass run just before it
+    store_ratio: float
+    flow_ceiling_ratio: float  # a flow that only decoded and stored (``ceiling_ratio``)
     compiled: bool = True  # bench.hft_books.compiled_passes()
 
     @property
@@ -87,17 +92,6 @@ class BenchResult:
     def flow_ratio(self) -> float:
         return self.flow_events_per_s / self.decode_only_msgs_per_s
 
-    @property
-    def store_ratio(self) -> float:
-        return self.store_events_per_s / self.decode_only_msgs_per_s
-
-    @property
-    def flow_ceiling_ratio(self) -> float:
-        """The flow's ratio if it only decoded (at decode-only's speed) and stored its rows: per event,
-        the decoding of its share of the messages plus the store's time."""
-        seconds_per_event = self.messages / self.events / self.decode_only_msgs_per_s + 1 / self.store_events_per_s
-        return 1 / seconds_per_event / self.decode_only_msgs_per_s
-
     def to_dict(self) -> dict:
         return {
             **vars(self),
@@ -105,8 +99,6 @@ class BenchResult:
             "sync_book_ratio": self.sync_book_ratio,
             "ratio": self.ratio,
             "flow_ratio": self.flow_ratio,
-            "store_ratio": self.store_ratio,
-            "flow_ceiling_ratio": self.flow_ceiling_ratio,
         }
 
 
@@ -166,7 +158,9 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
     full_s, (_, events) = _median_seconds(full, repeats)
     flow = _median_flow(path, feed, repeats)
     tables = [batch.tables for batch in _flow_rows(path, feed)]
-    store_s = statistics.median(written_s(tables) for _ in range(repeats))
+    # each store pass beside a decode-only pass run just before it: a machine's speed can drift during a run
+    pairs = [(_median_seconds(decode_only, 1)[0], written_s(tables)) for _ in range(repeats)]
+    store_s = statistics.median(store for _, store in pairs)
     return BenchResult(
         recording=str(path),
         messages=messages,
@@ -184,8 +178,16 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
         flow_latency_p99_ms=flow.latency_p99_ms,
         feature_rows=flow.rows.get("features", 0),
         store_events_per_s=events / store_s,
+        store_ratio=statistics.median(events / store / (messages / decode) for decode, store in pairs),
+        flow_ceiling_ratio=statistics.median(ceiling_ratio(*pair, messages, events) for pair in pairs),
         compiled=compiled_passes(),
     )
+
+
+def ceiling_ratio(decode_s: float, store_s: float, messages: int, events: int) -> float:
+    """The ratio to decode-only of a flow that decoded the messages in ``decode_s`` and wrote the rows of
+    their ``events`` in ``store_s``, doing nothing else."""
+    return events / (decode_s + store_s) / (messages / decode_s)
 
 
 def _flow_rows(path: str | Path, feed: str | None) -> list[TableRows]:
