@@ -134,7 +134,7 @@ def bench_kafka(recording: Path, head_lines: int, slice_s: float, batches: list[
         folder = Path(scratch)
         head = head_of(recording, head_lines, folder)
         file_rate, kafka_rate, publish_rate = throughput(head, folder)
-        paced, count = slice_of(recording, slice_s, folder)
+        paced, count, _ = slice_of(recording, slice_s, folder)
         latency = {batch: paced_latency(paced, count + 1, batch, folder) for batch in batches}
     best = min(latency, key=lambda batch: latency[batch][1])
     return KafkaBench(str(recording), head_lines, file_rate, kafka_rate, publish_rate, slice_s, latency, best)

@@ -304,3 +304,15 @@ def test_a_recording_larger_than_the_broker_keeps_is_said_by_publish_and_by_the_
     assert run.returncode == 0, run.stderr
     assert "written: 0 feature rows" in run.stdout
     assert f"NO FEATURE ROWS: {first:,} messages had left the Kafka log" in " ".join(run.stdout.split())
+
+
+def test_the_kafka_bench_measures_both_runs_and_each_batch_size(simulated_recording):
+    """``python -m bench.kafka`` (a line of ``make bench``) on a simulated recording: the file and Kafka
+    runs of its head, and the paced latency per batch size (no timing is asserted)."""
+    from bench.kafka import bench_kafka
+
+    result = bench_kafka(simulated_recording / "binance_btcusdt.gz", 2_000, 2.0, [10, 100])
+    assert result.head_messages == 2_000 and result.slice_s == 2.0
+    assert result.file_events_per_s > 0 and result.kafka_events_per_s > 0 and result.publish_messages_per_s > 0
+    assert set(result.latency_ms) == {10, 100} and result.best_batch in (10, 100)
+    assert all(0 < p50 <= p99 for p50, p99 in result.latency_ms.values())
