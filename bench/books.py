@@ -158,7 +158,6 @@ def bench_books(path: str | Path, feed: str | None = None, repeats: int = 3) -> 
     full_s, (_, events) = _median_seconds(full, repeats)
     flow = _median_flow(path, feed, repeats)
     tables = [batch.tables for batch in _flow_rows(path, feed)]
-    # each store pass beside a decode-only pass run just before it: a machine's speed can drift during a run
     pairs = [(_median_seconds(decode_only, 1)[0], written_s(tables)) for _ in range(repeats)]
     store_s = statistics.median(store for _, store in pairs)
     return BenchResult(
