@@ -31,7 +31,7 @@ class StoreGateway:
         self.store = store
         self._limiter = anyio.CapacityLimiter(threads)
         self._idle: list[Reader] = []
-        self._all: list[Reader] = []
+        self._generation = 0  # bumped by close(): a reader from an earlier generation is closed when released
         self._lock = threading.Lock()
 
     async def run(self, query: Callable[[Reader], T]) -> T:
@@ -39,13 +39,16 @@ class StoreGateway:
         return await anyio.to_thread.run_sync(self._call, query, limiter=self._limiter)
 
     def close(self) -> None:
+        """Closes the idle readers now and each busy one when its query returns: closing a connection while
+        another thread runs a query on it can crash the process. The gateway opens new readers if used again."""
         with self._lock:
-            readers, self._all, self._idle = self._all, [], []
-        for reader in readers:
+            idle, self._idle = self._idle, []
+            self._generation += 1
+        for reader in idle:
             reader.close()
 
     def _call(self, query: Callable[[Reader], T]) -> T:
-        reader = self._acquire()
+        reader, generation = self._acquire()
         try:
             return query(reader)
         except StoreTimeout as error:
@@ -57,21 +60,26 @@ class StoreGateway:
             log.warning("store query failed: %s", error)
             raise StoreUnavailable(f"the store cannot be queried: {_reason(error)}") from None
         finally:
-            with self._lock:
-                self._idle.append(reader)
+            self._release(reader, generation)
 
-    def _acquire(self) -> Reader:
+    def _acquire(self) -> tuple[Reader, int]:
         with self._lock:
+            generation = self._generation
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop(), generation
         try:
             reader = self.store.reader()
         except Exception as error:  # sqlite3 and psycopg errors too: opening is all that can fail here
             log.warning("store reader cannot be opened: %s", error)
             raise StoreUnavailable(f"the store cannot be opened: {_reason(error)}") from None
+        return reader, generation
+
+    def _release(self, reader: Reader, generation: int) -> None:
         with self._lock:
-            self._all.append(reader)
-        return reader
+            if generation == self._generation:
+                self._idle.append(reader)
+                return
+        reader.close()
 
 
 def _reason(error: Exception) -> str:

@@ -261,7 +261,8 @@ class SQLiteReader(Reader):
         self._conn.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:  # freeing the connection under another thread's query can crash the process
+            self._conn.close()
 
     def _past_deadline(self) -> bool:
         return time.monotonic() > self._deadline

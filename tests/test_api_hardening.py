@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from dataclasses import replace
 
+import anyio
 import pytest
 from test_api import SETTINGS, api_fixture, client, flow_store_fixture  # noqa: F401 (fixtures)
 
 from api.settings import RateLimit
-from store import open_store
+from api.store_access import StoreGateway
+from store import StoreError, open_store
 
 SNAPSHOT = {"ts": 1, "bids": [[100.0, 1.0], [99.0, 2.0]], "asks": [[101.0, 1.0], [102.0, 3.0]]}
 
@@ -231,3 +234,29 @@ def test_openapi_documents_every_route_and_its_errors(api):
     assert set(paths["/v1/backtests"]["get"]["responses"]) == {"200", "422", "429", "503"}
     assert set(paths["/v1/backtests/{id}"]["get"]["responses"]) == {"200", "404", "422", "429", "503"}
     assert set(paths["/v1/predict"]["post"]["responses"]) == {"200", "400", "413", "422", "429", "503"}
+
+
+def test_shutting_down_closes_a_busy_reader_only_once_its_query_returns(flow_store):
+    # The API closes its readers at shutdown while a refresh of the kept answers may still run in a worker
+    # thread; freeing a connection under a running query can crash the process.
+    gateway = StoreGateway(open_store(flow_store))
+    started, go_on, used, answers = threading.Event(), threading.Event(), [], []
+
+    def slow_query(reader):
+        used.append(reader)
+        started.set()
+        assert go_on.wait(20)
+        return reader.latest("book", "binance:BTCUSDT", ["instrument"])["instrument"]
+
+    worker = threading.Thread(target=lambda: answers.append(anyio.run(gateway.run, slow_query)))
+    worker.start()
+    assert started.wait(20)
+    gateway.close()
+    go_on.set()
+    worker.join(20)
+    assert answers == ["binance:BTCUSDT"]
+    with pytest.raises(StoreError):  # closed once released
+        used[0].latest("book", "binance:BTCUSDT")
+    again = anyio.run(gateway.run, lambda reader: reader.latest("book", "binance:BTCUSDT") is not None)
+    assert again  # a closed gateway opens new readers when used again
+    gateway.close()
