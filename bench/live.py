@@ -85,7 +85,8 @@ def bench_live(recording: Path, wall_s: float, models: Path | None = None, speed
                         os.getloadavg()[0],
                     )
                 )
-    return LiveBench(str(recording), str(models or "small ones trained on the recording"), runs)
+        named = "small ones trained on the recording" if models_folder.is_relative_to(folder) else str(models_folder)
+    return LiveBench(str(recording), named, runs)
 
 
 def main() -> None:

@@ -22,6 +22,14 @@ def test_bench_live_measures_each_speed_without_and_with_models(simulated_record
     assert result.models == str(simulated_models.folder)
 
 
+def test_bench_live_names_the_models_it_found_where_none_were_named(simulated_recording, simulated_models, monkeypatch):
+    """Without ``--models`` it runs the checkpoints of $QF_MODELS_DIR when there are some, and names them:
+    they are not small ones trained on the recording."""
+    monkeypatch.setenv("QF_MODELS_DIR", str(simulated_models.folder))
+    result = bench_live(simulated_recording / "binance_btcusdt.gz", wall_s=0.5, speeds=(10.0,))
+    assert result.models == str(simulated_models.folder) and result.runs[1].events > 0
+
+
 def test_a_slice_is_the_recording_as_the_flow_reads_it(simulated_recording, tmp_path, caplog):
     """A cut file is sliced up to its last whole line (with the reader's warning) and a bad line is left
     out: the paced runs replay what the flow would, instead of ending in a traceback."""
