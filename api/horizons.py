@@ -8,20 +8,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from api.errors import invalid
-from operators.labels import Horizon
+from quantumflow.horizons import horizon_order
 from store import Reader
 
 KEEP_S = 10.0  # how long an instrument's stored horizons are kept before they are read again
-
-
-def horizon_order(name: str) -> tuple[int, int, str]:
-    """Sort key: event horizons by their count, then time horizons by their length (the models' order, as in
-    10, 50, 100, 1s, 10s); a name that is no horizon last."""
-    try:
-        horizon = Horizon.parse(name)
-    except ValueError:
-        return 2, 0, name
-    return (0, horizon.events, name) if horizon.events else (1, horizon.ns, name)
 
 
 def in_horizon_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from backtest.follow import horizon_index
 from backtest.orders import BUY, Fill, MarketView, Order
-from operators.labels import Horizon
+from quantumflow.horizons import Horizon
 
 NS = 1_000_000_000
 COMPLETE = 1 - 1e-9  # a parent filled to within rounding is complete

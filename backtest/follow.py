@@ -15,7 +15,7 @@ import itertools
 import random
 
 from backtest.orders import Fill, MarketView, Order
-from operators.labels import Horizon
+from quantumflow.horizons import Horizon
 
 QTY_EPS = 1e-12
 

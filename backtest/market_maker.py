@@ -26,7 +26,7 @@ import numpy as np
 from backtest.follow import horizon_index
 from backtest.orders import BUY, SELL, Cancel, Fill, MarketView, Order, Request
 from backtest.risk import VolatilityGauge
-from operators.labels import Horizon
+from quantumflow.horizons import Horizon
 
 LN3 = math.log(3)
 

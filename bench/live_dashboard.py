@@ -33,7 +33,7 @@ from dataflows.run import run_flow
 from dataflows.run_settings import RunSettings
 from dataflows.training import run_experiment
 from models.train import Settings
-from operators.labels import parse_horizons
+from quantumflow.horizons import parse_horizons
 from simulator import simulate
 from store import open_store
 from store.schema import TABLES

@@ -17,6 +17,7 @@ from dashboards import live_html as html
 from dashboards.live_data import SAMPLES, InstrumentData, LiveFeed
 from dashboards.live_plots import Calibration, Heatmap, Lines, OfiBars, TimeWindow
 from dashboards.live_settings import LiveSettings
+from quantumflow.horizons import horizon_order
 from quantumflow.settings import models_dir
 from store.schema import LEVELS
 
@@ -150,7 +151,7 @@ class LiveSession:
         micro = new["micro"]
         self.vol.add({"volatility 10 s": [(r[0], r[1]) for r in micro], "spread": [(r[0], r[2]) for r in micro]})
         self.weights.add(_by_name(new["weights"]))
-        self.accuracy.add(_by_name(new["accuracy"]))
+        self.accuracy.add(dict(sorted(_by_name(new["accuracy"]).items(), key=lambda item: horizon_order(item[0]))))
         for horizon, scores in self.logistic.items():
             if "accuracy" in scores and horizon in data.scores:
                 self.accuracy.reference(f"logistic {horizon}", scores["accuracy"], "#999999")

@@ -25,6 +25,7 @@ import orjson
 from dashboards.live_settings import LiveSettings
 from models.metrics import reliability, report
 from operators.arbitrage import Opportunity, Quote, find_opportunities
+from quantumflow.horizons import horizon_order
 from store import Reader, Store, open_store
 from store.base import MAX_ROWS
 from store.schema import LEVELS
@@ -343,7 +344,7 @@ def matured_scores(rows: list[dict[str, Any]]) -> dict[str, Scores]:
         if row["label"] is not None:
             by_horizon.setdefault(row["horizon"], []).append(row)
     out = {}
-    for horizon, matured in sorted(by_horizon.items()):
+    for horizon, matured in sorted(by_horizon.items(), key=lambda item: horizon_order(item[0])):
         labels = np.array([row["label"] + 1 for row in matured])
         probs = np.array([[row["p_down"], row["p_flat"], row["p_up"]] for row in matured])
         predicted = np.array([row["predicted"] + 1 for row in matured])  # the flow's decision, not always the argmax

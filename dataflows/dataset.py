@@ -12,7 +12,8 @@ import numpy as np
 from dataflows.batches import derive_offline
 from models.stream import BboEvents, BboStream, EventData
 from operators.instrument import Derived
-from operators.labels import Horizon, LabelMaker, Matured
+from operators.labels import LabelMaker, Matured
+from quantumflow.horizons import Horizon
 
 
 def build_dataset(

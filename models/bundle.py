@@ -38,7 +38,7 @@ from models.calibration import softmax
 from models.checkpoints import BAYES_FILE, MANIFEST, CheckpointError, require_checkpoints
 from models.inputs import INPUT_NAMES, Normalizer
 from models.nets import NETS
-from operators.labels import Horizon
+from quantumflow.horizons import Horizon
 from quantumflow.settings import models_dir
 
 # Torch computes a batch of a few rows on another kernel than larger batches, with other rounding: smaller

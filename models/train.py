@@ -26,8 +26,9 @@ from models.inputs import ONLINE_INPUT_INDEX, Normalizer
 from models.nets import DROPOUT, NETS, WIDTH
 from models.stacking import averaging, fit_start, stacking_inputs
 from models.stream import EventData
-from operators.labels import DEFAULT_HORIZONS, Horizon, classify, fit_theta, parse_horizons
+from operators.labels import DEFAULT_HORIZONS, classify, fit_theta
 from quantumflow.errors import UnfitInput
+from quantumflow.horizons import Horizon, parse_horizons
 
 MISSING = -1  # no label: not matured within the part
 

@@ -15,44 +15,18 @@ a label can never be seen before the event that makes it known.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from typing import NamedTuple
 
 import numpy as np
 
 from quantumflow.errors import UnfitInput
+from quantumflow.horizons import Horizon
 
 DOWN, FLAT, UP = 0, 1, 2  # class indices; the store writes them as -1, 0, +1
 CLASS_SIGNS = (-1, 0, 1)
 DEFAULT_HORIZONS = "10,50,100,1s,10s"
 PRICE_SCALE = 10**10  # mids are counted in units of 1e-10
-_HORIZON = re.compile(r"(\d+)(ms|s)?\Z")
-
-
-class Horizon(NamedTuple):
-    name: str
-    events: int = 0  # > 0 for an event horizon
-    ns: int = 0  # > 0 for a time horizon
-
-    @classmethod
-    def parse(cls, text: str) -> Horizon:
-        """``"50"`` is 50 events, ``"10s"`` ten seconds, ``"500ms"`` half a second."""
-        match = _HORIZON.match(text.strip())
-        if not match or int(match[1]) <= 0:
-            raise ValueError(f"bad horizon {text!r}: give a number of events (50) or a time (10s, 500ms)")
-        count, unit = int(match[1]), match[2]
-        if unit is None:
-            return cls(str(count), events=count)
-        return cls(f"{count}{unit}", ns=count * (1_000_000 if unit == "ms" else 1_000_000_000))
-
-
-def parse_horizons(text: str) -> list[Horizon]:
-    horizons = [Horizon.parse(part) for part in text.split(",") if part.strip()]
-    names = [h.name for h in horizons]
-    if not horizons or len(set(names)) != len(names):
-        raise ValueError(f"bad horizons {text!r}: give distinct horizons separated by commas, e.g. 10,50,100,1s")
-    return horizons
 
 
 class Matured(NamedTuple):

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from quantumflow.horizons import horizon_order
 from store.schema import BACKTEST_JSON, TABLES, Table
 
 MAX_ROWS = 100_000  # the most rows one reader call returns
@@ -295,16 +296,19 @@ class Reader(ABC):
         return sorted(self._dicts(spec, ("ts", *names), sql, params), key=lambda row: row["ts"])
 
     def latest_predictions(self, instrument: str, horizons: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """The instrument's latest prediction per horizon, sorted by horizon. With ``horizons`` None, the
-        predictions made on its most recent predicted event (the flow predicts every horizon on each
-        event); with horizons named, the latest row of each of those, wherever it lies."""
+        """The instrument's latest prediction per horizon, in the models' order of horizons (10, 50, 1s).
+        With ``horizons`` None, the predictions made on its most recent predicted event (the flow
+        predicts every horizon on each event); with horizons named, the latest row of each of those,
+        wherever it lies."""
         spec = TABLES["predictions"]
         chosen = check_horizons(horizons)
         if chosen == [] or not self._exists(spec):
             return []
         sql, params = self._latest_predictions_query(spec, instrument, chosen)
         rows = self._dicts(spec, spec.names, sql, params)
-        return sorted(rows if chosen is not None else _of_newest_event(rows), key=lambda row: row["horizon"])
+        return sorted(
+            rows if chosen is not None else _of_newest_event(rows), key=lambda row: horizon_order(row["horizon"])
+        )
 
     def prediction_range(
         self,

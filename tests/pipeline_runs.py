@@ -16,7 +16,7 @@ from dataflows.run import RunSummary, run_flow
 from dataflows.run_settings import RunSettings
 from dataflows.training import Result, run_experiment
 from models.train import Settings
-from operators.labels import parse_horizons
+from quantumflow.horizons import parse_horizons
 from store import open_store
 
 MODEL_HORIZONS = ("10", "1s")

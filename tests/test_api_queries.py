@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from test_api import SETTINGS, client
 from test_store_questdb import FakePG
 
-from api.horizons import StoredHorizons, horizon_order
+from api.horizons import StoredHorizons
 from api.routes.operations import age_text, freshness
 from api.settings import ApiSettings
 from api.times import to_ns
 from quantumflow.features import FEATURE_NAMES
+from quantumflow.horizons import horizon_order
 from store import open_store
 from store.questdb import QuestDBReader
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.labels import DOWN, FLAT, UP, Horizon, LabelMaker, bbo_changes, classify, fit_theta, parse_horizons
+from operators.labels import DOWN, FLAT, UP, LabelMaker, bbo_changes, classify, fit_theta
+from quantumflow.horizons import Horizon, parse_horizons
 
 S = 1_000_000_000
 

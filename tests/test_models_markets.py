@@ -26,8 +26,8 @@ from models.stream import BboEvents, BboStream, EventData
 from models.train import Events, split
 from operators.features.compute import FeatureState, compute_features
 from operators.features.frame import NO_ID, BookFrame
-from operators.labels import parse_horizons
 from quantumflow.features import FEATURE_INDEX, FEATURES, LEVELS
+from quantumflow.horizons import parse_horizons
 
 
 def _instrument(name: str, ts: np.ndarray, value: float) -> EventData:

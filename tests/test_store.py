@@ -223,6 +223,13 @@ def test_latest_predictions_of_named_horizons_wherever_they_are(predicted):
     assert predicted.latest_predictions(BTC, []) == []
 
 
+def test_latest_predictions_come_in_the_models_order_of_horizons_not_as_text(store):
+    with store.writer() as w:
+        w.write("predictions", [prediction_row(BTC, T0, 0, h) for h in ("10s", "100", "1s", "10", "500ms", "50")])
+    with store.reader() as r:
+        assert [row["horizon"] for row in r.latest_predictions(BTC)] == ["10", "50", "100", "500ms", "1s", "10s"]
+
+
 def test_prediction_range_is_ordered_by_event_then_horizon_and_paged(predicted):
     rows = predicted.prediction_range(BTC, T0 + MS, T0 + 4 * MS)
     assert [(r["seq"], r["horizon"]) for r in rows] == [(k, h) for k in (1, 2, 3) for h in ("10", "1s")]

@@ -19,7 +19,7 @@ from models.bundle import Bundle
 from models.nets import NETS
 from models.online import InstrumentPredictor
 from models.train import Events, Settings, split
-from operators.labels import parse_horizons
+from quantumflow.horizons import parse_horizons
 
 BIN = Path(sys.executable).parent / "quantumflow"
 QUICK_TRIALS = ("--horizons", "10", "--epochs", "1", "--max-windows", "300", "--minutes", "2")

@@ -12,9 +12,10 @@ from pydantic import StringConstraints
 
 from api.context import ApiContext
 from api.errors import documented, invalid
-from api.horizons import StoredHorizons, horizon_order, in_horizon_order
+from api.horizons import StoredHorizons, in_horizon_order
 from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import LatestPredictions, PredictionRows, PredictRequest, PredictResponse
+from quantumflow.horizons import horizon_order
 from store import Reader
 from store.base import MAX_HORIZONS
 
