@@ -439,9 +439,10 @@ def micro_price_command(
     """Fit Stoikov's micro-price adjustment per instrument from recordings, and save it for the flow."""
     from dataflows.micro_price import fit_tables, save_tables
 
+    out = out or micro_price_path()
+    writable_file(out, "--out")  # before the fit, not after it
     with tqdm(total=_recordings_size(paths), unit="B", unit_scale=True, desc="fit", disable=None, leave=False) as bar:
         tables = fit_tables(paths, feed, on_progress=lambda done: bar.update(done - bar.n))
-    out = out or micro_price_path()
     save_tables(out, tables)
     for instrument, table in tables.items():
         g = table.adjustment_ticks[0]

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input, known_feed
+from cli.errors import USAGE, UserError, bad_input, known_feed, writable_folder
 from operators.feeds import FEEDS
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import data_dir, models_dir, tuning_dir
@@ -78,6 +78,7 @@ def train_command(
     settings are the tuned ones when 'quantumflow tune' wrote some (it says which it used and from
     where, and keeps them in the checkpoints)."""
     out = out or models_dir()
+    writable_folder(out)  # before the training, not after it
     console = _console(as_json)
     settings = training_settings(horizons, epochs, window, seed, settings_file, untuned, console)
     result = experiment(paths, None, settings, feed, out / "report", out, console, test_fraction)
@@ -133,6 +134,7 @@ def evaluate_command(
     online over them."""
     folds = _folds(periods, train, test, rolling, feed)
     out = out or data_dir() / "evaluation"
+    writable_folder(out)  # before the training, not after it
     console = _console(as_json)
     settings = training_settings(horizons, epochs, window, seed, settings_file, untuned, console)
     if not periods:
@@ -206,7 +208,7 @@ def training_settings(horizons, epochs, window, seed, settings_file, untuned, co
     when it exists, unless --untuned), over those the command line's; says which and from where."""
     from dataflows.tuning import BEST_FILE, tuned_settings
     from models.train import Settings
-    from operators.labels import parse_horizons
+    from quantumflow.horizons import parse_horizons
 
     if settings_file is not None and untuned:
         raise UserError("--settings and --untuned contradict each other: give one", USAGE)

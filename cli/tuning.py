@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from cli.errors import USAGE, UserError, bad_input
+from cli.errors import USAGE, UserError, bad_input, writable_folder
 from cli.models import FeedOption, HorizonsOption, JsonOption, SeedOption, _console, shown
 from operators.labels import DEFAULT_HORIZONS
 from quantumflow.settings import tuning_dir
@@ -56,9 +56,10 @@ def tune_command(
     from dataflows.sources import recording_paths
     from dataflows.tuning import StudyMismatch, tune
     from models.train import Settings
-    from operators.labels import parse_horizons
+    from quantumflow.horizons import parse_horizons
 
     out = out or tuning_dir()
+    writable_folder(out)
     console = _console(as_json)
     with bad_input():  # bad horizons
         base = Settings(parse_horizons(horizons), epochs=epochs, patience=1, seed=seed, max_train_windows=max_windows)

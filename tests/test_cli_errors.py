@@ -251,6 +251,29 @@ def test_replay_says_before_replaying_that_its_out_file_cannot_be_written(record
     one_line(result, 1, *words)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("train", "{market}"),
+        ("evaluate", "--train", "{market}", "--test", "{other_market}"),
+        ("tune", "{market}"),
+    ],
+)
+def test_training_says_before_it_trains_that_its_out_folder_is_a_file(recording, tmp_path, command):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    market, other = recording / "binance_btcusdt.gz", recording / "coinbase_level2_btc-usd.gz"
+    args = [arg.format(market=market, other_market=other) for arg in command]
+    result = quantumflow(*args, "--out", str(taken), "--epochs", "1", data=tmp_path)
+    one_line(result, 2, "notes.txt is a file, not a folder")
+    assert taken.read_text() == "mine" and not (tmp_path / "models").exists()
+
+
+def test_micro_price_says_before_fitting_that_its_out_file_cannot_be_written(recording, tmp_path):
+    result = quantumflow("micro-price", str(recording / "binance_btcusdt.gz"), "--out", str(tmp_path), data=tmp_path)
+    one_line(result, 1, f"--out {tmp_path} is a folder, not a file")
+
+
 def test_training_names_a_horizon_the_recording_is_too_short_for(recording, tmp_path):
     result = quantumflow(
         "train", str(recording / "binance_btcusdt.gz"), "--out", str(tmp_path / "m"), "--horizons", "10,10s",
