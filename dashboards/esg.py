@@ -58,7 +58,11 @@ def _universe(path: Path, modified_ns: int) -> Universe:
 
 def load_universe(path: Path) -> Universe:
     """The scored companies of a file, computed once per version of the file and shared by all sessions."""
-    return _universe(path.resolve(), path.stat().st_mtime_ns)
+    try:
+        modified_ns = path.stat().st_mtime_ns
+    except OSError:
+        modified_ns = -1  # reading it fails, and says why in the file's own error
+    return _universe(path.resolve(), modified_ns)
 
 
 def build_app(settings: EsgSettings) -> pn.template.BootstrapTemplate:

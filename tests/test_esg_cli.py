@@ -33,3 +33,10 @@ def test_a_bad_headlines_file_is_refused(tmp_path):
     bad.write_text("timestamp,headline\nsoon,Something\n")
     result = runner.invoke(dashboard_app, ["esg", "--headlines", str(bad)], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "row 1" in result.output and "timestamp" in result.output
+
+
+def test_a_companies_file_that_is_not_there_is_refused_saying_so(tmp_path):
+    missing = tmp_path / "companies.csv"
+    result = runner.invoke(dashboard_app, ["esg", "--companies", str(missing)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "cannot be read: No such file or directory" in " ".join(result.output.split())
