@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
+from bokeh.models import ColumnDataSource, HoverTool, Legend, Range1d, Span
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 from bokeh.transform import log_cmap
@@ -71,18 +71,11 @@ class Heatmap:
             fill_color=colour,
             line_color=None,
         )
-        self.plot.line("x", "y", source=self.mids, color="white", line_width=2, legend_label="mid")
-        self.plot.scatter(
-            "x",
-            "y",
-            size="radius",
-            color="color",
-            source=self.trades,
-            line_color="black",
-            legend_label="trades (green buy, red sell)",
-        )
-        self.plot.legend.location = "top_left"
-        self.plot.legend.background_fill_alpha = 0.6
+        mid = self.plot.line("x", "y", source=self.mids, color="white", line_width=2)
+        trades = self.plot.scatter("x", "y", size="radius", color="color", source=self.trades, line_color="black")
+        items = [("mid (white)", [mid]), ("trades: green buy, red sell", [trades])]
+        # below the chart, where it hides no price level
+        self.plot.add_layout(Legend(items=items, orientation="horizontal", location="center"), "below")
         self.plot.add_tools(HoverTool(tooltips=[("price", "@y{0,0.00}"), ("size", "@size")], renderers=[]))
         self.plot.background_fill_color = "#440154"
 
@@ -161,6 +154,7 @@ class Lines:
                 self.plot.line("x", "y", source=source, color=colour, line_width=2, legend_label=name)
                 self.plot.legend.location = "top_left"
                 self.plot.legend.label_text_font_size = "8pt"
+                self.plot.legend.click_policy = "hide"  # a click on a name hides its line, to see those under it
             source.stream({"x": [_ms(t) for t, _ in rows], "y": [v for _, v in rows]}, rollover=self.rollover)
         if not self.fixed:
             self._grow()
