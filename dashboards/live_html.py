@@ -314,7 +314,8 @@ def backtests(rows: list[dict[str, Any]] | None, instrument: str, store_url: str
         f"<small>The newest stored backtests of {escape(instrument)} (at most {BACKTESTS_SHOWN}), as saved by "
         "<code>quantumflow backtest</code> (all of them: GET /v1/backtests), read again every "
         f"{settings.backtests_every_s:g} s. Money in the quote currency; a dash: undefined (e.g. the profit "
-        "factor of a run without a losing trade).</small>"
+        "factor of a run without a losing trade). Sharpe is annualised from the run's equity marked to the "
+        "mid; over less than a day of data its size means little (the backtest's report says so).</small>"
     )
 
 
