@@ -563,6 +563,12 @@ def _print_summary(summary: ReplaySummary) -> None:
         console.print(f"{title}: {sum(counts.values()):,}" + (f" ({detail})" if detail else ""))
     console.print(f"decoder errors: {summary.decoder_errors:,}")
     _warn_decoder_errors(summary.decoder_errors)
+    if summary.messages and sum(summary.dead_letters.values()) == summary.messages:
+        Console(stderr=True).print(
+            "[bold yellow]every message was a dead letter:[/] is the wire protocol right? (--feed; "
+            "'quantumflow feeds' lists those QuantumFlow reads)",
+            soft_wrap=True,
+        )
     table = Table(title="final books")
     for column in ("instrument", "state", "sequence", "bid size", "bid", "ask", "ask size"):
         table.add_column(column, justify="left" if column in ("instrument", "state") else "right")

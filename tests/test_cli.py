@@ -64,6 +64,14 @@ def test_replay_prints_a_summary_and_writes_json(simulated_recording, tmp_path):
     assert len(instrument["levels"]["bid_prices"]) == 10
 
 
+def test_replay_under_the_wrong_feed_says_every_message_was_a_dead_letter(simulated_recording):
+    right = run("replay", str(simulated_recording / "binance_btcusdt.gz"))
+    wrong = run("replay", str(simulated_recording / "binance_btcusdt.gz"), "--feed", "coinbase")
+    assert right.returncode == 0 and "dead letter" not in right.stderr
+    assert wrong.returncode == 0, wrong.stderr
+    assert "every message was a dead letter: is the wire protocol right? (--feed" in wrong.stderr
+
+
 def test_replay_of_a_missing_file_is_a_clear_error(tmp_path):
     result = run("replay", str(tmp_path / "nope.gz"))
     assert result.returncode == 2 and "no such recording file" in result.stderr
