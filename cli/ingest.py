@@ -76,7 +76,7 @@ def ingest_command(
         return
     counts = ", ".join(f"{name} {count:,}" for name, count in summary.messages.items())
     typer.echo(
-        f"{sum(summary.messages.values()):,} messages in {summary.seconds:.1f} s ({counts}); "
+        f"{sum(summary.messages.values()):,} messages in {summary.seconds:.1f} s{f' ({counts})' if counts else ''}; "
         f"{summary.reconnects} reconnects, {summary.resyncs} resyncs; stopped by {summary.stopped_by}"
     )
     for path in summary.files:
