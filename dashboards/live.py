@@ -100,11 +100,13 @@ class LiveSession:
             opportunities = list(feed.opportunities)
         url = feed.store.url
         if error is not None:
+            reason = " ".join(error.split())  # a driver's message may run over several lines
+            reason += "" if reason.endswith((".", "?", "!")) else "."
             self._set(
                 self.banner,
                 html.note(
                     f'<b data-testid="store-banner">The store cannot be read</b> ({html.escape(url)}): '
-                    f"{html.escape(error)}. Retrying every {self.settings.refresh_s:g} s.",
+                    f"{html.escape(reason)} Retrying every {self.settings.refresh_s:g} s.",
                     "danger",
                 ),
             )
