@@ -129,7 +129,14 @@ def sentiment_chart(headlines: pd.DataFrame, threshold: float) -> hv.Overlay:
     """Compound sentiment of each headline over time, by kind; the dashed line is the alert threshold."""
     layers = [
         headlines[headlines["kind"] == kind].hvplot.scatter(
-            x="time", y="compound", hover_cols=["headline", "companies"], color=colour, size=60, label=kind
+            x="time",
+            y="compound",
+            hover_cols=["headline", "companies"],
+            color=colour,
+            size=60,
+            label=kind,
+            responsive=True,
+            height=320,  # as the overlay: a layer's fixed width would turn its responsiveness off
         )
         for kind, colour in KIND_COLOURS.items()
     ]
