@@ -77,6 +77,9 @@ def train_command(
     test), save the checkpoints, and report every model beside the baselines on the test part. The
     settings are the tuned ones when 'quantumflow tune' wrote some (it says which it used and from
     where, and keeps them in the checkpoints)."""
+    from dataflows.sources import recording_paths
+
+    recording_paths(paths)  # a missing recording is the first thing said, before the settings
     out = out or models_dir()
     writable_folder(out)  # before the training, not after it
     console = _console(as_json)

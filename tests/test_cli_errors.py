@@ -269,6 +269,13 @@ def test_training_says_before_it_trains_that_its_out_folder_is_a_file(recording,
     assert taken.read_text() == "mine" and not (tmp_path / "models").exists()
 
 
+def test_train_names_a_missing_recording_before_anything_else(tmp_path):
+    result = quantumflow("train", str(tmp_path / "nope.gz"), data=tmp_path)
+    one_line(result, 2, "no such recording file or folder", "nope.gz")
+    assert result.stdout == ""  # not the settings first
+    assert not (tmp_path / "models").exists()
+
+
 def test_micro_price_says_before_fitting_that_its_out_file_cannot_be_written(recording, tmp_path):
     result = quantumflow("micro-price", str(recording / "binance_btcusdt.gz"), "--out", str(tmp_path), data=tmp_path)
     one_line(result, 1, f"--out {tmp_path} is a folder, not a file")
