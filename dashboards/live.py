@@ -50,7 +50,7 @@ class LiveSession:
         self.heatmap = Heatmap(window, feed.bucket_ns, SAMPLES * 2 * LEVELS)
         self.vol = Lines("Realized volatility (10 s) and spread", window, "bps", rollover=SAMPLES)
         self.accuracy = Lines("Rolling accuracy of matured predictions", window, "accuracy", (0, 1), SAMPLES)
-        self.weights = Lines("Ensemble weights", window, "weight", (0, 1), SAMPLES)
+        self.weights = Lines("Ensemble weights (mean over the horizons)", window, "weight", (0, 1), SAMPLES)
         self.calibration = Calibration()
         self.ofi = OfiBars(LEVELS)
         self.positions: dict[str, int] = {}

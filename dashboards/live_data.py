@@ -102,7 +102,7 @@ class InstrumentData:
     mids: Series = field(default_factory=lambda: Series(SAMPLES * 4))  # (ts, mid)
     trades: Series = field(default_factory=lambda: Series(SAMPLES * 8))  # (ts, price, size, side)
     micro: Series = field(default_factory=lambda: Series(SAMPLES))  # (ts, vol_10s_bps, spread_bps, event_rate)
-    weights: Series = field(default_factory=lambda: Series(SAMPLES))  # (ts, {"model (horizon)": weight})
+    weights: Series = field(default_factory=lambda: Series(SAMPLES))  # (ts, {model: mean weight over horizons})
     accuracy: Series = field(default_factory=lambda: Series(SAMPLES))  # (ts, {horizon: accuracy})
     scores: dict[str, Scores] = field(default_factory=dict)
     asked: float = 0.0  # when a session last asked for it (monotonic)
@@ -322,19 +322,24 @@ class LiveFeed:
         start = newest - int(self.settings.performance_window_s * 1e9)
         rows = reader.prediction_range(instrument, start, newest + 1, limit=MAX_ROWS)
         bucket_ns = self.bucket_ns
-        weights: dict[int, dict[str, float]] = {}
+        weights: dict[int, dict[str, dict[str, float]]] = {}  # bucket -> model -> horizon -> weight
         hits: dict[str, deque[bool]] = {}
         accuracy: dict[int, dict[str, float]] = {}
         for row in rows:
             bucket = row["ts"] // bucket_ns * bucket_ns
             point = weights.setdefault(bucket, {})
             for model, weight in orjson.loads(row["model_weights"] or "{}").items():
-                point.setdefault(f"{model} ({row['horizon']})", weight)
+                point.setdefault(model, {}).setdefault(row["horizon"], weight)
             if row["label"] is not None:
                 recent = hits.setdefault(row["horizon"], deque(maxlen=ROLLING_PREDICTIONS))
                 recent.append(row["predicted"] == row["label"])
                 accuracy.setdefault(bucket, {})[row["horizon"]] = sum(recent) / len(recent)
-        return matured_scores(rows), sorted(weights.items()), sorted(accuracy.items())
+        # one line a model, its weight's mean over the horizons: a line a model and horizon made 25 lines
+        mean_weights = {
+            bucket: {model: sum(by_horizon.values()) / len(by_horizon) for model, by_horizon in models.items()}
+            for bucket, models in weights.items()
+        }
+        return matured_scores(rows), sorted(mean_weights.items()), sorted(accuracy.items())
 
 
 def matured_scores(rows: list[dict[str, Any]]) -> dict[str, Scores]:

@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 from dataclasses import replace
 
+import orjson
 import pytest
 from backtest_results import T0, S, small_result
 from live_store import append_book, filled_store
@@ -66,8 +67,13 @@ def test_the_scores_are_those_of_the_matured_predictions_in_the_window(feed):
         assert 0 <= scores.macro_f1 <= 1
         assert sum(scores.calibration["count"]) == len(matured)
     assert data.weights.rows and data.accuracy.rows  # the window's weights and rolling accuracy over time
-    names = set(data.weights.rows[-1][1])
-    assert {"bayes (10)", "lstm (1s)"} <= names
+    ts, weights = data.weights.rows[-1]
+    assert {"bayes", "lstm", "transformer"} <= set(weights)  # a line a model, not a model and horizon
+    bucket = [r for r in rows if r["ts"] // feed.bucket_ns * feed.bucket_ns == ts and r["model_weights"]]
+    first = {}  # the bucket's first weight of each horizon, as the chart takes it
+    for row in bucket:
+        first.setdefault(row["horizon"], orjson.loads(row["model_weights"])["lstm"])
+    assert weights["lstm"] == pytest.approx(sum(first.values()) / len(first))
 
 
 def test_rows_appended_after_a_poll_come_as_the_only_new_rows(feed):
