@@ -8,6 +8,7 @@ the middle of the view, so the picture does not jump on every update.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from bokeh.models import ColumnDataSource, HoverTool, Legend, Range1d, Span
@@ -42,7 +43,8 @@ class TimeWindow:
 
     def __init__(self, window_s: float) -> None:
         self.window_ms = window_s * 1000
-        self.range = Range1d(0, self.window_ms)
+        now_ms = time.time() * 1000  # until the store has data: the last minutes, not January 1970
+        self.range = Range1d(now_ms - self.window_ms, now_ms)
 
     def follow(self, latest_ts: int | None) -> None:
         if latest_ts is not None:
