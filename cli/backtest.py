@@ -134,6 +134,11 @@ def backtest_command(
     strategy_settings, risk_settings = _settings(setting or [])
     if risk_settings and not risk_overlay:
         raise UserError("risk.NAME settings are the risk overlay's: add --risk-overlay", USAGE)
+    from dataflows.sources import recording_paths
+    from store import open_store
+
+    recording_paths([*paths, *(context or []), *(train or [])])  # a missing one is said before a folder is made
+    open_store(store).check()  # where the result goes: a bad URL or a store that cannot be used, before the run
     backtest_id = new_id()
     folder = out or data_dir() / "backtests" / backtest_id
     writable_folder(folder)  # before anything long runs

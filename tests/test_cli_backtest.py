@@ -103,6 +103,16 @@ def test_a_report_folder_that_cannot_be_written_is_said_before_the_run(recording
     assert "predict" not in ran.stderr
 
 
+def test_an_unusable_store_or_a_missing_recording_is_said_before_anything_is_made(recording, models, tmp_path):
+    unreachable = quantumflow(
+        "backtest", str(recording), "--models", str(models), "--store", "questdb://127.0.0.1:1", data=tmp_path
+    )
+    one_line(unreachable, 1, "questdb://127.0.0.1:1 cannot be used")
+    missing = quantumflow("backtest", str(tmp_path / "nope.gz"), "--models", str(models), data=tmp_path)
+    one_line(missing, 2, "no such recording file or folder", "nope.gz")
+    assert not (tmp_path / "backtests").exists()  # no report folder left behind by either
+
+
 def test_recordings_that_hold_several_instruments_need_one_chosen(recording, models, tmp_path):
     one_line(
         quantumflow("backtest", str(recording.parent), "--models", str(models), data=tmp_path),
