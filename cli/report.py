@@ -48,6 +48,7 @@ def report_command(
     and, where a models folder holds an evaluation, training curves, confusion matrices, calibration
     curves and ensemble weights. What cannot be drawn is said on the page."""
     from dashboards.report import build_report
+    from dataflows.sources import recording_paths
     from store import open_store
     from store.url import QuestDBLocation, parse_url, store_url
 
@@ -55,20 +56,21 @@ def report_command(
         raise UserError("give recordings or --store, not both", USAGE)
     if models is not None and not models.is_dir():
         raise UserError(f"--models {models}: no such folder", USAGE)
+    if paths:
+        recording_paths(paths)  # a missing one is said before the folder is made
+    else:
+        if feed is not None:
+            raise UserError("--feed goes with recordings", USAGE)
+        url = source = store_url(store)
+        location = parse_url(url)
+        if not isinstance(location, QuestDBLocation) and not location.path.is_file():
+            raise UserError(f"no store at {url}: {location.path} does not exist")
+        open_store(url).check(write=False)
     writable_folder(out)
     console = Console(stderr=as_json)
     with tempfile.TemporaryDirectory(prefix="quantumflow-report-") as scratch:
         if paths:
             url, source = _replayed(paths, feed, Path(scratch)), "the recordings " + ", ".join(map(str, paths))
-        else:
-            if feed is not None:
-                raise UserError("--feed goes with recordings", USAGE)
-            url = store_url(store)
-            location = parse_url(url)
-            if not isinstance(location, QuestDBLocation) and not location.path.is_file():
-                raise UserError(f"no store at {url}: {location.path} does not exist")
-            open_store(url).check(write=False)
-            source = url
         report = build_report(url, models or models_dir(), out, source, say=lambda _: None)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -113,6 +113,7 @@ def test_bad_input_is_one_line(simulated_recording, tmp_path):
     out = tmp_path / "out"
     one_line(report(tmp_path / "nothing.gz", "--out", out), 2, "nothing.gz")
     one_line(report("--store", f"sqlite:///{tmp_path / 'none.db'}", "--out", out), 1, "no store at", "none.db")
+    assert not out.exists()  # neither made the folder of a report that could not start
     empty = tmp_path / "empty.db"
     open_store(f"sqlite:///{empty}").check()  # the tables, no rows
     one_line(report("--store", f"sqlite:///{empty}", "--out", out), 1, "holds no rows")
