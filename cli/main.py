@@ -301,6 +301,10 @@ def run_command(
         raise UserError("--topics, --stop-at-end and --predictions-topic go with --kafka", 2)
     if kafka is not None and (paths or feed or speed):
         raise UserError("--kafka reads the raw log instead of recordings: no recordings, --feed or --speed", 2)
+    if predictions_topic is not None:
+        from dataflows.kafka import check_topic_name
+
+        check_topic_name(predictions_topic)
     if live is None and (record is not None or duration is not None):
         raise UserError("--record and --duration go with --live", 2)
     if live is not None and (paths or feed or speed or kafka):

@@ -4,6 +4,7 @@ does not answer or a topic that is not there into one clear line before anything
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 
@@ -42,7 +43,18 @@ class BrokerUnavailable(ConnectionError):
 
 
 class TopicError(ValueError):
-    """A topic that is not on the broker, or is not a raw topic."""
+    """A topic that is not on the broker, is not a raw topic, or whose name Kafka would refuse."""
+
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
+
+
+def check_topic_name(name: str) -> str:
+    """``name`` if Kafka takes it as a topic's name, else TopicError saying its rule (said before a run
+    rather than by the broker at the first send)."""
+    if not _TOPIC_NAME.match(name) or name in (".", ".."):
+        raise TopicError(f"{name!r} is not a Kafka topic name: 1 to 249 ASCII letters, digits, '.', '_' or '-'")
+    return name
 
 
 def client_config(bootstrap: str, **settings: object) -> dict:

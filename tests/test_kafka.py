@@ -227,6 +227,19 @@ def test_a_topic_that_is_not_there_is_one_line_naming_it(simulated_recording, br
         kafka_run(broker, f"sqlite:///{tmp_path / 'kafka.db'}", tmp_path, topics=("preds",))
 
 
+@pytest.mark.parametrize("name", ["bad topic!", "", ".", "..", "é", "x" * 250])
+def test_a_predictions_topic_kafka_would_refuse_is_one_line_before_the_run(tmp_path, name):
+    with pytest.raises(TopicError, match="is not a Kafka topic name"):
+        kafka.check_topic_name(name)
+    ran = quantumflow("run", "--kafka", f"127.0.0.1:{closed_port()}", "--predictions-topic", name, data=tmp_path)
+    one_line(ran, 2, "is not a Kafka topic name")
+
+
+def test_topic_names_kafka_takes_pass():
+    for name in ("preds", "predictions.binance_BTC-USDT", "x" * 249):
+        assert kafka.check_topic_name(name) == name
+
+
 # -- the broker command, and a broker that goes away ---------------------------------------------
 
 
