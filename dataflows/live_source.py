@@ -65,6 +65,7 @@ class LiveSource(FixedPartitionedSource[RawBatch, None]):
         batch_messages: int,
         on_progress: Callable[[int], None],
         metrics: FlowMetrics,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.venues = venue_symbols(instruments)  # a mistake is said before the flow starts
         self.record_to = record_to
@@ -72,6 +73,7 @@ class LiveSource(FixedPartitionedSource[RawBatch, None]):
         self.batch_messages = batch_messages
         self.on_progress = on_progress  # called with the messages received so far; StopIteration ends the run
         self.metrics = metrics
+        self.on_warning = on_warning  # told each new error of the venues' connections as it happens
 
     def list_parts(self) -> list[str]:
         return ["live"]
@@ -79,16 +81,21 @@ class LiveSource(FixedPartitionedSource[RawBatch, None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _LivePartition:
         clients = [client_for(venue, symbols) for venue, symbols in self.venues.items()]
         sinks = [RecordingFolder(self.record_to)] if self.record_to is not None else []
-        return _LivePartition(clients, sinks, self.duration_s, self.batch_messages, self.on_progress, self.metrics)
+        return _LivePartition(
+            clients, sinks, self.duration_s, self.batch_messages, self.on_progress, self.metrics, self.on_warning
+        )
 
 
 class _LivePartition(StatefulSourcePartition[RawBatch, None]):
-    def __init__(self, clients, sinks, duration_s, batch_messages, on_progress, metrics: FlowMetrics) -> None:
+    def __init__(
+        self, clients, sinks, duration_s, batch_messages, on_progress, metrics: FlowMetrics, on_warning=None
+    ) -> None:
         self._queue: deque[Received] = deque()
         self._ingester = Ingester(clients, sinks, listeners=[self._queue.append])
         self._batch_messages = batch_messages
         self._on_progress = on_progress
         self._metrics = metrics
+        self._on_warning = on_warning
         self._received = 0
         self._ends_at = None if duration_s is None else time.monotonic() + duration_s
         self._stopping = False
@@ -114,7 +121,11 @@ class _LivePartition(StatefulSourcePartition[RawBatch, None]):
         clients = self._ingester.clients
         self._metrics.reconnects = sum(client.stats.reconnects for client in clients)
         self._metrics.venue_resyncs = sum(client.stats.resyncs for client in clients)
-        self._metrics.venue_error = next((c.stats.last_error for c in clients if c.stats.last_error), None)
+        error = next((c.stats.last_error for c in clients if c.stats.last_error), None)
+        if error is not None and error != self._metrics.venue_error and self._on_warning is not None:
+            # said as it happens (once per new error), not only in the summary: a live run may go on for days
+            self._on_warning(f"venues: {error}; retrying")
+        self._metrics.venue_error = error
         if not self._thread.is_alive():
             self._stopping = True  # the ingester ended on its own: a failure, kept in the metrics
         try:

@@ -202,7 +202,7 @@ def predict_flow(
         settings = RunSettings(settings, **options)
     metrics = metrics or FlowMetrics()
     on_progress = stop_source_when_asked(metrics, on_progress)  # the sink never raises: it stops the source
-    source = _source(settings, on_progress, metrics)
+    source = _source(settings, on_progress, metrics, on_warning)
     bundle = load_models(settings.models) if settings.predictions else None
     state_dir = Path(settings.online_state_dir or environment.online_state_dir())
     step = InstrumentStep(
@@ -231,13 +231,22 @@ def predict_flow(
 
 
 def _source(
-    settings: RunSettings, on_progress: Callable[[int], None], metrics: FlowMetrics
+    settings: RunSettings,
+    on_progress: Callable[[int], None],
+    metrics: FlowMetrics,
+    on_warning: Callable[[str], None] | None = None,
 ) -> ReplaySource | KafkaRawSource | LiveSource:
     """The venues' live streams of ``settings.live``, else the raw log: the Kafka topics of ``settings.kafka``,
     else its recordings."""
     if settings.live:
         return LiveSource(
-            settings.live, settings.record_to, settings.duration_s, settings.batch_messages, on_progress, metrics
+            settings.live,
+            settings.record_to,
+            settings.duration_s,
+            settings.batch_messages,
+            on_progress,
+            metrics,
+            on_warning,
         )
     if settings.kafka is not None:
         return KafkaRawSource(

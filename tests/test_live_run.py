@@ -4,7 +4,9 @@ writes, row for row, predictions included; and a live Binance book equals the ve
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 
 import pytest
 from pipeline_runs import quantumflow, replay, store_contents
@@ -118,8 +120,12 @@ def test_a_live_run_that_receives_nothing_while_its_connections_fail_says_why(mo
     monkeypatch.setenv("QF_BINANCE_WS_URL", "ws://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("QF_BINANCE_REST_URL", "http://127.0.0.1:9")
     settings = RunSettings((), store=f"sqlite:///{tmp_path / 'live.db'}", live=("binance:BTCUSDT",), duration_s=2)
+    warned: list[tuple[float, str]] = []
+    started = time.monotonic()
     with pytest.raises(NothingReceived, match=r"nothing received from the venues in \d+ s: BTCUSDT: .*127\.0\.0\.1:9"):
-        run_flow(settings)
+        run_flow(settings, on_warning=lambda message: warned.append((time.monotonic() - started, message)))
+    # said while the run went on, not only when it ended
+    assert warned and warned[0][0] < 2 and re.match(r"venues: BTCUSDT: .*127\.0\.0\.1:9.*; retrying", warned[0][1])
 
 
 @pytest.mark.parametrize(
