@@ -267,4 +267,4 @@ def _provenance_check(
         return None  # no models, or models that do not say what they were trained on
     folder = Path(settings.models) if settings.models is not None else environment.models_dir()
     simulated = simulated_instruments(settings.recordings) if settings.recordings else set()  # Kafka: not known
-    return ProvenanceCheck(trained_on, folder, simulated, on_warning)
+    return ProvenanceCheck(trained_on, folder, simulated, on_warning, live=bool(settings.live))

@@ -41,11 +41,13 @@ class ProvenanceCheck:
         models: Path,
         simulated: set[str],
         on_warning: Callable[[str], None] | None = None,
+        live: bool = False,
     ) -> None:
         self.trained_on = trained_on  # instrument -> source
         self.models = models
         self.simulated = simulated
         self.on_warning = on_warning
+        self.live = live  # the run reads the venues: its instruments' events are real, as recorded ones are
         self._warned: set[str] = set()
         self._lock = threading.Lock()  # the workers of a process share the check
 
@@ -59,7 +61,8 @@ class ProvenanceCheck:
             self._warned.add(instrument)
         trained = ", ".join(describe(name, kind) for name, kind in sorted(self.trained_on.items()))
         message = (
-            f"{describe(instrument, source)} is predicted by the models in {self.models}, trained on {trained}: "
+            f"{describe(instrument, 'live' if self.live else source)} is predicted by the models in {self.models}, "
+            f"trained on {trained}: "
             "its predictions may not hold (train on its recordings with 'quantumflow train')"
         )
         (log.warning if self.on_warning is None else self.on_warning)(message)

@@ -56,6 +56,8 @@ def test_a_live_run_writes_what_a_replay_of_its_recording_writes(local_venues, s
     )
     summary = run_flow(settings)
     assert summary.events_in > 1_000
+    provenance = [w.split(" is ")[0] for w in summary.warnings if "is predicted by the models" in w]
+    assert sorted(provenance) == ["live binance:BTCUSDT", "live coinbase:BTC-USD"]  # the models' are simulated
     rows = store_contents(live)
     for table in ("features", "book", "trades", "predictions"):
         assert {row["instrument"] for row in rows[table]} == set(LIVE), table
