@@ -105,7 +105,7 @@ def build_report(store_url: str | None, models: Path, out: Path, source: str, sa
 
 
 def _meta(report: Report) -> str:
-    return f"Source: {report.source}. Models: {report.models or 'none'}."
+    return f"Source: {report.source}. Models' evaluation: {report.models or 'none'}."
 
 
 def _section(report: Report, name: str) -> Section:
