@@ -15,7 +15,6 @@ from api.errors import documented, invalid
 from api.horizons import StoredHorizons, in_horizon_order
 from api.routes.common import V1, End, InstrumentPath, Limit, Offset, Start, found, next_offset, time_range
 from api.schemas import LatestPredictions, PredictionRows, PredictRequest, PredictResponse
-from quantumflow.horizons import horizon_order
 from store import Reader
 from store.base import MAX_HORIZONS
 
@@ -95,7 +94,7 @@ def latest_predictions_answer(
     """The answer of ``GET /v1/predictions/{instrument}/latest`` (also kept ready by api.latest_answers)."""
     rows = reader.latest_predictions(instrument, horizons)
     known.check(reader, instrument, horizons, {row["horizon"] for row in rows})
-    rows = sorted(found(reader, instrument, rows), key=lambda row: horizon_order(row["horizon"]))
+    rows = found(reader, instrument, rows)  # in the models' order of horizons, as the store gives them
     return {"instrument": instrument, "predictions": [stored_prediction(row) for row in rows]}
 
 
